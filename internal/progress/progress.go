@@ -1,0 +1,57 @@
+// Package progress carries the one event type every long engine operation reports through. Engines take a
+// Sink; the CLI prints events, the wizard draws them. A Sink must be cheap: engines call it from transfer
+// loops, so a slow listener should be wrapped with NonBlocking.
+package progress
+
+import "time"
+
+// Event is one progress report. Done and Total count bytes (or items) of the current unit of work; Total
+// is zero when unknown. Err is set on the final event of a unit that failed.
+type Event struct {
+	Phase string
+	Host  string
+	Msg   string
+	Done  int64
+	Total int64
+	Err   error
+	Time  time.Time
+}
+
+// Sink receives events. A nil Sink is valid and discards everything.
+type Sink func(Event)
+
+// Emit delivers e to s, stamping the time; a nil sink drops it.
+func (s Sink) Emit(e Event) {
+	if s == nil {
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	s(e)
+}
+
+// NonBlocking returns a Sink that hands events to fn on its own goroutine through a buffer of n events and
+// drops events when the buffer is full, so a slow listener never stalls a transfer. Events with an Err are
+// never dropped. The returned stop function drains the buffer and waits for fn to return.
+func NonBlocking(fn Sink, n int) (Sink, func()) {
+	ch := make(chan Event, n)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for e := range ch {
+			fn(e)
+		}
+	}()
+	sink := func(e Event) {
+		if e.Err != nil {
+			ch <- e
+			return
+		}
+		select {
+		case ch <- e:
+		default:
+		}
+	}
+	return sink, func() { close(ch); <-done }
+}
