@@ -109,7 +109,7 @@ func PullImages(ctx context.Context, dir string, refs []name.Reference, opts Pul
 	defer os.RemoveAll(tmp)
 
 	// Resolve every reference first, so a missing image or platform fails before gigabytes move.
-	opts.Progress.Emit(progress.Event{Phase: "resolving images", Msg: fmt.Sprintf("%d images", len(refs)), Total: int64(len(refs))})
+	opts.Progress.Emit(progress.Event{Phase: "resolving images", Msg: fmt.Sprintf("%d images for %s", len(refs), strings.Join(opts.Platforms, ", "))})
 	plans := make([]*imagePlan, len(refs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(opts.Concurrency)
