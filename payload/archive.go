@@ -110,9 +110,7 @@ func (b *Bundle) WriteImageArchive(ctx context.Context, w io.Writer, platform Pl
 		if win > MaxZstdWindow || win&(win-1) != 0 {
 			return fmt.Errorf("writing image archive: zstd window %d must be a power of two <= %d (k3s decodes at most that)", win, MaxZstdWindow)
 		}
-		// Layers are already compressed: the fastest level costs little and gains about as much.
-		zw, err = zstd.NewWriter(w, zstd.WithWindowSize(win), zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2))
-		if err != nil {
+		if zw, err = newZstdWriter(w, win); err != nil {
 			return fmt.Errorf("writing image archive: %w", err)
 		}
 		out = zw
@@ -180,6 +178,12 @@ func (b *Bundle) WriteImageArchive(ctx context.Context, w io.Writer, platform Pl
 		}
 	}
 	return nil
+}
+
+// newZstdWriter makes the archive encoder. Layers are already compressed: the fastest level costs little
+// and gains about as much as slower ones.
+func newZstdWriter(w io.Writer, window int) (*zstd.Encoder, error) {
+	return zstd.NewWriter(w, zstd.WithWindowSize(window), zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2))
 }
 
 // copyCtx copies in 1 MiB steps, checking ctx between them and reporting each step to tick.
