@@ -12,7 +12,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/ferry-delivery/ferry/internal/progress"
 )
@@ -211,7 +210,10 @@ func TestWriteRefusesBadSources(t *testing.T) {
 	}{
 		{"no app version", func(s *Source) { s.App.Version = "" }, "app name and version"},
 		{"missing platform assets", func(s *Source) { delete(s.K3s.Assets, arm64) }, "no k3s assets for linux/arm64"},
-		{"platform without image variant", func(s *Source) { s.Platforms = append(s.Platforms, "linux/riscv64"); s.K3s.Assets["linux/riscv64"] = s.K3s.Assets[arm64] }, "no linux/riscv64 variant"},
+		{"platform without image variant", func(s *Source) {
+			s.Platforms = append(s.Platforms, "linux/riscv64")
+			s.K3s.Assets["linux/riscv64"] = s.K3s.Assets[arm64]
+		}, "no linux/riscv64 variant"},
 		{"sums without binary line", func(s *Source) {
 			a := s.K3s.Assets[amd64]
 			a.Checksums = s.K3s.Assets[arm64].Checksums
@@ -275,4 +277,4 @@ func TestMemberSectionRandomAccess(t *testing.T) {
 	}
 }
 
-var _ = v1.Hash{}
+

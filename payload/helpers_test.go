@@ -186,14 +186,17 @@ func makeLayout(t testing.TB, dir string, f *fixture) {
 	}
 }
 
-func newFixture(t testing.TB) *fixture {
+func newFixture(t testing.TB) *fixture { return newFixtureSized(t, 64<<10) }
+
+// newFixtureSized makes a fixture whose fake k3s files have k3sSize bytes.
+func newFixtureSized(t testing.TB, k3sSize int) *fixture {
 	t.Helper()
 	dir := t.TempDir()
 	f := &fixture{}
 	makeLayout(t, filepath.Join(dir, "layout"), f)
 	f.src = Source{
 		App:       App{Name: "demo", Version: "1.2.0", UpgradeFrom: "1.0.0"},
-		K3s:       fakeK3s(t, filepath.Join(dir, "k3s"), 64<<10),
+		K3s:       fakeK3s(t, filepath.Join(dir, "k3s"), k3sSize),
 		Platforms: []Platform{amd64, arm64},
 		Chart:     makeChart(t, filepath.Join(dir, "demo-0.3.0.tgz"), true),
 		Images:    filepath.Join(dir, "layout"),
