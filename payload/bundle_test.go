@@ -276,5 +276,3 @@ func TestMemberSectionRandomAccess(t *testing.T) {
 		t.Fatalf("unknown member: %v", err)
 	}
 }
-
-
