@@ -136,11 +136,12 @@ func (b *Bundle) WriteImageArchive(ctx context.Context, w io.Writer, platform Pl
 			total += m.Size
 		}
 	}
+	buf := make([]byte, 1<<20)
 	put := func(name string, size int64, r io.Reader) error {
 		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: size, ModTime: fixedTime, Typeflag: tar.TypeReg}); err != nil {
 			return err
 		}
-		_, err := copyCtx(ctx, tw, r, func(n int64) {
+		_, err := copyCtx(ctx, tw, r, buf, func(n int64) {
 			done += n
 			opts.Progress.Emit(progress.Event{Phase: PhaseArchive, Msg: name, Done: done, Total: total})
 		})
@@ -186,9 +187,8 @@ func newZstdWriter(w io.Writer, window int) (*zstd.Encoder, error) {
 	return zstd.NewWriter(w, zstd.WithWindowSize(window), zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2))
 }
 
-// copyCtx copies in 1 MiB steps, checking ctx between them and reporting each step to tick.
-func copyCtx(ctx context.Context, dst io.Writer, src io.Reader, tick func(int64)) (int64, error) {
-	buf := make([]byte, 1<<20)
+// copyCtx copies in buf-sized steps, checking ctx between them and reporting each step to tick.
+func copyCtx(ctx context.Context, dst io.Writer, src io.Reader, buf []byte, tick func(int64)) (int64, error) {
 	var n int64
 	for {
 		if err := ctx.Err(); err != nil {
