@@ -120,9 +120,13 @@ func (b *Bundle) WriteImageArchive(ctx context.Context, w io.Writer, platform Pl
 	tw := tar.NewWriter(out)
 	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{}}
 	for _, pi := range imgs {
+		ref, err := CanonicalRef(pi.ref)
+		if err != nil {
+			return fmt.Errorf("writing image archive: image %s: %w", pi.ref, err)
+		}
 		idx.Manifests = append(idx.Manifests, v1.Descriptor{
 			MediaType: types.MediaType(pi.mediaType), Digest: pi.digest, Size: pi.size, Platform: platform.v1(),
-			Annotations: map[string]string{annotationContainerdRef: pi.ref, annotationRefName: pi.ref},
+			Annotations: map[string]string{annotationContainerdRef: ref, annotationRefName: ref},
 		})
 	}
 	idxBytes, err := json.Marshal(idx)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -202,5 +203,24 @@ func TestZstdEncoderWindowOnLargeInput(t *testing.T) {
 	}
 	if hdr.SingleSegment || hdr.WindowSize == 0 || hdr.WindowSize > MaxZstdWindow {
 		t.Fatalf("frame header %+v: want a declared window of at most 2^25", hdr)
+	}
+}
+
+func TestCanonicalRef(t *testing.T) {
+	for in, want := range map[string]string{
+		"nginx":                                         "docker.io/library/nginx:latest",
+		"nginx:1.25":                                    "docker.io/library/nginx:1.25",
+		"docker.io/bitnami/redis:7":                     "docker.io/bitnami/redis:7",
+		"index.docker.io/library/busybox:1":             "docker.io/library/busybox:1",
+		"registry.example.com:5000/a/b:c":               "registry.example.com:5000/a/b:c",
+		"ghcr.io/x/y@sha256:" + strings.Repeat("a", 64): "ghcr.io/x/y@sha256:" + strings.Repeat("a", 64),
+	} {
+		got, err := CanonicalRef(in)
+		if err != nil || got != want {
+			t.Errorf("CanonicalRef(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	if _, err := CanonicalRef("UPPER/case"); err == nil {
+		t.Error("an invalid reference was accepted")
 	}
 }

@@ -25,6 +25,26 @@ const (
 
 // imagePlan is what Write copies from a source OCI layout: the manifest's image entries, the bundle's
 // images/index.json, and every blob once.
+// CanonicalRef spells an image reference the way containerd's CRI (and so kubelet) names images:
+// registry, repository and tag or digest all explicit, Docker Hub as "docker.io" with "library/" for
+// official images, "latest" when no tag is given. An archive naming an image "nginx:1.25" would import
+// fine but a pod asking for nginx:1.25 looks up docker.io/library/nginx:1.25 and, air-gapped, fails to pull.
+func CanonicalRef(ref string) (string, error) {
+	r, err := name.ParseReference(ref)
+	if err != nil {
+		return "", err
+	}
+	reg := r.Context().RegistryStr()
+	if reg == name.DefaultRegistry {
+		reg = "docker.io"
+	}
+	sep := ":"
+	if _, ok := r.(name.Digest); ok {
+		sep = "@"
+	}
+	return reg + "/" + r.Context().RepositoryStr() + sep + r.Identifier(), nil
+}
+
 type imagePlan struct {
 	images []Image
 	index  []byte
@@ -65,7 +85,8 @@ func planImages(dir string, platforms []Platform) (*imagePlan, error) {
 		if ref == "" {
 			return nil, fmt.Errorf("%w: image layout entry %s has no %s annotation naming its image", ErrBadSource, desc.Digest, annotationRefName)
 		}
-		if _, err := name.ParseReference(ref); err != nil {
+		ref, err = CanonicalRef(ref)
+		if err != nil {
 			return nil, fmt.Errorf("%w: image layout entry %s: %w", ErrBadSource, desc.Digest, err)
 		}
 		g := groups[ref]

@@ -209,13 +209,11 @@ func (b *Bundle) SignerKeyIDs() []string {
 // MemberSection gives raw random access to a member's bytes, without checking its hash. Use it for
 // seeking (sftp uploads by offset, range reads); use OpenMember to stream with verification.
 func (b *Bundle) MemberSection(path string) (*io.SectionReader, error) {
-	e, ok := b.entries[path]
-	if !ok || path == ManifestPath || path == SignaturePath {
-		if _, listed := b.manifest.Member(path); !listed {
-			return nil, memberErr(path, fmt.Errorf("%w: not in the manifest", ErrMissingMember))
-		}
-		return nil, memberErr(path, ErrMissingMember)
+	// Only listed members: Open made sure each of them has an entry.
+	if _, listed := b.manifest.Member(path); !listed {
+		return nil, memberErrf(path, ErrMissingMember, "not in the manifest")
 	}
+	e := b.entries[path]
 	return io.NewSectionReader(b.r, e.offset, e.size), nil
 }
 
