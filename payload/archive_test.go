@@ -224,3 +224,39 @@ func TestCanonicalRef(t *testing.T) {
 		t.Error("an invalid reference was accepted")
 	}
 }
+
+func TestReadArchiveContentsRefusesBadArchives(t *testing.T) {
+	mk := func(entries ...tar.Header) []byte {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, h := range entries {
+			h := h
+			body := []byte("{}")
+			if h.Typeflag == tar.TypeReg {
+				h.Size = int64(len(body))
+			}
+			tw.WriteHeader(&h)
+			if h.Typeflag == tar.TypeReg {
+				tw.Write(body)
+			}
+		}
+		tw.Close()
+		return buf.Bytes()
+	}
+	index := tar.Header{Name: "index.json", Typeflag: tar.TypeReg, Mode: 0o644}
+	for name, c := range map[string]struct {
+		data []byte
+		want error
+	}{
+		"traversal":  {mk(index, tar.Header{Name: "../../etc/x", Typeflag: tar.TypeReg, Mode: 0o644}), ErrUnsafePath},
+		"symlink":    {mk(index, tar.Header{Name: "blobs/sha256/x", Typeflag: tar.TypeSymlink, Linkname: "/etc/shadow"}), ErrLink},
+		"bad digest": {mk(index, tar.Header{Name: "blobs/sha256/" + strings.Repeat("0", 64), Typeflag: tar.TypeReg, Mode: 0o644}), ErrChecksumMismatch},
+	} {
+		if _, err := ReadArchiveContents(bytes.NewReader(c.data)); !errors.Is(err, c.want) {
+			t.Errorf("%s: %v, want %v", name, err, c.want)
+		}
+	}
+	if _, err := ReadArchiveContents(bytes.NewReader(mk(tar.Header{Name: "oci-layout", Typeflag: tar.TypeReg, Mode: 0o644}))); err == nil {
+		t.Error("an archive without index.json was accepted")
+	}
+}
