@@ -40,9 +40,11 @@ type ArchiveOptions struct {
 	// Exclude lists blobs to leave out, typically those a node's content store already has. containerd
 	// then imports the archive only while it still holds those blobs (see docs/bundle-format.md).
 	Exclude map[v1.Hash]bool
-	// Images restricts the archive to these references; nil means every image.
+	// Images restricts the archive to these references (any spelling CanonicalRef accepts); nil means
+	// every image.
 	Images []string
-	// Progress receives PhaseArchive events in bytes.
+	// Progress receives PhaseArchive events in bytes, synchronously: wrap a slow listener with
+	// progress.NonBlocking.
 	Progress progress.Sink
 }
 
@@ -60,7 +62,11 @@ func (b *Bundle) archivePlan(platform Platform, only []string) ([]*platformImage
 	}
 	want := map[string]bool{}
 	for _, r := range only {
-		want[r] = true
+		c, err := CanonicalRef(r)
+		if err != nil {
+			return nil, nil, fmt.Errorf("image %s: %w", r, err)
+		}
+		want[c] = true
 	}
 	var imgs []*platformImage
 	var blobs []v1.Hash

@@ -260,3 +260,22 @@ func TestReadArchiveContentsRefusesBadArchives(t *testing.T) {
 		t.Error("an archive without index.json was accepted")
 	}
 }
+
+func TestImageArchiveSubset(t *testing.T) {
+	f := newFixture(t)
+	b := openBundle(t, writeBundle(t, f.src, nil))
+	var buf bytes.Buffer
+	if err := b.WriteImageArchive(context.Background(), &buf, arm64, ArchiveOptions{Images: []string{f.toolRef}}); err != nil {
+		t.Fatal(err)
+	}
+	ac, err := ReadArchiveContents(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ac.Index.Manifests) != 1 || ac.Index.Manifests[0].Annotations[annotationContainerdRef] != f.toolRef {
+		t.Fatalf("subset archive index %+v", ac.Index.Manifests)
+	}
+	if err := b.WriteImageArchive(context.Background(), io.Discard, arm64, ArchiveOptions{Images: []string{"example.com/absent:1"}}); !errors.Is(err, ErrMissingMember) {
+		t.Fatalf("unknown image: %v", err)
+	}
+}

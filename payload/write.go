@@ -54,7 +54,8 @@ type Source struct {
 type WriteOptions struct {
 	// Key signs the manifest; nil writes an unsigned bundle (readable, but never trusted).
 	Key ed25519.PrivateKey
-	// Progress receives "write" events with bytes done/total across all members.
+	// Progress receives PhaseWrite events with bytes done/total across all members, synchronously from
+	// the copy loop: wrap a slow listener with progress.NonBlocking.
 	Progress progress.Sink
 }
 
