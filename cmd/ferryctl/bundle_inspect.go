@@ -72,7 +72,11 @@ func newBundleInspectCmd() *cobra.Command {
 			tw.Flush()
 			fmt.Fprintf(out, "\nImages (%d):\n", len(m.Images))
 			for _, img := range m.Images {
-				fmt.Fprintf(out, "  %s\n", img.Ref)
+				if img.Digest != "" {
+					fmt.Fprintf(out, "  %s (upstream %s)\n", img.Ref, img.Digest)
+				} else {
+					fmt.Fprintf(out, "  %s\n", img.Ref)
+				}
 				plats := make([]string, 0, len(img.Platforms))
 				for p := range img.Platforms {
 					plats = append(plats, string(p))
