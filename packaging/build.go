@@ -24,7 +24,8 @@ type BuildOptions struct {
 	// WorkDir keeps downloads and pulled images between runs, so an interrupted build resumes. Default:
 	// the user cache directory (~/.cache/ferry/build).
 	WorkDir string
-	// Progress receives events with byte counts; nil discards them.
+	// Progress receives events with byte counts; nil discards them. It is called from several goroutines
+	// at once (parallel downloads) and must be cheap: wrap a slow listener with progress.NonBlocking.
 	Progress progress.Sink
 
 	// Concurrency bounds parallel image blob downloads (DefaultConcurrency when zero).

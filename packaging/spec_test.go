@@ -99,3 +99,27 @@ func TestLoadSpecNamesFile(t *testing.T) {
 		t.Fatalf("error does not name the file: %v", err)
 	}
 }
+
+// The documented example must stay a valid spec: every key it shows is one the parser knows.
+func TestDocumentedSpecExampleParses(t *testing.T) {
+	doc, err := os.ReadFile("../docs/building-bundles.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(doc), "## appliance.yaml\n\n```yaml\n")
+	if !ok {
+		t.Fatal("docs/building-bundles.md has no appliance.yaml example")
+	}
+	example, _, _ := strings.Cut(after, "```")
+	dir := t.TempDir()
+	for _, p := range []string{"k3s-v1.31.4/k3s", "charts/acme-portal/Chart.yaml", "values-site.yaml"} {
+		writeFile(t, filepath.Join(dir, p), "x")
+	}
+	s, err := ParseSpec([]byte(example), dir)
+	if err != nil {
+		t.Fatalf("the documented example is refused: %v", err)
+	}
+	if s.App.Name != "acme-portal" || len(s.Images) != 1 || len(s.InsecureRegistries) != 1 {
+		t.Fatalf("parsed %+v", s)
+	}
+}
