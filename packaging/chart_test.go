@@ -157,3 +157,22 @@ func TestPackageChartDirRoundTrips(t *testing.T) {
 		t.Fatalf("tgz discovery %v (%v), dir %v", b, err, a)
 	}
 }
+
+func TestNormalizeRefsDigests(t *testing.T) {
+	const d = "sha256:0123456789012345678901234567890123456789012345678901234567890123"
+	refs, err := normalizeRefs([]string{"nginx@" + d, "nginx:1.25@" + d, "docker.io/library/nginx@" + d, "reg.local:5000/a/b:1"}, []string{"reg.local:5000"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range refs {
+		got = append(got, canonicalName(r))
+	}
+	want := []string{"docker.io/library/nginx@" + d, "reg.local:5000/a/b:1"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("(-want +got):\n%s", diff)
+	}
+	if refs[1].Context().Scheme() != "http" {
+		t.Fatalf("insecure registry reached over %s", refs[1].Context().Scheme())
+	}
+}

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/ferry-delivery/ferry/payload"
 )
 
 // parseRef parses an image reference the way kubelet and containerd read it: a bare name means Docker
@@ -41,18 +43,14 @@ func refHost(s string) string {
 	return ""
 }
 
-// canonicalName is the full reference as containerd names an image (docker.io/library/nginx:1.25):
-// go-containerregistry says index.docker.io, which kubelet would not match after import.
+// canonicalName is the full reference as containerd names an image (docker.io/library/nginx:1.25), spelled
+// by payload so the builder's deduplication and the bundle's names agree.
 func canonicalName(ref name.Reference) string {
-	reg := ref.Context().RegistryStr()
-	if reg == name.DefaultRegistry {
-		reg = "docker.io"
+	s, err := payload.CanonicalRef(ref.Name())
+	if err != nil { // cannot happen: ref was parsed by the same library
+		return ref.Name()
 	}
-	repo := reg + "/" + ref.Context().RepositoryStr()
-	if d, ok := ref.(name.Digest); ok {
-		return repo + "@" + d.DigestStr()
-	}
-	return repo + ":" + ref.Identifier()
+	return s
 }
 
 // normalizeRefs parses, canonicalises, deduplicates and sorts references.
