@@ -66,6 +66,12 @@ func Build(ctx context.Context, spec *Spec, opts BuildOptions) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
+	// One build per app at a time: two would rewrite the same staged image index under each other.
+	unlock, err := lockDir(work)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	sink := opts.Progress
 	res := &Result{Out: opts.Out, App: spec.App, K3sVersion: spec.K3s.Version, Platforms: spec.Platforms}
 
@@ -75,10 +81,11 @@ func Build(ctx context.Context, spec *Spec, opts BuildOptions) (*Result, error) 
 	if err != nil {
 		return nil, err
 	}
-	chartDir := filepath.Join(work, "chart")
-	if err := os.RemoveAll(chartDir); err != nil {
+	chartDir, err := os.MkdirTemp(work, "chart-*")
+	if err != nil {
 		return nil, fmt.Errorf("preparing work dir: %w", err)
 	}
+	defer os.RemoveAll(chartDir)
 	chartTgz, err := ch.packageChart(chartDir)
 	if err != nil {
 		return nil, err

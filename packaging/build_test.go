@@ -153,3 +153,24 @@ func TestBuildDownloadsK3sAndRefusesTampered(t *testing.T) {
 		t.Fatalf("output written despite the error: %v", err)
 	}
 }
+
+func TestBuildRefusesConcurrentBuildOfSameApp(t *testing.T) {
+	f := newFixture(t, testregistry.Options{})
+	work := t.TempDir()
+	_, appDir, err := workDirs(work, "demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := lockDir(appDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Build(context.Background(), f.spec(t), BuildOptions{Out: filepath.Join(t.TempDir(), "x.ferry"), WorkDir: work, Transport: f.reg.Transport})
+	if !errors.Is(err, ErrBuildRunning) {
+		t.Fatalf("second build ran alongside the first: %v", err)
+	}
+	unlock()
+	if _, err := Build(context.Background(), f.spec(t), BuildOptions{Out: filepath.Join(t.TempDir(), "x.ferry"), WorkDir: work, Transport: f.reg.Transport}); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -99,11 +99,10 @@ func PullImages(ctx context.Context, dir string, refs []name.Reference, opts Pul
 	if err != nil {
 		return nil, fmt.Errorf("pulling images: %w", err)
 	}
-	tmp := filepath.Join(dir, "..", filepath.Base(dir)+".tmp")
-	if err := os.RemoveAll(tmp); err != nil {
-		return nil, fmt.Errorf("pulling images: %w", err)
-	}
-	if err := os.MkdirAll(tmp, 0o755); err != nil {
+	// Downloads land beside the layout (same file system, so the final rename is atomic) and never inside
+	// it, so the layout only ever holds whole blobs.
+	tmp, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+".tmp-*")
+	if err != nil {
 		return nil, fmt.Errorf("pulling images: %w", err)
 	}
 	defer os.RemoveAll(tmp)
