@@ -27,7 +27,7 @@ docker config (~/.docker/config.json). See docs/building-bundles.md.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if keyPath == "" && !unsigned {
-				return fmt.Errorf("no signing key: pass --key vendor.key (create one with `ferryctl key generate`) or --unsigned")
+				return fmt.Errorf("no signing key: pass --key vendor.key (create one with `ferryctl key generate --out vendor`) or --unsigned")
 			}
 			spec, err := packaging.LoadSpec(specPath)
 			if err != nil {
