@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -48,6 +49,9 @@ type Options struct {
 	TLS bool
 	// Addr is the listen address (default 127.0.0.1:0).
 	Addr string
+	// BytesPerSecond, when set, slows blob downloads to about that rate, so a test can interrupt a
+	// transfer while it runs.
+	BytesPerSecond int64
 }
 
 // Start runs a registry until Close.
@@ -59,6 +63,9 @@ func Start(opts Options) (*Registry, error) {
 		r.mu.Lock()
 		r.requests[req.Method+" "+req.URL.Path]++
 		r.mu.Unlock()
+		if opts.BytesPerSecond > 0 && req.Method == http.MethodGet && strings.Contains(req.URL.Path, "/blobs/") {
+			w = &slowWriter{ResponseWriter: w, rate: opts.BytesPerSecond}
+		}
 		h.ServeHTTP(w, req)
 	})
 	srv := httptest.NewUnstartedServer(counted)
@@ -92,6 +99,30 @@ func New(t testing.TB, opts Options) *Registry {
 	}
 	t.Cleanup(r.Close)
 	return r
+}
+
+// slowWriter paces a response to about rate bytes per second, in chunks of a tenth of a second.
+type slowWriter struct {
+	http.ResponseWriter
+	rate int64
+}
+
+func (s *slowWriter) Write(b []byte) (int, error) {
+	chunk := int(max(s.rate/10, 1))
+	n := 0
+	for n < len(b) {
+		end := min(n+chunk, len(b))
+		k, err := s.ResponseWriter.Write(b[n:end])
+		n += k
+		if err != nil {
+			return n, err
+		}
+		if f, ok := s.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		time.Sleep(time.Duration(int64(k) * int64(time.Second) / s.rate))
+	}
+	return n, nil
 }
 
 // Close stops the server.
