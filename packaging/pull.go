@@ -92,18 +92,18 @@ func PullImages(ctx context.Context, dir string, refs []name.Reference, opts Pul
 	}
 	puller, err := remote.NewPuller(ropts...)
 	if err != nil {
-		return nil, fmt.Errorf("pulling images: %w", err)
+		return nil, fmt.Errorf("setting up registry access: %w", err)
 	}
 
 	lp, err := openLayout(dir)
 	if err != nil {
-		return nil, fmt.Errorf("pulling images: %w", err)
+		return nil, fmt.Errorf("opening staged image layout %s: %w", dir, err)
 	}
 	// Downloads land beside the layout (same file system, so the final rename is atomic) and never inside
 	// it, so the layout only ever holds whole blobs.
 	tmp, err := os.MkdirTemp(filepath.Dir(dir), filepath.Base(dir)+".tmp-*")
 	if err != nil {
-		return nil, fmt.Errorf("pulling images: %w", err)
+		return nil, fmt.Errorf("creating download directory: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 
