@@ -67,7 +67,7 @@ func Build(ctx context.Context, spec *Spec, opts BuildOptions) (*Result, error) 
 		return nil, err
 	}
 	// One build per app at a time: two would rewrite the same staged image index under each other.
-	unlock, err := lockDir(work)
+	unlock, err := lockDir(ctx, work, false)
 	if err != nil {
 		return nil, err
 	}

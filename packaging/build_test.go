@@ -161,7 +161,7 @@ func TestBuildRefusesConcurrentBuildOfSameApp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unlock, err := lockDir(appDir)
+	unlock, err := lockDir(context.Background(), appDir, false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,6 +154,12 @@ func downloadK3s(ctx context.Context, client *http.Client, baseURL, version, cac
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
 		return k3sAssets{}, fmt.Errorf("downloading k3s: %w", err)
 	}
+	// Builds of different apps share this cache: the second waits rather than resuming the same .part.
+	unlock, err := lockDir(ctx, cacheDir, true)
+	if err != nil {
+		return k3sAssets{}, err
+	}
+	defer unlock()
 	a := k3sAssets{
 		Binary:    filepath.Join(cacheDir, k3sBinaryName(platform)),
 		Checksums: filepath.Join(cacheDir, k3sChecksumName(platform)),

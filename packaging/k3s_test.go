@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -168,3 +169,31 @@ func itoa(n int) string { return strconv.Itoa(n) }
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func TestDownloadK3sWaitsForAnotherBuild(t *testing.T) {
+	rel := testk3s.New(t, testK3sVersion, "amd64")
+	srv := testk3s.Serve(t, rel.Dir)
+	cache := t.TempDir()
+	unlock, err := lockDir(context.Background(), cache, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := downloadK3s(ctx, srv.Client, srv.URL, testK3sVersion, cache, PlatformAMD64, nil); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("download did not wait for the lock holder: %v", err)
+	}
+	if got := srv.Requests("sha256sum-amd64.txt"); len(got) != 0 {
+		t.Fatalf("fetched while another build held the cache: %q", got)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := downloadK3s(context.Background(), srv.Client, srv.URL, testK3sVersion, cache, PlatformAMD64, nil)
+		done <- err
+	}()
+	time.Sleep(100 * time.Millisecond)
+	unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -2,10 +2,14 @@
 
 package packaging
 
-import "errors"
+import (
+	"context"
+	"errors"
+)
 
 // ErrBuildRunning is returned when another build holds the work directory.
 var ErrBuildRunning = errors.New("another build of this app is running")
 
-// lockDir does nothing where flock is unavailable: concurrent builds of one app must be avoided by hand.
-func lockDir(string) (func(), error) { return func() {}, nil }
+// lockDir does nothing where flock is unavailable: concurrent builds sharing a work directory must be
+// avoided by hand there.
+func lockDir(context.Context, string, bool) (func(), error) { return func() {}, nil }
