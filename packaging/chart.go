@@ -8,11 +8,12 @@ import (
 	"sort"
 	"strings"
 
-	"helm.sh/helm/v3/pkg/action"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v3/pkg/lint"
+	"helm.sh/helm/v3/pkg/lint/support"
 	"helm.sh/helm/v3/pkg/releaseutil"
 	"sigs.k8s.io/yaml"
 )
@@ -39,11 +40,50 @@ func loadChart(path, valuesPath string) (*loadedChart, error) {
 			return nil, fmt.Errorf("reading values %s: %w", valuesPath, err)
 		}
 	}
-	res := action.NewLint().Run([]string{path}, vals)
-	if len(res.Errors) > 0 {
-		return nil, fmt.Errorf("linting chart %s: %w: %w", path, ErrChartInvalid, errors.Join(res.Errors...))
+	if err := lintChart(path, vals); err != nil {
+		return nil, fmt.Errorf("linting chart %s: %w: %w", path, ErrChartInvalid, err)
 	}
 	return &loadedChart{chart: ch, values: vals}, nil
+}
+
+// lintChart runs helm's linters (as `helm lint --values`) and fails on error-level findings. Helm lints
+// directories, so a .tgz is expanded into a temporary one first. (helm's action package would do the
+// same but pulls in the whole Kubernetes client stack.)
+func lintChart(path string, vals chartutil.Values) error {
+	dir := path
+	if fi, err := os.Stat(path); err != nil {
+		return err
+	} else if !fi.IsDir() {
+		tmp, err := os.MkdirTemp("", "ferry-lint-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(tmp)
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := chartutil.Expand(tmp, f); err != nil {
+			return fmt.Errorf("expanding chart archive: %w", err)
+		}
+		entries, err := os.ReadDir(tmp)
+		if err != nil {
+			return err
+		}
+		if len(entries) != 1 || !entries[0].IsDir() {
+			return errors.New("the chart archive must hold exactly one top-level directory")
+		}
+		dir = filepath.Join(tmp, entries[0].Name())
+	}
+	linter := lint.All(dir, vals, "default", false)
+	var errs []error
+	for _, m := range linter.Messages {
+		if m.Severity >= support.ErrorSev {
+			errs = append(errs, m.Err)
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // packageChart writes the chart as a .tgz into dir (helm package); a .tgz source is still re-saved so

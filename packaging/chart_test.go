@@ -3,6 +3,7 @@ package packaging
 import (
 	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -145,6 +146,10 @@ func TestPackageChartDirRoundTrips(t *testing.T) {
 	}
 	if len(back.Templates) != len(ch.chart.Templates) || len(back.Schema) == 0 {
 		t.Fatalf("packaged chart lost files: %d templates, schema %d bytes", len(back.Templates), len(back.Schema))
+	}
+	// helm's linters run on the archive too: values that break the schema are reported.
+	if err := lintChart(tgz, map[string]any{"web": map[string]any{"replicas": -1}}); err == nil || !strings.Contains(err.Error(), "replicas") {
+		t.Fatalf("lint of the .tgz missed a schema violation: %v", err)
 	}
 	// A .tgz source loads, lints and discovers the same images as the directory.
 	again, err := loadChart(tgz, "")
