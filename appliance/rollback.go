@@ -1,0 +1,121 @@
+package appliance
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ferry-delivery/ferry/internal/progress"
+)
+
+// Rollback re-applies the spec of a kept version, read from the in-cluster records alone (no bundle),
+// health-gated like any change. to "" means the previous version: the last good one when the live spec
+// failed, else the newest kept version other than the current one.
+func Rollback(ctx context.Context, c *Cluster, app, to string, o Options) (Result, error) {
+	e := newEngine(c, o)
+	res := Result{App: app}
+	all, current, inProgress, err := e.records(ctx, app)
+	if err != nil {
+		return res, err
+	}
+	if current == nil {
+		return res, fmt.Errorf("rolling back %s: %w", app, ErrNotDeployed)
+	}
+	if inProgress != nil && e.alive(inProgress) {
+		return res, fmt.Errorf("rolling back %s: %w", app, ErrOperationInProgress)
+	}
+	live, err := e.liveChart(ctx, app)
+	if err != nil {
+		return res, err
+	}
+	liveGood := live != nil && live.Annotations[AnnotationSpecHash] == current.SpecHash
+	kept := map[string]bool{}
+	ret := Retain(all, e.o.Keep)
+	for _, v := range ret.Keep {
+		kept[v] = true
+	}
+	var target *Record
+	for i := len(all) - 1; i >= 0; i-- {
+		r := &all[i]
+		if r.State != StateSucceeded || !kept[r.Version] {
+			continue
+		}
+		if to != "" && r.Version != to {
+			continue
+		}
+		if to == "" && liveGood && r.Version == current.Version {
+			continue
+		}
+		target = r
+		break
+	}
+	if target == nil {
+		want := "a previous version"
+		if to != "" {
+			want = "version " + to
+		}
+		return res, fmt.Errorf("rolling back %s: %w: %s is not among the kept versions %v", app, ErrNoRollbackTarget, want, ret.Keep)
+	}
+	if e.o.DryRun {
+		res.Version = target.Version
+		res.Record = *target
+		return res, nil
+	}
+	rb, err := e.rollbackTo(ctx, target, ActionRollback, inProgress)
+	rb.Records = nil
+	if err != nil {
+		return rb, err
+	}
+	if rb.State != StateSucceeded {
+		return rb, fmt.Errorf("rolling back %s to %s: %w: %s", app, target.Version, ErrUnhealthy, rb.Health.Reason)
+	}
+	return rb, nil
+}
+
+// rollbackTo re-applies target's exact recorded spec as a new record. replaced, when set, is the record
+// whose change is being undone; it ends as rolled-back.
+func (e *engine) rollbackTo(ctx context.Context, target *Record, action Action, replaced *Record) (Result, error) {
+	res := Result{App: target.App, Version: target.Version}
+	hc, err := e.store.RestoreSpec(ctx, target)
+	if err != nil {
+		return res, err
+	}
+	rec := &Record{App: target.App, Version: target.Version, Action: action, From: target.ID,
+		BundleDigest: target.BundleDigest, ChartName: target.ChartName, ChartDigest: target.ChartDigest,
+		Values: target.Values, SpecHash: target.SpecHash, ChartRef: target.ChartRef,
+		StaticChart: target.StaticChart, Images: target.Images}
+	if replaced != nil {
+		rec.From = replaced.ID
+	}
+	if err := e.prepare(ctx, rec, hc, nil); err != nil {
+		return res, fmt.Errorf("rolling back %s: %w", target.App, err)
+	}
+	note, err := e.clearAbortedRelease(ctx, hc)
+	if err != nil {
+		e.finishErr(ctx, rec, err)
+		return res, err
+	}
+	if note != "" {
+		e.emit("rollback", note, nil)
+		rec.Reason = note
+	}
+	h, changed, err := e.execute(ctx, rec, hc)
+	res.Record, res.Health, res.Changed, res.State = *rec, h, changed, rec.State
+	if err != nil {
+		return res, err
+	}
+	if replaced != nil && (replaced.State == StateFailed || replaced.State == StateInProgress) && h.State == Healthy {
+		replaced.State = StateRolledBack
+		if replaced.Finished.IsZero() {
+			replaced.Finished = e.o.Now()
+		}
+		replaced.Reason = fmt.Sprintf("%s; rolled back to %s by %s", replaced.Reason, target.Version, rec.ID)
+		if err := e.store.Update(context.WithoutCancel(ctx), replaced); err != nil {
+			e.emit("record", "", err)
+		}
+	}
+	return res, nil
+}
+
+func progressf(phase, host, format string, a ...any) progress.Event {
+	return progress.Event{Phase: phase, Host: host, Msg: fmt.Sprintf(format, a...)}
+}
