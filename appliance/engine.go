@@ -205,6 +205,9 @@ func (e *engine) execute(ctx context.Context, rec *Record, hc *helmv1.HelmChart)
 		timeout += time.Minute // helm's own timeout, plus the job's scheduling and the rollouts
 	}
 	if err := ctx.Err(); err != nil {
+		// Stopped before the next phase: nothing reached the cluster, so the record is closed, not left
+		// for a reconcile to wonder about.
+		e.finishErr(ctx, rec, fmt.Errorf("cancelled before the spec was applied; nothing changed: %w", err))
 		return Health{}, false, err
 	}
 	e.emit("apply", fmt.Sprintf("applying %s %s (%s)", rec.App, rec.Version, rec.ID), nil)

@@ -54,17 +54,17 @@ var ErrRecordCorrupt = errors.New("history record does not match its digests")
 
 // Record is one applied version: everything needed to re-apply it without the bundle.
 type Record struct {
-	ID           string        `json:"id"`
-	Seq          int           `json:"seq"`
-	App          string        `json:"app"`
-	Version      string        `json:"version"`
-	Action       Action        `json:"action"`
-	From         string        `json:"from,omitempty"` // record this one replaced
-	BundleDigest string        `json:"bundleDigest,omitempty"`
-	ChartName    string        `json:"chartName"`
-	ChartDigest  string        `json:"chartDigest"`
-	Values       string        `json:"values,omitempty"`
-	SpecHash     string        `json:"specHash"`
+	ID           string `json:"id"`
+	Seq          int    `json:"seq"`
+	App          string `json:"app"`
+	Version      string `json:"version"`
+	Action       Action `json:"action"`
+	From         string `json:"from,omitempty"` // record this one replaced
+	BundleDigest string `json:"bundleDigest,omitempty"`
+	ChartName    string `json:"chartName"`
+	ChartDigest  string `json:"chartDigest"`
+	Values       string `json:"values,omitempty"`
+	SpecHash     string `json:"specHash"`
 	// Spec is the exact HelmChart applied, with spec.chartContent moved to the chart Secret ChartRef
 	// (a record Secret must stay under the 1 MiB object limit).
 	Spec        json.RawMessage `json:"spec"`

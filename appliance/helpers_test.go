@@ -1,0 +1,55 @@
+package appliance
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	hfake "github.com/k3s-io/helm-controller/pkg/generated/clientset/versioned/fake"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chartutil"
+	kfake "k8s.io/client-go/kubernetes/fake"
+)
+
+// testChart builds a real chart archive with helm's own writer. schema "" means no values.schema.json.
+func testChart(t *testing.T, name, version, schema string, extra int) []byte {
+	t.Helper()
+	c := &chart.Chart{
+		Metadata: &chart.Metadata{APIVersion: chart.APIVersionV2, Name: name, Version: version, AppVersion: version},
+		Values:   map[string]any{"replicas": 1, "image": "registry.local/app:" + version},
+		Templates: []*chart.File{{Name: "templates/deploy.yaml", Data: []byte(
+			"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {{ .Values.replicas }}\n")}},
+	}
+	if schema != "" {
+		c.Schema = []byte(schema)
+	}
+	if extra > 0 {
+		// Incompressible padding makes a chart too big for chartContent.
+		pad := make([]byte, extra)
+		x := uint32(2463534242)
+		for i := range pad {
+			x ^= x << 13
+			x ^= x >> 17
+			x ^= x << 5
+			pad[i] = byte(x)
+		}
+		c.Files = []*chart.File{{Name: "files/blob.bin", Data: pad}}
+	}
+	dir := t.TempDir()
+	p, err := chartutil.Save(c, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Clean(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func fakeCluster(t *testing.T) (*Cluster, *kfake.Clientset, *hfake.Clientset) {
+	t.Helper()
+	k := kfake.NewClientset()
+	h := hfake.NewSimpleClientset()
+	return &Cluster{Kube: k, Helm: h}, k, h
+}

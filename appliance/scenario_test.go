@@ -1,0 +1,295 @@
+package appliance
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ferry-delivery/ferry/internal/progress"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8stesting "k8s.io/client-go/testing"
+)
+
+type eventLog struct {
+	mu sync.Mutex
+	ev []progress.Event
+}
+
+func (l *eventLog) sink(e progress.Event) { l.mu.Lock(); l.ev = append(l.ev, e); l.mu.Unlock() }
+func (l *eventLog) has(sub string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, e := range l.ev {
+		if strings.Contains(e.Msg, sub) {
+			return true
+		}
+	}
+	return false
+}
+
+func bundle(t *testing.T, version, mode string) Bundle {
+	return Bundle{
+		SpecInput: SpecInput{App: "shop", Version: version, Chart: testChart(t, "shop", version, "", 0), TargetNamespace: "shop",
+			Defaults:  map[string]any{"image": "registry.local/shop:" + version, "sim": map[string]any{"mode": mode}},
+			Overrides: map[string]any{"site": "lab"}},
+		BundleDigest: "sha256:bundle-" + version,
+		Images: VersionImages{
+			Images: map[string][]string{"linux/amd64": {"registry.local/shop:" + version, "registry.local/db:15"}},
+			Blobs:  map[string][]Blob{"linux/amd64": {{Digest: "sha256:base", Size: 1000}, {Digest: "sha256:shop-" + version, Size: 100}, {Digest: "sha256:db", Size: 500}}},
+		},
+	}
+}
+
+func testOptions(t *testing.T, log *eventLog) Options {
+	return Options{RecordsDir: t.TempDir(), PollInterval: 3 * time.Millisecond, Timeout: 400 * time.Millisecond, Sink: log.sink, HeartbeatInterval: time.Hour}
+}
+
+func liveSpecJSON(t *testing.T, c *Cluster) string {
+	hc, err := c.Helm.HelmV1().HelmCharts(DefaultNamespace).Get(context.Background(), "shop", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(hc.Spec)
+	return string(b)
+}
+
+func specJSON(t *testing.T, b Bundle) string {
+	b.Namespace = DefaultNamespace
+	s, err := BuildSpec(b.SpecInput)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, _ := json.Marshal(s.Chart.Spec)
+	return string(j)
+}
+
+// noDataLoss fails when Ferry deleted a HelmChart (that uninstalls the app) or a PVC.
+func noDataLoss(t *testing.T, c *Cluster) {
+	t.Helper()
+	for _, a := range c.Helm.(interface{ Actions() []k8stesting.Action }).Actions() {
+		if a.GetVerb() == "delete" {
+			t.Errorf("Ferry deleted a %s: that uninstalls the app", a.GetResource().Resource)
+		}
+	}
+	for _, a := range c.Kube.(interface{ Actions() []k8stesting.Action }).Actions() {
+		if a.GetVerb() == "delete" && a.GetResource().Resource == "persistentvolumeclaims" {
+			t.Error("a PVC was deleted")
+		}
+	}
+}
+
+// The full life of an app on the simulated cluster: deploy, upgrade, three broken upgrades that each roll
+// back by themselves to the exact recorded v2 spec, a manual rollback, and the history of every step.
+func TestLifecycleWithAutomaticRollback(t *testing.T) {
+	c, _, _ := fakeCluster(t)
+	startSim(t, c)
+	log := &eventLog{}
+	o := testOptions(t, log)
+	ctx := context.Background()
+
+	v1 := bundle(t, "1.0.0", "ok")
+	res, err := Deploy(ctx, c, v1, o)
+	if err != nil || res.State != StateSucceeded || res.Health.State != Healthy {
+		t.Fatalf("deploy v1: %v %+v", err, res.Health)
+	}
+	if _, err := Deploy(ctx, c, v1, o); !errors.Is(err, ErrAlreadyDeployed) {
+		t.Fatalf("second deploy: %v", err)
+	}
+	v2 := bundle(t, "2.0.0", "ok")
+	res, err = Upgrade(ctx, c, v2, o)
+	if err != nil || res.State != StateSucceeded {
+		t.Fatalf("upgrade v2: %v %+v", err, res.Health)
+	}
+	if res.Plan == nil || res.Plan.From != "1.0.0" || len(res.Plan.ImagesAdded) != 1 || res.Plan.ImagesAdded[0] != "registry.local/shop:2.0.0" {
+		t.Fatalf("plan %+v", res.Plan)
+	}
+	v2Spec := liveSpecJSON(t, c)
+	if v2Spec != specJSON(t, v2) {
+		t.Fatal("live spec is not the built v2 spec")
+	}
+	again, err := Upgrade(ctx, c, v2, o)
+	if err != nil || again.Changed || again.Record.Version != "2.0.0" {
+		t.Fatalf("re-running the same upgrade must change nothing: %v %+v", err, again)
+	}
+
+	broken := []struct {
+		mode, cause string
+	}{
+		{"neverReady", "timed out"},
+		{"helmFail", "function \"nope\" not defined"},
+		{"imageMissing", "image registry.local/shop:3.0.0 missing on node node-1"},
+	}
+	for _, b := range broken {
+		t.Run(b.mode, func(t *testing.T) {
+			res, err := Upgrade(ctx, c, bundle(t, "3.0.0", b.mode), o)
+			if !errors.Is(err, ErrUnhealthy) || !strings.Contains(err.Error(), b.cause) {
+				t.Fatalf("err = %v, want ErrUnhealthy naming %q", err, b.cause)
+			}
+			if !res.RolledBack || res.RolledBackTo != "2.0.0" || res.Health.State != Healthy {
+				t.Fatalf("not rolled back: %+v", res)
+			}
+			if got := liveSpecJSON(t, c); got != v2Spec {
+				t.Fatal("rollback did not re-apply the exact recorded v2 spec")
+			}
+			st, err := Status(ctx, c, "shop", o)
+			if err != nil || st.Version != "2.0.0" || st.Health.State != Healthy {
+				t.Fatalf("status after rollback: %v %+v", err, st.Health)
+			}
+		})
+	}
+	if !log.has("cleared aborted helm release") {
+		t.Error("the helm failure under failurePolicy abort was not cleared before re-applying v2")
+	}
+
+	if _, err := Upgrade(ctx, c, bundle(t, "1.5.0", "ok"), o); !errors.Is(err, ErrDowngrade) {
+		t.Fatalf("downgrade: %v", err)
+	}
+	other := bundle(t, "4.0.0", "ok")
+	other.Chart = testChart(t, "blog", "4.0.0", "", 0)
+	if _, err := Upgrade(ctx, c, other, o); !errors.Is(err, ErrDifferentApp) {
+		t.Fatalf("different app: %v", err)
+	}
+	gated := bundle(t, "4.0.0", "ok")
+	gated.UpgradeFrom = ">=3.0.0"
+	if _, err := Upgrade(ctx, c, gated, o); !errors.Is(err, ErrNotUpgradable) {
+		t.Fatalf("upgradeFrom: %v", err)
+	}
+
+	rb, err := Rollback(ctx, c, "shop", "", o)
+	if err != nil || rb.Version != "1.0.0" || rb.State != StateSucceeded {
+		t.Fatalf("manual rollback: %v %+v", err, rb)
+	}
+	if liveSpecJSON(t, c) != specJSON(t, v1) {
+		t.Fatal("manual rollback did not re-apply the v1 spec")
+	}
+	if _, err := Rollback(ctx, c, "shop", "3.0.0", o); !errors.Is(err, ErrNoRollbackTarget) {
+		t.Fatalf("rollback to a version that never succeeded: %v", err)
+	}
+
+	h, err := History(ctx, c, "shop", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, r := range h.Records {
+		steps = append(steps, string(r.Action)+" "+r.Version+" "+string(r.State))
+	}
+	want := []string{
+		"deploy 1.0.0 succeeded", "upgrade 2.0.0 succeeded",
+		"upgrade 3.0.0 rolled-back", "auto-rollback 2.0.0 succeeded",
+		"upgrade 3.0.0 rolled-back", "auto-rollback 2.0.0 succeeded",
+		"upgrade 3.0.0 rolled-back", "auto-rollback 2.0.0 succeeded",
+		"rollback 1.0.0 succeeded",
+	}
+	if strings.Join(steps, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("history:\n%s\nwant:\n%s", strings.Join(steps, "\n"), strings.Join(want, "\n"))
+	}
+	// Every record is mirrored to the site records on the laptop.
+	files, _ := filepath.Glob(filepath.Join(o.RecordsDir, "shop", "*.json"))
+	if len(files) != len(want) {
+		t.Fatalf("%d mirrored records, want %d", len(files), len(want))
+	}
+	var last Record
+	b, _ := os.ReadFile(files[len(files)-1])
+	if err := json.Unmarshal(b, &last); err != nil || last.State != StateSucceeded || last.Version != "1.0.0" {
+		t.Fatalf("mirrored record: %v %+v", err, last)
+	}
+	noDataLoss(t, c)
+}
+
+// A laptop killed mid-upgrade: the change is left in progress; the next connect shows its true state and,
+// asked to, continues it to the end without applying it twice.
+func TestCrashMidUpgradeReconcile(t *testing.T) {
+	c, _, _ := fakeCluster(t)
+	sim := startSim(t, c)
+	log := &eventLog{}
+	o := testOptions(t, log)
+	o.Timeout = 5 * time.Second
+	bg := context.Background()
+	if _, err := Deploy(bg, c, bundle(t, "1.0.0", "ok"), o); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	go func() {
+		for !log.has("helm job helm-install-shop to complete") {
+			time.Sleep(time.Millisecond)
+		}
+		cancel() // the laptop goes away while helm runs
+	}()
+	held := bundle(t, "2.0.0", "hold")
+	_, err := Upgrade(ctx, c, held, o)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	st, err := Status(bg, c, "shop", o)
+	if err != nil || !st.Orphaned || st.Health.State != InProgress || st.Record.State != StateInProgress {
+		t.Fatalf("status of the orphaned upgrade: %v %+v", err, st)
+	}
+	// A re-run of the same upgrade while helm still runs resumes it instead of applying it again.
+	sim.release()
+	o.Resume = true
+	res, err := Upgrade(bg, c, held, o)
+	if err != nil || res.State != StateSucceeded || res.Changed {
+		t.Fatalf("resume: %v %+v", err, res)
+	}
+	updates := 0
+	for _, a := range c.Helm.(interface{ Actions() []k8stesting.Action }).Actions() {
+		if a.GetVerb() == "update" && a.GetResource().Resource == "helmcharts" {
+			updates++
+		}
+	}
+	if updates != 1 {
+		t.Fatalf("HelmChart updated %d times for one upgrade, want 1", updates)
+	}
+	noDataLoss(t, c)
+}
+
+// A cancelled context stops before the next phase: nothing is applied, nothing recorded as in progress.
+func TestUpgradeCancelledBeforeApply(t *testing.T) {
+	c, _, _ := fakeCluster(t)
+	startSim(t, c)
+	o := testOptions(t, &eventLog{})
+	if _, err := Deploy(context.Background(), c, bundle(t, "1.0.0", "ok"), o); err != nil {
+		t.Fatal(err)
+	}
+	before := liveSpecJSON(t, c)
+	ctx, cancel := context.WithCancel(context.Background())
+	o.NodeImages = &fakeNodes{cancel: cancel}
+	_, err := Upgrade(ctx, c, bundle(t, "2.0.0", "ok"), o)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	if liveSpecJSON(t, c) != before {
+		t.Fatal("a cancelled upgrade changed the HelmChart")
+	}
+	h, _ := History(context.Background(), c, "shop", o)
+	if last := h.Records[len(h.Records)-1]; last.State != StateFailed || last.Version != "2.0.0" {
+		t.Fatalf("cancelled upgrade record: %+v", last)
+	}
+}
+
+// fakeNodes is a NodeImages whose Land cancels the run (to test cancel between phases).
+type fakeNodes struct {
+	cancel func()
+	landed []LandRequest
+}
+
+func (f *fakeNodes) Nodes(context.Context) ([]Node, error) {
+	return []Node{{Name: "node-1", Platform: "linux/amd64"}}, nil
+}
+func (f *fakeNodes) Present(context.Context, Node) (BlobSet, error) {
+	return BlobSet{"sha256:base": true, "sha256:db": true}, nil
+}
+func (f *fakeNodes) Land(ctx context.Context, n Node, r LandRequest) error {
+	f.landed = append(f.landed, r)
+	if f.cancel != nil {
+		f.cancel()
+	}
+	return nil
+}
