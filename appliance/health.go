@@ -224,6 +224,12 @@ func jobCondition(j *batchv1.Job, t batchv1.JobConditionType) *batchv1.JobCondit
 // the events).
 func jobFailureCause(s Snapshot, cond *batchv1.JobCondition) string {
 	parts := []string{strings.TrimSpace(cond.Reason + " " + cond.Message)}
+	if len(s.Releases) > 0 {
+		// The release helm wrote for this config says why, even when the job's pods are gone.
+		if r := s.Releases[0]; r.ConfigHash == jobConfigHash(s.Job) && r.Info != nil && r.Info.Status == "failed" {
+			parts = append(parts, fmt.Sprintf("release revision %d: %s", r.Version, r.Info.Description))
+		}
+	}
 	var newest *corev1.Pod
 	for i := range s.Pods {
 		p := &s.Pods[i]

@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"encoding/base64"
 	"os"
 	"path/filepath"
 	"testing"
@@ -8,6 +9,7 @@ import (
 	hfake "github.com/k3s-io/helm-controller/pkg/generated/clientset/versioned/fake"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
+	"k8s.io/apimachinery/pkg/types"
 	kfake "k8s.io/client-go/kubernetes/fake"
 )
 
@@ -53,3 +55,7 @@ func fakeCluster(t *testing.T) (*Cluster, *kfake.Clientset, *hfake.Clientset) {
 	h := hfake.NewSimpleClientset()
 	return &Cluster{Kube: k, Helm: h}, k, h
 }
+
+func typesUID(s string) types.UID { return types.UID(s) }
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

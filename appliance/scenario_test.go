@@ -47,7 +47,7 @@ func bundle(t *testing.T, version, mode string) Bundle {
 }
 
 func testOptions(t *testing.T, log *eventLog) Options {
-	return Options{RecordsDir: t.TempDir(), PollInterval: 3 * time.Millisecond, Timeout: 400 * time.Millisecond, Sink: log.sink, HeartbeatInterval: time.Hour}
+	return Options{RecordsDir: t.TempDir(), PollInterval: 3 * time.Millisecond, Timeout: time.Second, Sink: log.sink, HeartbeatInterval: time.Hour}
 }
 
 func liveSpecJSON(t *testing.T, c *Cluster) string {

@@ -207,15 +207,16 @@ func (s *simController) finishHeld(ctx context.Context, hc *helmv1.HelmChart, ha
 func (s *simController) failJob(ctx context.Context, job *batchv1.Job, msg string) error {
 	job.Status.Failed = 3
 	job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit"}}
-	if _, err := s.c.Kube.BatchV1().Jobs(s.ns).Create(ctx, job, metav1.CreateOptions{}); err != nil {
-		return err
-	}
+	// The pod exits before the job controller marks the job failed.
 	pod := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{Name: job.Name + "-" + string(job.UID), Namespace: s.ns, Labels: job.Spec.Selector.MatchLabels},
 		Status: corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{{Name: "helm",
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Message: msg}}}}},
 	}
-	_, err := s.c.Kube.CoreV1().Pods(s.ns).Create(ctx, pod, metav1.CreateOptions{})
+	if _, err := s.c.Kube.CoreV1().Pods(s.ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	_, err := s.c.Kube.BatchV1().Jobs(s.ns).Create(ctx, job, metav1.CreateOptions{})
 	return err
 }
 
