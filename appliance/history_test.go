@@ -152,6 +152,10 @@ func TestRetain(t *testing.T) {
 	if d := cmp.Diff([]string{"chart-1.0.0", "chart-3.0.0"}, p.PrunableCharts); d != "" {
 		t.Errorf("charts:\n%s", d)
 	}
+	running := append(records, Record{Seq: 7, Version: "1.0.0", State: StateInProgress, Images: imgs("1.0.0")})
+	if p := Retain(running, 3); !p.Pinned["linux/amd64"]["sha256:app-1.0.0"] || p.Prunable["linux/amd64"]["sha256:app-1.0.0"] {
+		t.Error("the images of a change in progress must stay pinned")
+	}
 	if got := Retain(records, 0).Keep; len(got) != DefaultKeep {
 		t.Errorf("default keep %v", got)
 	}

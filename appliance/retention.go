@@ -54,6 +54,13 @@ func Retain(records []Record, n int) RetentionPlan {
 	for _, v := range p.Keep {
 		kept[v] = true
 	}
+	// A change still in progress may become current: its images stay pinned too.
+	for _, r := range records {
+		if r.State == StateInProgress {
+			kept[r.Version] = true
+			addBlobs(p.Pinned, r.Images)
+		}
+	}
 	// Anything recorded but not kept (including failed versions) is a pruning candidate unless pinned.
 	charts := map[string]bool{}
 	for _, r := range records {

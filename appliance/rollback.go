@@ -60,7 +60,12 @@ func Rollback(ctx context.Context, c *Cluster, app, to string, o Options) (Resul
 		res.Record = *target
 		return res, nil
 	}
-	rb, err := e.rollbackTo(ctx, target, ActionRollback, inProgress)
+	// The change being undone: the newest record when it failed or was orphaned; it ends rolled-back.
+	var replaced *Record
+	if last := &all[len(all)-1]; last.State == StateFailed || last.State == StateInProgress {
+		replaced = last
+	}
+	rb, err := e.rollbackTo(ctx, target, ActionRollback, replaced)
 	rb.Records = nil
 	if err != nil {
 		return rb, err

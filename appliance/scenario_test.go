@@ -293,3 +293,47 @@ func (f *fakeNodes) Land(ctx context.Context, n Node, r LandRequest) error {
 	}
 	return nil
 }
+
+// A laptop lost during an upgrade that then fails: the next connect reports the failure and the version
+// to go back to; a manual rollback restores it and closes the orphaned change as rolled-back.
+func TestOrphanedFailedUpgradeThenRollback(t *testing.T) {
+	c, _, _ := fakeCluster(t)
+	startSim(t, c)
+	log := &eventLog{}
+	o := testOptions(t, log)
+	o.Timeout = time.Minute
+	bg := context.Background()
+	v1 := bundle(t, "1.0.0", "ok")
+	if _, err := Deploy(bg, c, v1, o); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(bg)
+	go func() {
+		for !log.has("to become available") {
+			time.Sleep(time.Millisecond)
+		}
+		cancel()
+	}()
+	if _, err := Upgrade(ctx, c, bundle(t, "2.0.0", "neverReady"), o); !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+	// The engineer reconnects two minutes later: the upgrade's own timeout has passed meanwhile.
+	later := o
+	later.Now = func() time.Time { return time.Now().Add(2 * time.Minute) }
+	st, err := Status(bg, c, "shop", later)
+	if err != nil || !st.Orphaned || st.Health.State != Failed || st.SuggestRollbackTo != "1.0.0" || st.Record.State != StateFailed {
+		t.Fatalf("status: %v orphaned=%v health=%v suggest=%q record=%s", err, st.Orphaned, st.Health, st.SuggestRollbackTo, st.Record.State)
+	}
+	rb, err := Rollback(bg, c, "shop", "", o)
+	if err != nil || rb.Version != "1.0.0" || rb.State != StateSucceeded {
+		t.Fatalf("rollback: %v %s %s", err, rb.Version, rb.State)
+	}
+	if liveSpecJSON(t, c) != specJSON(t, v1) {
+		t.Fatal("rollback did not restore the v1 spec")
+	}
+	h, _ := History(bg, c, "shop", o)
+	if got := h.Records[1]; got.Version != "2.0.0" || got.State != StateRolledBack {
+		t.Fatalf("orphaned upgrade record: %s %s", got.Version, got.State)
+	}
+	noDataLoss(t, c)
+}
