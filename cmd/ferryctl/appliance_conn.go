@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-delivery/ferry/appliance"
+)
+
+// clusterFlags are shared by the appliance verbs. Until site files land, a kubeconfig reachable from this
+// machine is used directly (on a server, or through a tunnel the operator opened); the site-based path
+// dials through the installer's SSH connection instead.
+type clusterFlags struct {
+	kubeconfig string
+	app        string
+	namespace  string
+	records    string
+}
+
+func (f *clusterFlags) register(c *cobra.Command) {
+	c.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the site's cluster (k3s.yaml)")
+	c.Flags().StringVar(&f.app, "app", "", "app name (its HelmChart)")
+	c.Flags().StringVar(&f.namespace, "namespace", appliance.DefaultNamespace, "namespace of Ferry's records")
+	c.Flags().StringVar(&f.records, "records", "", "site records directory to mirror history into")
+	_ = c.MarkFlagRequired("kubeconfig")
+	_ = c.MarkFlagRequired("app")
+}
+
+func (f *clusterFlags) connect() (*appliance.Cluster, error) {
+	b, err := os.ReadFile(f.kubeconfig)
+	if err != nil {
+		return nil, fmt.Errorf("reading kubeconfig: %w", err)
+	}
+	var d net.Dialer
+	return appliance.Connect(b, d.DialContext)
+}
+
+func (f *clusterFlags) options() appliance.Options {
+	return appliance.Options{Namespace: f.namespace, RecordsDir: f.records}
+}
