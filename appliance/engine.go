@@ -255,11 +255,19 @@ func (e *engine) prepare(ctx context.Context, rec *Record, hc *helmv1.HelmChart,
 		}
 		rec.ChartRef = ref
 	}
-	stale, err := e.currentJobUID(ctx, rec.App)
+	live, err := e.liveChart(ctx, rec.App)
 	if err != nil {
 		return err
 	}
-	rec.StaleJobUID = stale
+	if live == nil || SpecHash(live.Spec) != rec.SpecHash {
+		// The job that exists now ran another spec; only a newer one speaks for this record. When the
+		// spec is already live, helm-controller starts no new job and the current one is the witness.
+		stale, err := e.currentJobUID(ctx, rec.App)
+		if err != nil {
+			return err
+		}
+		rec.StaleJobUID = stale
+	}
 	rec.State = StateInProgress
 	rec.Started = e.o.Now()
 	rec.Heartbeat = rec.Started

@@ -136,6 +136,8 @@ func TestMergeValues(t *testing.T) {
 			map[string]any{"db": map[string]any{"host": "y", "port": float64(5432)}}},
 		{"null deletes", map[string]any{"a": 1, "b": 2}, map[string]any{"b": nil}, map[string]any{"a": float64(1)}},
 		{"list replaced not merged", map[string]any{"l": []any{1, 2}}, map[string]any{"l": []any{3}}, map[string]any{"l": []any{float64(3)}}},
+		{"nested null deletes, null under a new map dropped", map[string]any{"db": map[string]any{"host": "x", "tls": true}}, map[string]any{"db": map[string]any{"tls": nil}, "new": map[string]any{"a": nil, "b": 1}},
+			map[string]any{"db": map[string]any{"host": "x"}, "new": map[string]any{"b": float64(1)}}},
 		{"map replaces scalar", map[string]any{"a": 1}, map[string]any{"a": map[string]any{"b": true}}, map[string]any{"a": map[string]any{"b": true}}},
 	}
 	for _, tc := range tests {

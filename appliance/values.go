@@ -14,9 +14,10 @@ import (
 // ErrInvalidValues marks values that the chart's values.schema.json rejects, or that are not a YAML map.
 var ErrInvalidValues = errors.New("invalid values")
 
-// MergeValues deep-merges site overrides over bundle defaults with helm's own rules (maps merge key by
-// key, anything else in overrides replaces, a null in overrides deletes the key), so what the site sees is
-// what helm would compute from two --values files. Neither input is modified.
+// MergeValues deep-merges site overrides over bundle defaults with helm's rules for user values (maps
+// merge key by key, anything else in overrides replaces, a null in overrides deletes the key), so what the
+// site sees is what helm would compute from two --values files. Neither input is modified. (helm's own
+// chartutil.CoalesceTables does the same but logs to the global logger; an engine stays silent.)
 func MergeValues(defaults, overrides map[string]any) (map[string]any, error) {
 	d, err := copyValues(defaults)
 	if err != nil {
@@ -26,8 +27,40 @@ func MergeValues(defaults, overrides map[string]any) (map[string]any, error) {
 	if err != nil {
 		return nil, err
 	}
-	// CoalesceTables gives dst (the overrides) precedence and removes keys set to null.
-	return chartutil.CoalesceTables(o, d), nil
+	return mergeInto(d, o), nil
+}
+
+func mergeInto(dst, src map[string]any) map[string]any {
+	for k, v := range src {
+		if v == nil {
+			delete(dst, k)
+			continue
+		}
+		sm, sok := v.(map[string]any)
+		dm, dok := dst[k].(map[string]any)
+		if sok && dok {
+			dst[k] = mergeInto(dm, sm)
+			continue
+		}
+		if sok {
+			v = dropNulls(sm)
+		}
+		dst[k] = v
+	}
+	return dst
+}
+
+// dropNulls removes null leaves of a map that lands where nothing was: there is nothing for them to delete.
+func dropNulls(m map[string]any) map[string]any {
+	for k, v := range m {
+		switch x := v.(type) {
+		case nil:
+			delete(m, k)
+		case map[string]any:
+			dropNulls(x)
+		}
+	}
+	return m
 }
 
 // ParseValues reads a YAML values document; an empty document is an empty map.
