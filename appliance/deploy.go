@@ -31,6 +31,9 @@ func Deploy(ctx context.Context, c *Cluster, b Bundle, o Options) (Result, error
 	if current != nil || live != nil {
 		return res, fmt.Errorf("deploying %s: %w; use upgrade", b.App, ErrAlreadyDeployed)
 	}
+	if spec.StaticChart != "" && e.o.Charts == nil {
+		return res, fmt.Errorf("deploying %s: %w", b.App, ErrNoChartPlacer)
+	}
 	if e.o.DryRun {
 		return res, nil
 	}
@@ -38,6 +41,10 @@ func Deploy(ctx context.Context, c *Cluster, b Bundle, o Options) (Result, error
 		ChartName: spec.ChartName, ChartDigest: spec.ChartDigest, Values: spec.Values, SpecHash: spec.Hash, StaticChart: spec.StaticChart, Images: b.Images}
 	if err := e.prepare(ctx, rec, spec.Chart, b.Chart); err != nil {
 		return res, fmt.Errorf("deploying %s: %w", b.App, err)
+	}
+	if err := e.placeChart(ctx, spec, b.Chart); err != nil {
+		e.finishErr(ctx, rec, err)
+		return res, err
 	}
 	if err := e.landImages(ctx, rec, b.Images, nil); err != nil {
 		e.finishErr(ctx, rec, err)

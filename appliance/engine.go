@@ -2,7 +2,6 @@ package appliance
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -310,4 +309,3 @@ func unhealthy(app string, h Health) error {
 	return fmt.Errorf("applying %s: %w: %s", app, ErrUnhealthy, h.Reason)
 }
 
-var _ = errors.Join

@@ -70,3 +70,18 @@ func (e *engine) finishErr(ctx context.Context, rec *Record, err error) {
 		e.emit("record", "", uerr)
 	}
 }
+
+// placeChart puts a large chart where the spec's static URL points, on every server, before the apply.
+func (e *engine) placeChart(ctx context.Context, spec Spec, tgz []byte) error {
+	if spec.StaticChart == "" {
+		return nil
+	}
+	if e.o.Charts == nil {
+		return ErrNoChartPlacer
+	}
+	e.emit("chart", "placing chart at "+spec.StaticChart+" on every server", nil)
+	if err := e.o.Charts.PlaceChart(ctx, spec.StaticChart, tgz); err != nil {
+		return fmt.Errorf("placing chart %s: %w", spec.StaticChart, err)
+	}
+	return nil
+}

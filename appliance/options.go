@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -17,6 +18,7 @@ var (
 	ErrOperationInProgress = errors.New("another change of this app is in progress")
 	ErrUnhealthy           = errors.New("the app did not become healthy")
 	ErrNoRollbackTarget    = errors.New("no kept version to roll back to")
+	ErrNoChartPlacer       = errors.New("the chart is too large for chartContent and no way to place it on the servers was given")
 )
 
 // Options tune every verb. The zero value works.
@@ -40,6 +42,9 @@ type Options struct {
 	Keep int
 	// NodeImages lands images on the nodes; nil skips image delivery (images already on the nodes).
 	NodeImages NodeImages
+	// Charts places a chart too large for chartContent at its static path on every server (the
+	// installer implements it over SSH). Required only when a spec needs it.
+	Charts ChartPlacer
 	// DryRun computes checks and the plan and changes nothing.
 	DryRun bool
 	// Resume makes Status continue waiting on an orphaned in-progress change (and roll back an upgrade
@@ -66,6 +71,12 @@ func (o Options) withDefaults() Options {
 		o.Now = time.Now
 	}
 	return o
+}
+
+// ChartPlacer writes a chart archive to path on every server, temp name then rename, and must keep the
+// files of every kept version (rollback re-applies a spec that points at them).
+type ChartPlacer interface {
+	PlaceChart(ctx context.Context, path string, tgz []byte) error
 }
 
 // Bundle is one app version as the bundle format hands it over.

@@ -15,6 +15,8 @@ type RetentionPlan struct {
 	Prunable map[string]BlobSet
 	// PrunableCharts are chart Secrets no kept version references.
 	PrunableCharts []string
+	// PrunableStaticCharts are server-side chart files no kept version references.
+	PrunableStaticCharts []string
 }
 
 // Retain keeps the current version and the newest other successfully applied versions, n in all. It is a
@@ -41,10 +43,12 @@ func Retain(records []Record, n int) RetentionPlan {
 
 	p := RetentionPlan{Pinned: map[string]BlobSet{}, Prunable: map[string]BlobSet{}}
 	keptCharts := map[string]bool{}
+	keptStatic := map[string]bool{}
 	for i, r := range ordered {
 		if i < n {
 			p.Keep = append(p.Keep, r.Version)
 			keptCharts[r.ChartRef] = true
+			keptStatic[r.StaticChart] = true
 			addBlobs(p.Pinned, r.Images)
 		} else {
 			p.Prune = append(p.Prune, r.Version)
@@ -62,7 +66,7 @@ func Retain(records []Record, n int) RetentionPlan {
 		}
 	}
 	// Anything recorded but not kept (including failed versions) is a pruning candidate unless pinned.
-	charts := map[string]bool{}
+	charts, static := map[string]bool{}, map[string]bool{}
 	for _, r := range records {
 		if kept[r.Version] {
 			continue
@@ -81,11 +85,18 @@ func Retain(records []Record, n int) RetentionPlan {
 		if r.ChartRef != "" && !keptCharts[r.ChartRef] {
 			charts[r.ChartRef] = true
 		}
+		if r.StaticChart != "" && !keptStatic[r.StaticChart] {
+			static[r.StaticChart] = true
+		}
 	}
 	for c := range charts {
 		p.PrunableCharts = append(p.PrunableCharts, c)
 	}
 	sort.Strings(p.PrunableCharts)
+	for c := range static {
+		p.PrunableStaticCharts = append(p.PrunableStaticCharts, c)
+	}
+	sort.Strings(p.PrunableStaticCharts)
 	return p
 }
 

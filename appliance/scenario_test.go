@@ -337,3 +337,43 @@ func TestOrphanedFailedUpgradeThenRollback(t *testing.T) {
 	}
 	noDataLoss(t, c)
 }
+
+type fakePlacer struct{ placed map[string]int }
+
+func (f *fakePlacer) PlaceChart(_ context.Context, path string, tgz []byte) error {
+	f.placed[path] = len(tgz)
+	return nil
+}
+
+// A chart too big for chartContent is placed on the servers before the apply, or refused up front.
+func TestLargeChartNeedsPlacement(t *testing.T) {
+	c, _, h := fakeCluster(t)
+	startSim(t, c)
+	o := testOptions(t, &eventLog{})
+	b := bundle(t, "1.0.0", "ok")
+	b.Chart = testChart(t, "shop", "1.0.0", "", 16*1024)
+	b.InlineLimit = 8 * 1024
+	if _, err := Deploy(context.Background(), c, b, o); !errors.Is(err, ErrNoChartPlacer) {
+		t.Fatalf("err = %v", err)
+	}
+	if n := len(h.Actions()); n != 0 {
+		for _, a := range h.Actions() {
+			if a.GetVerb() != "get" && a.GetVerb() != "list" {
+				t.Fatalf("refused deploy still wrote: %v", a)
+			}
+		}
+	}
+	p := &fakePlacer{placed: map[string]int{}}
+	o.Charts = p
+	res, err := Deploy(context.Background(), c, b, o)
+	if err != nil || res.State != StateSucceeded {
+		t.Fatalf("deploy: %v %+v", err, res.Health)
+	}
+	path := StaticChartsDir + "/shop-1.0.0.tgz"
+	if p.placed[path] != len(b.Chart) || res.StaticChart != path {
+		t.Fatalf("placed %v, result %q", p.placed, res.StaticChart)
+	}
+	if res.Record.ChartRef != "" {
+		t.Fatal("a static chart must not be copied into a Secret")
+	}
+}

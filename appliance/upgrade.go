@@ -48,6 +48,9 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (Result, erro
 	for _, np := range plan.Nodes {
 		e.o.Sink.Emit(progressf("plan", np.Node.Name, "%d blob(s), %d bytes to send", len(np.Missing), np.Bytes))
 	}
+	if spec.StaticChart != "" && e.o.Charts == nil {
+		return res, fmt.Errorf("upgrading %s: %w", b.App, ErrNoChartPlacer)
+	}
 	if e.o.DryRun {
 		return res, nil
 	}
@@ -56,6 +59,10 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (Result, erro
 		StaticChart: spec.StaticChart, Images: b.Images}
 	if err := e.prepare(ctx, rec, spec.Chart, b.Chart); err != nil {
 		return res, fmt.Errorf("upgrading %s: %w", b.App, err)
+	}
+	if err := e.placeChart(ctx, spec, b.Chart); err != nil {
+		e.finishErr(ctx, rec, err)
+		return res, err
 	}
 	if err := e.landImages(ctx, rec, b.Images, plan); err != nil {
 		e.finishErr(ctx, rec, err)
