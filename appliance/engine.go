@@ -308,4 +308,3 @@ func (e *engine) alive(r *Record) bool {
 func unhealthy(app string, h Health) error {
 	return fmt.Errorf("applying %s: %w: %s", app, ErrUnhealthy, h.Reason)
 }
-
