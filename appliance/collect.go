@@ -13,8 +13,8 @@ import (
 
 // collect reads one Snapshot of an app from the cluster. Lists are per namespace and filtered here: the
 // release's own manifest says which workloads count.
-func collect(ctx context.Context, c *Cluster, ns, app string, stale types.UID, started time.Time, timeout time.Duration, now time.Time) (Snapshot, error) {
-	s := Snapshot{StaleJobUID: stale, Started: started, Timeout: timeout, Now: now}
+func collect(ctx context.Context, c *Cluster, ns, app string, stale types.UID, staleRev int, started time.Time, timeout time.Duration, now time.Time) (Snapshot, error) {
+	s := Snapshot{StaleJobUID: stale, StaleRevision: staleRev, Started: started, Timeout: timeout, Now: now}
 	hc, err := c.Helm.HelmV1().HelmCharts(ns).Get(ctx, app, metav1.GetOptions{})
 	switch {
 	case apierrors.IsNotFound(err):

@@ -44,6 +44,20 @@ func (e *engine) liveChart(ctx context.Context, app string) (*helmv1.HelmChart, 
 	return hc, nil
 }
 
+// newestRevision is the newest helm release revision of hc's app (0 when none).
+func (e *engine) newestRevision(ctx context.Context, hc *helmv1.HelmChart) (int, error) {
+	sel := labels.SelectorFromSet(labels.Set{"owner": "helm", "name": hc.Name}).String()
+	list, err := e.c.Kube.CoreV1().Secrets(hc.Spec.TargetNamespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+	if err != nil {
+		return 0, fmt.Errorf("listing helm releases of %s: %w", hc.Name, err)
+	}
+	rels, err := decodeReleases(hc.Name, list.Items)
+	if err != nil || len(rels) == 0 {
+		return 0, err
+	}
+	return rels[0].Version, nil
+}
+
 // currentJobUID is the UID of the app's helm job right now (empty when none).
 func (e *engine) currentJobUID(ctx context.Context, app string) (types.UID, error) {
 	j, err := e.c.Kube.BatchV1().Jobs(e.o.Namespace).Get(ctx, "helm-install-"+app, metav1.GetOptions{})
@@ -154,7 +168,7 @@ func (e *engine) wait(ctx context.Context, rec *Record, timeout time.Duration) (
 	tick := time.NewTicker(e.o.PollInterval)
 	defer tick.Stop()
 	for {
-		snap, err := collect(ctx, e.c, e.o.Namespace, rec.App, rec.StaleJobUID, rec.Started, timeout, e.o.Now())
+		snap, err := collect(ctx, e.c, e.o.Namespace, rec.App, rec.StaleJobUID, rec.StaleRevision, rec.Started, timeout, e.o.Now())
 		if err != nil && ctx.Err() == nil {
 			// A dropped SSH channel or an API hiccup is not the app failing: keep trying until timeout.
 			e.emit("wait", "reading cluster state: "+err.Error(), nil)
@@ -266,6 +280,11 @@ func (e *engine) prepare(ctx context.Context, rec *Record, hc *helmv1.HelmChart,
 			return err
 		}
 		rec.StaleJobUID = stale
+		if live != nil {
+			if rec.StaleRevision, err = e.newestRevision(ctx, live); err != nil {
+				return err
+			}
+		}
 	}
 	rec.State = StateInProgress
 	rec.Started = e.o.Now()

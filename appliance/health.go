@@ -32,6 +32,9 @@ type Snapshot struct {
 	// StaleJobUID is the UID of the job that existed before the spec was applied: that job ran an older
 	// spec and says nothing about this one. Empty when no job existed.
 	StaleJobUID types.UID
+	// StaleRevision is the newest release revision before the apply; a release without a config-hash
+	// label (a klipper-helm that does not set it) counts as this spec's only when newer than that.
+	StaleRevision int
 	// Releases are the app's helm releases, newest revision first.
 	Releases     []*Release
 	Deployments  []appsv1.Deployment
@@ -113,7 +116,7 @@ func evaluate(s Snapshot) Health {
 	}
 	if jobCondition(s.Job, batchv1.JobComplete) == nil {
 		// helm has already recorded this config's attempt as failed: the job's retries cannot change that.
-		if len(s.Releases) > 0 && h.ConfigHash != "" && s.Releases[0].ConfigHash == h.ConfigHash && s.Releases[0].Info != nil && s.Releases[0].Info.Status == "failed" {
+		if len(s.Releases) > 0 && madeBy(s.Releases[0], h.ConfigHash, s.StaleRevision) && s.Releases[0].Info != nil && s.Releases[0].Info.Status == "failed" {
 			h.State = Failed
 			h.Reason = fmt.Sprintf("helm release %s revision %d failed: %s", name, s.Releases[0].Version, s.Releases[0].Info.Description)
 			return h
@@ -131,7 +134,7 @@ func evaluate(s Snapshot) Health {
 		return h
 	}
 	newest := s.Releases[0]
-	if h.ConfigHash != "" && newest.ConfigHash != h.ConfigHash {
+	if !madeBy(newest, h.ConfigHash, s.StaleRevision) {
 		// The job completed without producing a release for this config (klipper-helm skips when the hash
 		// or the expected revision does not match); helm-controller will run it again.
 		h.State = InProgress
@@ -191,6 +194,15 @@ func evaluate(s Snapshot) Health {
 	return h
 }
 
+// madeBy says whether release r was made for the job with config hash: by klipper-helm's label, or,
+// when the release carries no label at all, by being newer than the revision seen before the apply.
+func madeBy(r *Release, hash string, staleRevision int) bool {
+	if r.ConfigHash != "" || hash == "" {
+		return r.ConfigHash == hash
+	}
+	return r.Version > staleRevision
+}
+
 // jobConfigHash reads the config hash helm-controller stamped on its job's pod template, in the form
 // klipper-helm copies onto the release label.
 func jobConfigHash(j *batchv1.Job) string {
@@ -226,7 +238,7 @@ func jobFailureCause(s Snapshot, cond *batchv1.JobCondition) string {
 	parts := []string{strings.TrimSpace(cond.Reason + " " + cond.Message)}
 	if len(s.Releases) > 0 {
 		// The release helm wrote for this config says why, even when the job's pods are gone.
-		if r := s.Releases[0]; r.ConfigHash == jobConfigHash(s.Job) && r.Info != nil && r.Info.Status == "failed" {
+		if r := s.Releases[0]; madeBy(r, jobConfigHash(s.Job), s.StaleRevision) && r.Info != nil && r.Info.Status == "failed" {
 			parts = append(parts, fmt.Sprintf("release revision %d: %s", r.Version, r.Info.Description))
 		}
 	}

@@ -74,6 +74,8 @@ func rel(v int, status release.Status, hash, desc string) *release.Release {
 	return &release.Release{Version: v, Info: &release.Info{Status: status, Description: desc}, Labels: map[string]string{LabelConfigHash: hash[:63]}}
 }
 
+func unlabelled(r *release.Release) *release.Release { r.Labels = nil; return r }
+
 func helmJob(uid string, cond batchv1.JobConditionType) *batchv1.Job {
 	j := &batchv1.Job{
 		ObjectMeta: metav1.ObjectMeta{Name: "helm-install-shop", Namespace: DefaultNamespace, UID: typesUID(uid)},
@@ -191,6 +193,8 @@ func TestEvaluate(t *testing.T) {
 			return s
 		}(), Failed, "timed out after 10m0s waiting for StatefulSet shop/db to become ready (0/1 ready)", ""},
 		{"healthy", good(Snapshot{}), Healthy, "revision 2 deployed, 2 workload(s) rolled out", ""},
+		{"unlabelled release newer than before the apply is this spec's", good(Snapshot{StaleRevision: 2, Releases: helmReleases(t, unlabelled(rel(3, release.StatusDeployed, hashNew, "")), unlabelled(rel(2, release.StatusSuperseded, hashOld, "")))}), Healthy, "revision 3 deployed", ""},
+		{"unlabelled release from before the apply is not", good(Snapshot{StaleRevision: 2, Releases: helmReleases(t, unlabelled(rel(2, release.StatusDeployed, hashOld, "")))}), InProgress, "", "made by job helm-install-shop"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

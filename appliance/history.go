@@ -72,12 +72,14 @@ type Record struct {
 	StaticChart string          `json:"staticChart,omitempty"`
 	Images      VersionImages   `json:"images,omitempty"`
 	StaleJobUID types.UID       `json:"staleJobUID,omitempty"`
-	State       RecordState     `json:"state"`
-	Reason      string          `json:"reason,omitempty"`
-	ConfigHash  string          `json:"configHash,omitempty"`
-	Revision    int             `json:"revision,omitempty"`
-	Started     time.Time       `json:"started"`
-	Finished    time.Time       `json:"finished,omitzero"`
+	// StaleRevision is the newest helm release revision before the apply.
+	StaleRevision int         `json:"staleRevision,omitempty"`
+	State         RecordState `json:"state"`
+	Reason        string      `json:"reason,omitempty"`
+	ConfigHash    string      `json:"configHash,omitempty"`
+	Revision      int         `json:"revision,omitempty"`
+	Started       time.Time   `json:"started"`
+	Finished      time.Time   `json:"finished,omitzero"`
 	// Heartbeat is refreshed by the process applying the record; a stale heartbeat on an in-progress
 	// record means that process is gone (laptop crash or disconnect).
 	Heartbeat time.Time `json:"heartbeat,omitzero"`

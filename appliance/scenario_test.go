@@ -377,3 +377,56 @@ func TestLargeChartNeedsPlacement(t *testing.T) {
 		t.Fatal("a static chart must not be copied into a Secret")
 	}
 }
+
+// Under failurePolicy retry the helm job completes even when helm failed: the failed release decides,
+// and the rollback needs no clearing.
+func TestRetryPolicyHelmFailureRollsBack(t *testing.T) {
+	c, _, _ := fakeCluster(t)
+	startSim(t, c)
+	log := &eventLog{}
+	o := testOptions(t, log)
+	ctx := context.Background()
+	retry := func(b Bundle) Bundle { b.FailurePolicy = "retry"; return b }
+	if _, err := Deploy(ctx, c, retry(bundle(t, "1.0.0", "ok")), o); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Upgrade(ctx, c, retry(bundle(t, "2.0.0", "helmFail")), o)
+	if !errors.Is(err, ErrUnhealthy) || !strings.Contains(err.Error(), "revision 2 failed") || !res.RolledBack {
+		t.Fatalf("err = %v rolledBack=%v", err, res.RolledBack)
+	}
+	if log.has("cleared aborted helm release") {
+		t.Error("retry policy must not clear helm history")
+	}
+	if liveSpecJSON(t, c) != specJSON(t, retry(bundle(t, "1.0.0", "ok"))) {
+		t.Fatal("not back on v1")
+	}
+}
+
+// A change whose process is alive (fresh heartbeat) is never resumed or overtaken by another run.
+func TestLiveChangeIsNotOvertaken(t *testing.T) {
+	c, _, _ := fakeCluster(t)
+	o := testOptions(t, &eventLog{})
+	o.HeartbeatInterval = time.Minute
+	st := NewStore(c, "", "")
+	if err := st.EnsureNamespace(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*Record{
+		{App: "shop", Version: "1.0.0", State: StateSucceeded},
+		{App: "shop", Version: "2.0.0", Action: ActionUpgrade, State: StateInProgress, Heartbeat: time.Now()},
+	} {
+		if err := st.Create(context.Background(), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := Upgrade(context.Background(), c, bundle(t, "3.0.0", "ok"), o); !errors.Is(err, ErrOperationInProgress) {
+		t.Fatalf("upgrade: %v", err)
+	}
+	if _, err := Rollback(context.Background(), c, "shop", "", o); !errors.Is(err, ErrOperationInProgress) {
+		t.Fatalf("rollback: %v", err)
+	}
+	res, err := Status(context.Background(), c, "shop", o)
+	if err != nil || res.Orphaned || res.State != StateInProgress {
+		t.Fatalf("status: %v orphaned=%v state=%s", err, res.Orphaned, res.State)
+	}
+}

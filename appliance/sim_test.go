@@ -143,6 +143,12 @@ func (s *simController) run(ctx context.Context, hc *helmv1.HelmChart, hash stri
 		if err := store.Create(fmt.Sprintf("sh.helm.release.v1.%s.v%d", hc.Name, rev), rls); err != nil {
 			return err
 		}
+		if hc.Spec.FailurePolicy == helmv1.FailurePolicyRetry {
+			// klipper-helm's retry policy runs helm upgrade and exits 0 whatever helm said.
+			job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+			_, err := kube.BatchV1().Jobs(s.ns).Create(ctx, job, metav1.CreateOptions{})
+			return err
+		}
 		return s.failJob(ctx, job, "Error: UPGRADE FAILED: template: web.yaml:3: function \"nope\" not defined")
 	}
 	if newest != nil && newest.Info.Status == release.StatusDeployed {

@@ -40,7 +40,7 @@ func Status(ctx context.Context, c *Cluster, app string, o Options) (Result, err
 		return res, nil
 	}
 	if inProgress != nil {
-		snap, err := collect(ctx, c, e.o.Namespace, app, inProgress.StaleJobUID, time.Time{}, 0, e.o.Now())
+		snap, err := collect(ctx, c, e.o.Namespace, app, inProgress.StaleJobUID, inProgress.StaleRevision, time.Time{}, 0, e.o.Now())
 		if err != nil {
 			return res, err
 		}
@@ -51,7 +51,7 @@ func Status(ctx context.Context, c *Cluster, app string, o Options) (Result, err
 		return res, fmt.Errorf("reading status of %s: %w", app, ErrNotDeployed)
 	}
 	latest := &all[len(all)-1]
-	snap, err := collect(ctx, c, e.o.Namespace, app, "", time.Time{}, 0, e.o.Now())
+	snap, err := collect(ctx, c, e.o.Namespace, app, "", 0, time.Time{}, 0, e.o.Now())
 	if err != nil {
 		return res, err
 	}
@@ -79,7 +79,7 @@ func (e *engine) judge(ctx context.Context, rec *Record) (Health, error) {
 	if timeout <= 0 && live.Spec.Timeout != nil {
 		timeout = live.Spec.Timeout.Duration + time.Minute
 	}
-	snap, err := collect(ctx, e.c, e.o.Namespace, rec.App, rec.StaleJobUID, rec.Started, timeout, e.o.Now())
+	snap, err := collect(ctx, e.c, e.o.Namespace, rec.App, rec.StaleJobUID, rec.StaleRevision, rec.Started, timeout, e.o.Now())
 	if err != nil {
 		return Health{}, err
 	}
