@@ -22,6 +22,8 @@ func testChart(t *testing.T, name, version, schema string, extra int) []byte {
 		Templates: []*chart.File{{Name: "templates/deploy.yaml", Data: []byte(
 			"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {{ .Values.replicas }}\n")}},
 	}
+	// helm's Save writes values.yaml from Raw, not from Values.
+	c.Raw = []*chart.File{{Name: "values.yaml", Data: []byte("replicas: 1\nimage: registry.local/app:" + version + "\n")}}
 	if schema != "" {
 		c.Schema = []byte(schema)
 	}

@@ -84,7 +84,8 @@ type Bundle struct {
 	SpecInput
 	// BundleDigest identifies the signed bundle the version came from.
 	BundleDigest string
-	// UpgradeFrom is a semver constraint the installed version must meet (e.g. ">=1.2.0"); empty: any.
+	// UpgradeFrom is the oldest installed version this bundle upgrades ("1.2.0", as the bundle format
+	// has it) or a semver constraint (">=1.2.0 <2"); empty: any.
 	UpgradeFrom string
 	// Images are the version's images and blobs per platform.
 	Images VersionImages

@@ -96,7 +96,11 @@ func checkUpgrade(current *Record, spec Spec, b Bundle, allowDowngrade bool) err
 		return fmt.Errorf("%w (pass the downgrade flag to go back to an older version on purpose)", ErrDowngrade)
 	}
 	if b.UpgradeFrom != "" {
-		cons, err := semver.NewConstraint(b.UpgradeFrom)
+		floor := b.UpgradeFrom
+		if _, err := semver.NewVersion(floor); err == nil {
+			floor = ">= " + floor // the bundle format names the oldest version it upgrades
+		}
+		cons, err := semver.NewConstraint(floor)
 		if err != nil {
 			return fmt.Errorf("%w: upgradeFrom %q: %v", ErrInvalidInput, b.UpgradeFrom, err)
 		}
