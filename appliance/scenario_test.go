@@ -430,3 +430,36 @@ func TestLiveChangeIsNotOvertaken(t *testing.T) {
 		t.Fatalf("status: %v orphaned=%v state=%s", err, res.Orphaned, res.State)
 	}
 }
+
+// A dry run shows the plan, bytes per node included, and changes nothing.
+func TestUpgradeDryRunPlan(t *testing.T) {
+	c, _, h := fakeCluster(t)
+	startSim(t, c)
+	o := testOptions(t, &eventLog{})
+	if _, err := Deploy(context.Background(), c, bundle(t, "1.0.0", "ok"), o); err != nil {
+		t.Fatal(err)
+	}
+	before := len(h.Actions())
+	nodes := &fakeNodes{}
+	o.NodeImages, o.DryRun = nodes, true
+	res, err := Upgrade(context.Background(), c, bundle(t, "2.0.0", "ok"), o)
+	if err != nil || res.Plan == nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	// node-1 has base and db: only the changed shop layer travels.
+	if len(res.Plan.Nodes) != 1 || res.Plan.Nodes[0].Bytes != 100 || res.Plan.TotalBytes != 100 {
+		t.Fatalf("plan %+v", res.Plan)
+	}
+	if len(nodes.landed) != 0 {
+		t.Fatal("a dry run landed images")
+	}
+	for _, a := range h.Actions()[before:] {
+		if a.GetVerb() != "get" && a.GetVerb() != "list" {
+			t.Fatalf("a dry run wrote: %v", a)
+		}
+	}
+	st, _ := Status(context.Background(), c, "shop", Options{})
+	if st.Version != "1.0.0" {
+		t.Fatalf("version after dry run: %s", st.Version)
+	}
+}
