@@ -199,7 +199,9 @@ func (e *engine) wait(ctx context.Context, rec *Record, timeout time.Duration) (
 		select {
 		case <-ctx.Done():
 			rec.Heartbeat = time.Time{} // detached: the next connect need not wait for the heartbeat to age
-			_ = e.store.Update(context.WithoutCancel(ctx), rec)
+			dctx, done := detached(ctx)
+			defer done()
+			_ = e.store.Update(dctx, rec)
 			return Health{}, ctx.Err()
 		case <-tick.C:
 		}
@@ -250,8 +252,10 @@ func (e *engine) finish(ctx context.Context, rec *Record, h Health) {
 	} else {
 		rec.State = StateFailed
 	}
-	rec.Reason = strings.TrimSpace(strings.TrimPrefix(rec.Reason+"; "+h.Reason, "; "))
-	if err := e.store.Update(context.WithoutCancel(ctx), rec); err != nil {
+	rec.Reason = joinReasons(rec.Reason, h.Reason)
+	dctx, done := detached(ctx)
+	defer done()
+	if err := e.store.Update(dctx, rec); err != nil {
 		e.emit("record", "", err)
 	}
 }
@@ -324,6 +328,22 @@ func (e *engine) alive(r *Record) bool {
 	return !r.Heartbeat.IsZero() && e.o.Now().Sub(r.Heartbeat) < 3*e.o.HeartbeatInterval
 }
 
+// detached gives the closing write of a record a context that outlives the caller's cancel, bounded so a
+// dead SSH channel cannot hang the exit.
+func detached(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+}
+
 func unhealthy(app string, h Health) error {
 	return fmt.Errorf("applying %s: %w: %s", app, ErrUnhealthy, h.Reason)
+}
+
+func joinReasons(parts ...string) string {
+	var out []string
+	for _, p := range parts {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return strings.Join(out, "; ")
 }

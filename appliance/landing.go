@@ -66,7 +66,9 @@ func (e *engine) landImages(ctx context.Context, rec *Record, next VersionImages
 // finishErr closes a record that failed before its spec was applied.
 func (e *engine) finishErr(ctx context.Context, rec *Record, err error) {
 	rec.State, rec.Reason, rec.Finished, rec.Heartbeat = StateFailed, err.Error(), e.o.Now(), time.Time{}
-	if uerr := e.store.Update(context.WithoutCancel(ctx), rec); uerr != nil {
+	dctx, done := detached(ctx)
+	defer done()
+	if uerr := e.store.Update(dctx, rec); uerr != nil {
 		e.emit("record", "", uerr)
 	}
 }

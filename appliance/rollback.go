@@ -113,8 +113,10 @@ func (e *engine) rollbackTo(ctx context.Context, target *Record, action Action, 
 		if replaced.Finished.IsZero() {
 			replaced.Finished = e.o.Now()
 		}
-		replaced.Reason = fmt.Sprintf("%s; rolled back to %s by %s", replaced.Reason, target.Version, rec.ID)
-		if err := e.store.Update(context.WithoutCancel(ctx), replaced); err != nil {
+		replaced.Reason = joinReasons(replaced.Reason, fmt.Sprintf("rolled back to %s by %s", target.Version, rec.ID))
+		dctx, done := detached(ctx)
+		defer done()
+		if err := e.store.Update(dctx, replaced); err != nil {
 			e.emit("record", "", err)
 		}
 	}

@@ -24,7 +24,9 @@ func Status(ctx context.Context, c *Cluster, app string, o Options) (Result, err
 		if e.o.Resume {
 			r, err := e.resume(ctx, inProgress)
 			r.Orphaned = true
-			r.Records, _ = e.store.List(context.WithoutCancel(ctx), app)
+			dctx, done := detached(ctx)
+			defer done()
+			r.Records, _ = e.store.List(dctx, app)
 			r.Retention = res.Retention
 			return r, err
 		}
