@@ -387,7 +387,8 @@ func TestRetryPolicyHelmFailureRollsBack(t *testing.T) {
 	o := testOptions(t, log)
 	ctx := context.Background()
 	retry := func(b Bundle) Bundle { b.FailurePolicy = "retry"; return b }
-	if _, err := Deploy(ctx, c, retry(bundle(t, "1.0.0", "ok")), o); err != nil {
+	v1 := retry(bundle(t, "1.0.0", "ok")) // built once: chart archives carry their build time
+	if _, err := Deploy(ctx, c, v1, o); err != nil {
 		t.Fatal(err)
 	}
 	res, err := Upgrade(ctx, c, retry(bundle(t, "2.0.0", "helmFail")), o)
@@ -397,7 +398,7 @@ func TestRetryPolicyHelmFailureRollsBack(t *testing.T) {
 	if log.has("cleared aborted helm release") {
 		t.Error("retry policy must not clear helm history")
 	}
-	if liveSpecJSON(t, c) != specJSON(t, retry(bundle(t, "1.0.0", "ok"))) {
+	if liveSpecJSON(t, c) != specJSON(t, v1) {
 		t.Fatal("not back on v1")
 	}
 }
