@@ -34,6 +34,9 @@ func Deploy(ctx context.Context, c *Cluster, b Bundle, o Options) (Result, error
 	if spec.StaticChart != "" && e.o.Charts == nil {
 		return res, fmt.Errorf("deploying %s: %w", b.App, ErrNoChartPlacer)
 	}
+	if err := e.checkOverlay(ctx, b.App); err != nil {
+		return res, fmt.Errorf("deploying %s: %w", b.App, err)
+	}
 	if e.o.DryRun {
 		return res, nil
 	}

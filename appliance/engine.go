@@ -58,6 +58,24 @@ func (e *engine) newestRevision(ctx context.Context, hc *helmv1.HelmChart) (int,
 	return rels[0].Version, nil
 }
 
+// checkOverlay looks for a HelmChartConfig of the app: helm-controller merges its values into every run
+// and lets it override failurePolicy. A reinstall policy there would uninstall the app (and its data) on
+// the first failure, so Ferry refuses to apply under it; other overlays are reported.
+func (e *engine) checkOverlay(ctx context.Context, app string) error {
+	cfg, err := e.c.Helm.HelmV1().HelmChartConfigs(e.o.Namespace).Get(ctx, app, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reading HelmChartConfig %s: %w", app, err)
+	}
+	if cfg.Spec.FailurePolicy == helmv1.FailurePolicyReinstall {
+		return fmt.Errorf("%w: HelmChartConfig %s/%s sets failurePolicy reinstall; remove that field (or the overlay) and retry", ErrUnsafeOverlay, e.o.Namespace, app)
+	}
+	e.emit("check", fmt.Sprintf("note: HelmChartConfig %s/%s overlays the values Ferry applies", e.o.Namespace, app), nil)
+	return nil
+}
+
 // currentJobUID is the UID of the app's helm job right now (empty when none).
 func (e *engine) currentJobUID(ctx context.Context, app string) (types.UID, error) {
 	j, err := e.c.Kube.BatchV1().Jobs(e.o.Namespace).Get(ctx, "helm-install-"+app, metav1.GetOptions{})

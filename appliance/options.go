@@ -19,6 +19,7 @@ var (
 	ErrUnhealthy           = errors.New("the app did not become healthy")
 	ErrNoRollbackTarget    = errors.New("no kept version to roll back to")
 	ErrNoChartPlacer       = errors.New("the chart is too large for chartContent and no way to place it on the servers was given")
+	ErrUnsafeOverlay       = errors.New("a HelmChartConfig overlay would make helm-controller uninstall the app on failure")
 )
 
 // Options tune every verb. The zero value works.

@@ -55,6 +55,9 @@ func Rollback(ctx context.Context, c *Cluster, app, to string, o Options) (Resul
 		}
 		return res, fmt.Errorf("rolling back %s: %w: %s is not among the kept versions %v", app, ErrNoRollbackTarget, want, ret.Keep)
 	}
+	if err := e.checkOverlay(ctx, app); err != nil {
+		return res, fmt.Errorf("rolling back %s: %w", app, err)
+	}
 	if e.o.DryRun {
 		res.Version = target.Version
 		res.Record = *target

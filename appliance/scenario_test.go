@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ferry-delivery/ferry/internal/progress"
+	helmv1 "github.com/k3s-io/helm-controller/pkg/apis/helm.cattle.io/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	k8stesting "k8s.io/client-go/testing"
 )
@@ -462,5 +463,26 @@ func TestUpgradeDryRunPlan(t *testing.T) {
 	st, _ := Status(context.Background(), c, "shop", Options{})
 	if st.Version != "1.0.0" {
 		t.Fatalf("version after dry run: %s", st.Version)
+	}
+}
+
+// A HelmChartConfig that sets failurePolicy reinstall would turn the first failure into an uninstall:
+// Ferry refuses to apply under it, before changing anything.
+func TestReinstallOverlayRefused(t *testing.T) {
+	c, _, h := fakeCluster(t)
+	startSim(t, c)
+	o := testOptions(t, &eventLog{})
+	_, err := h.HelmV1().HelmChartConfigs(DefaultNamespace).Create(context.Background(), &helmv1.HelmChartConfig{
+		ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: DefaultNamespace},
+		Spec:       helmv1.HelmChartConfigSpec{FailurePolicy: helmv1.FailurePolicyReinstall},
+	}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Deploy(context.Background(), c, bundle(t, "1.0.0", "ok"), o); !errors.Is(err, ErrUnsafeOverlay) {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := h.HelmV1().HelmCharts(DefaultNamespace).Get(context.Background(), "shop", metav1.GetOptions{}); err == nil {
+		t.Fatal("a HelmChart was created under a reinstall overlay")
 	}
 }

@@ -51,6 +51,9 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (Result, erro
 	if spec.StaticChart != "" && e.o.Charts == nil {
 		return res, fmt.Errorf("upgrading %s: %w", b.App, ErrNoChartPlacer)
 	}
+	if err := e.checkOverlay(ctx, b.App); err != nil {
+		return res, fmt.Errorf("upgrading %s: %w", b.App, err)
+	}
 	if e.o.DryRun {
 		return res, nil
 	}
