@@ -154,6 +154,14 @@ func (e *engine) clearAbortedRelease(ctx context.Context, hc *helmv1.HelmChart) 
 	if err != nil {
 		return "", err
 	}
+	// A pending-* revision may belong to a helm run still in progress (helm-controller lets a running job
+	// finish before replacing it): leave those to klipper-helm while the job has active pods.
+	running := false
+	if j, err := e.c.Kube.BatchV1().Jobs(hc.Namespace).Get(ctx, "helm-install-"+hc.Name, metav1.GetOptions{}); err == nil {
+		running = j.Status.Active > 0
+	} else if !apierrors.IsNotFound(err) {
+		return "", fmt.Errorf("reading helm job of %s: %w", hc.Name, err)
+	}
 	var dropped []string
 	for _, r := range rels { // newest first
 		if r.Info != nil && r.Info.Status == "deployed" {
@@ -163,7 +171,7 @@ func (e *engine) clearAbortedRelease(ctx context.Context, hc *helmv1.HelmChart) 
 		if r.Info != nil {
 			st = string(r.Info.Status)
 		}
-		if st != "failed" && !strings.HasPrefix(st, "pending-") {
+		if st != "failed" && (running || !strings.HasPrefix(st, "pending-")) {
 			break
 		}
 		name := fmt.Sprintf("sh.helm.release.v1.%s.v%d", r.Name, r.Version)
