@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"strconv"
 	"time"
 
 	helmv1 "github.com/k3s-io/helm-controller/pkg/apis/helm.cattle.io/v1"
@@ -289,13 +288,4 @@ func (s *Store) RestoreSpec(ctx context.Context, r *Record) (*helmv1.HelmChart, 
 		return nil, fmt.Errorf("restoring spec of %s: %w", r.ID, ErrRecordCorrupt)
 	}
 	return &hc, nil
-}
-
-// seqOf parses the sequence number from a record id, for ordering ids read from annotations.
-func seqOf(id string) int {
-	if len(id) < 6 {
-		return 0
-	}
-	n, _ := strconv.Atoi(id[len(id)-6:])
-	return n
 }

@@ -10,17 +10,17 @@ import (
 	"github.com/ferry-delivery/ferry/appliance"
 )
 
-// clusterFlags are shared by the appliance verbs. Until site files land, a kubeconfig reachable from this
+// applianceFlags are shared by the appliance verbs. Until site files land, a kubeconfig reachable from this
 // machine is used directly (on a server, or through a tunnel the operator opened); the site-based path
 // dials through the installer's SSH connection instead.
-type clusterFlags struct {
+type applianceFlags struct {
 	kubeconfig string
 	app        string
 	namespace  string
 	records    string
 }
 
-func (f *clusterFlags) register(c *cobra.Command) {
+func (f *applianceFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the site's cluster (k3s.yaml)")
 	c.Flags().StringVar(&f.app, "app", "", "app name (its HelmChart)")
 	c.Flags().StringVar(&f.namespace, "namespace", appliance.DefaultNamespace, "namespace of Ferry's records")
@@ -29,7 +29,7 @@ func (f *clusterFlags) register(c *cobra.Command) {
 	_ = c.MarkFlagRequired("app")
 }
 
-func (f *clusterFlags) connect() (*appliance.Cluster, error) {
+func (f *applianceFlags) connect() (*appliance.Cluster, error) {
 	b, err := os.ReadFile(f.kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("reading kubeconfig: %w", err)
@@ -38,6 +38,6 @@ func (f *clusterFlags) connect() (*appliance.Cluster, error) {
 	return appliance.Connect(b, d.DialContext)
 }
 
-func (f *clusterFlags) options() appliance.Options {
+func (f *applianceFlags) options() appliance.Options {
 	return appliance.Options{Namespace: f.namespace, RecordsDir: f.records}
 }

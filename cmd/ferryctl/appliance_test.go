@@ -18,7 +18,7 @@ import (
 )
 
 // apiServer answers like a cluster holding two history records and nothing else.
-func apiServer(t *testing.T) *httptest.Server {
+func applianceAPIServer(t *testing.T) *httptest.Server {
 	recs := []appliance.Record{
 		{ID: "ferry-record-shop-000001", Seq: 1, App: "shop", Version: "1.0.0", Action: appliance.ActionDeploy, State: appliance.StateSucceeded, Started: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
 		{ID: "ferry-record-shop-000002", Seq: 2, App: "shop", Version: "2.0.0", Action: appliance.ActionUpgrade, State: appliance.StateRolledBack, Reason: "image x missing on node n1", Started: time.Date(2026, 1, 3, 3, 4, 5, 0, time.UTC)},
@@ -42,12 +42,12 @@ func apiServer(t *testing.T) *httptest.Server {
 }
 
 func TestHistoryAndStatusCommands(t *testing.T) {
-	srv := apiServer(t)
+	srv := applianceAPIServer(t)
 	defer srv.Close()
 	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
 	kc := filepath.Join(t.TempDir(), "k3s.yaml")
 	cfg := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: %s\n    certificate-authority-data: %s\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n",
-		srv.URL, b64(ca))
+		srv.URL, applianceB64(ca))
 	if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -85,4 +85,4 @@ func TestHistoryAndStatusCommands(t *testing.T) {
 	}
 }
 
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+func applianceB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

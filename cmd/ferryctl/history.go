@@ -12,7 +12,7 @@ import (
 func init() { addCommand(newHistoryCmd) }
 
 func newHistoryCmd() *cobra.Command {
-	var f clusterFlags
+	var f applianceFlags
 	c := &cobra.Command{
 		Use:   "history",
 		Short: "List every version applied to the app, with the versions kept for rollback",

@@ -11,7 +11,7 @@ import (
 func init() { addCommand(newStatusCmd) }
 
 func newStatusCmd() *cobra.Command {
-	var f clusterFlags
+	var f applianceFlags
 	var resume bool
 	c := &cobra.Command{
 		Use:   "status",
