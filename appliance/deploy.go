@@ -16,7 +16,7 @@ func Deploy(ctx context.Context, c *Cluster, b Bundle, o Options) (Result, error
 		return Result{}, fmt.Errorf("deploying %s: %w", b.App, err)
 	}
 	res := Result{App: b.App, Version: b.Version, StaticChart: spec.StaticChart}
-	e.emit("check", fmt.Sprintf("checking %s %s", b.App, b.Version), nil)
+	e.emit(PhaseCheck, fmt.Sprintf("checking %s %s", b.App, b.Version), nil)
 	_, current, inProgress, err := e.records(ctx, b.App)
 	if err != nil {
 		return res, err
@@ -73,7 +73,7 @@ func (e *engine) resumeSame(ctx context.Context, res Result, rec *Record, spec S
 	if rec.SpecHash != spec.Hash {
 		return res, fmt.Errorf("changing %s: %w: %s to %s was interrupted; run status to see where it stands", rec.App, ErrOperationInProgress, rec.Action, rec.Version)
 	}
-	e.emit("check", fmt.Sprintf("resuming interrupted %s of %s %s (%s)", rec.Action, rec.App, rec.Version, rec.ID), nil)
+	e.emit(PhaseCheck, fmt.Sprintf("resuming interrupted %s of %s %s (%s)", rec.Action, rec.App, rec.Version, rec.ID), nil)
 	r, err := e.resume(ctx, rec)
 	r.StaticChart = spec.StaticChart
 	return r, err

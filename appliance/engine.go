@@ -72,7 +72,7 @@ func (e *engine) checkOverlay(ctx context.Context, app string) error {
 	if cfg.Spec.FailurePolicy == helmv1.FailurePolicyReinstall {
 		return fmt.Errorf("%w: HelmChartConfig %s/%s sets failurePolicy reinstall; remove that field (or the overlay) and retry", ErrUnsafeOverlay, e.o.Namespace, app)
 	}
-	e.emit("check", fmt.Sprintf("note: HelmChartConfig %s/%s overlays the values Ferry applies", e.o.Namespace, app), nil)
+	e.emit(PhaseCheck, fmt.Sprintf("note: HelmChartConfig %s/%s overlays the values Ferry applies", e.o.Namespace, app), nil)
 	return nil
 }
 
@@ -197,7 +197,7 @@ func (e *engine) wait(ctx context.Context, rec *Record, timeout time.Duration) (
 		snap, err := collect(ctx, e.c, e.o.Namespace, rec.App, rec.StaleJobUID, rec.StaleRevision, rec.Started, timeout, e.o.Now())
 		if err != nil && ctx.Err() == nil {
 			// A dropped SSH channel or an API hiccup is not the app failing: keep trying until timeout.
-			e.emit("wait", "reading cluster state: "+err.Error(), nil)
+			e.emit(PhaseWait, "reading cluster state: "+err.Error(), nil)
 			if e.o.Now().Sub(rec.Started) > timeout {
 				return Health{}, fmt.Errorf("waiting for %s: %w", rec.App, err)
 			}
@@ -208,7 +208,7 @@ func (e *engine) wait(ctx context.Context, rec *Record, timeout time.Duration) (
 				msg = "waiting for " + strings.Join(h.Waiting, ", ")
 			}
 			if msg != last {
-				e.emit("wait", msg, nil)
+				e.emit(PhaseWait, msg, nil)
 				last = msg
 			}
 			if h.State != InProgress {
@@ -218,7 +218,7 @@ func (e *engine) wait(ctx context.Context, rec *Record, timeout time.Duration) (
 		if now := e.o.Now(); now.Sub(lastBeat) >= e.o.HeartbeatInterval {
 			rec.Heartbeat = now
 			if err := e.store.Update(ctx, rec); err != nil && ctx.Err() == nil {
-				e.emit("wait", "refreshing record: "+err.Error(), nil)
+				e.emit(PhaseWait, "refreshing record: "+err.Error(), nil)
 			}
 			lastBeat = now
 		}
@@ -251,14 +251,14 @@ func (e *engine) execute(ctx context.Context, rec *Record, hc *helmv1.HelmChart)
 		e.finishErr(ctx, rec, fmt.Errorf("cancelled before the spec was applied; nothing changed: %w", err))
 		return Health{}, false, err
 	}
-	e.emit("apply", fmt.Sprintf("applying %s %s (%s)", rec.App, rec.Version, rec.ID), nil)
+	e.emit(PhaseApply, fmt.Sprintf("applying %s %s (%s)", rec.App, rec.Version, rec.ID), nil)
 	changed, err := e.apply(ctx, hc)
 	if err != nil {
 		e.finish(ctx, rec, Health{State: Failed, Reason: err.Error()})
 		return Health{}, false, err
 	}
 	if !changed {
-		e.emit("apply", "spec already applied; not applying it again", nil)
+		e.emit(PhaseApply, "spec already applied; not applying it again", nil)
 	}
 	h, err := e.wait(ctx, rec, timeout)
 	if err != nil {
@@ -282,7 +282,7 @@ func (e *engine) finish(ctx context.Context, rec *Record, h Health) {
 	dctx, done := detached(ctx)
 	defer done()
 	if err := e.store.Update(dctx, rec); err != nil {
-		e.emit("record", "", err)
+		e.emit(PhaseRecord, "", err)
 	}
 }
 

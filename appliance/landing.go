@@ -52,13 +52,13 @@ func (e *engine) landImages(ctx context.Context, rec *Record, next VersionImages
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		e.o.Sink.Emit(progress.Event{Phase: "images", Host: np.Node.Name, Msg: fmt.Sprintf("landing %d blob(s)", len(np.Missing)), Total: np.Bytes})
+		e.o.Sink.Emit(progress.Event{Phase: PhaseImages, Host: np.Node.Name, Msg: fmt.Sprintf("landing %d blob(s)", len(np.Missing)), Total: np.Bytes})
 		req := LandRequest{App: rec.App, Version: rec.Version, Platform: np.Node.Platform, Images: next.Images[np.Node.Platform], Missing: np.Missing}
 		if err := e.o.NodeImages.Land(ctx, np.Node, req); err != nil {
 			errs = append(errs, fmt.Errorf("landing images of %s %s on %s: %w", rec.App, rec.Version, np.Node.Name, err))
 			continue
 		}
-		e.o.Sink.Emit(progress.Event{Phase: "images", Host: np.Node.Name, Msg: "images landed", Done: np.Bytes, Total: np.Bytes})
+		e.o.Sink.Emit(progress.Event{Phase: PhaseImages, Host: np.Node.Name, Msg: "images landed", Done: np.Bytes, Total: np.Bytes})
 	}
 	return errors.Join(errs...)
 }
@@ -69,7 +69,7 @@ func (e *engine) finishErr(ctx context.Context, rec *Record, err error) {
 	dctx, done := detached(ctx)
 	defer done()
 	if uerr := e.store.Update(dctx, rec); uerr != nil {
-		e.emit("record", "", uerr)
+		e.emit(PhaseRecord, "", uerr)
 	}
 }
 
@@ -81,7 +81,7 @@ func (e *engine) placeChart(ctx context.Context, spec Spec, tgz []byte) error {
 	if e.o.Charts == nil {
 		return ErrNoChartPlacer
 	}
-	e.emit("chart", "placing chart at "+spec.StaticChart+" on every server", nil)
+	e.emit(PhaseChart, "placing chart at "+spec.StaticChart+" on every server", nil)
 	if err := e.o.Charts.PlaceChart(ctx, spec.StaticChart, tgz); err != nil {
 		return fmt.Errorf("placing chart %s: %w", spec.StaticChart, err)
 	}

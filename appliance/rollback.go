@@ -103,7 +103,7 @@ func (e *engine) rollbackTo(ctx context.Context, target *Record, action Action, 
 		return res, err
 	}
 	if note != "" {
-		e.emit("rollback", note, nil)
+		e.emit(PhaseRollback, note, nil)
 		rec.Reason = note
 	}
 	h, changed, err := e.execute(ctx, rec, hc)
@@ -120,7 +120,7 @@ func (e *engine) rollbackTo(ctx context.Context, target *Record, action Action, 
 		dctx, done := detached(ctx)
 		defer done()
 		if err := e.store.Update(dctx, replaced); err != nil {
-			e.emit("record", "", err)
+			e.emit(PhaseRecord, "", err)
 		}
 	}
 	return res, nil

@@ -486,3 +486,36 @@ func TestReinstallOverlayRefused(t *testing.T) {
 		t.Fatal("a HelmChart was created under a reinstall overlay")
 	}
 }
+
+// Every phase an upgrade reports is one the wizard can list.
+func TestUpgradeEventsUseListedPhases(t *testing.T) {
+	c, _, _ := fakeCluster(t)
+	startSim(t, c)
+	log := &eventLog{}
+	o := testOptions(t, log)
+	o.NodeImages = &fakeNodes{}
+	if _, err := Deploy(context.Background(), c, bundle(t, "1.0.0", "ok"), o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Upgrade(context.Background(), c, bundle(t, "2.0.0", "neverReady"), o); !errors.Is(err, ErrUnhealthy) {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, verb := range []string{"deploy", "upgrade", "rollback"} {
+		for _, s := range Phases(verb) {
+			listed[s.Phase] = true
+		}
+	}
+	seen := map[string]bool{}
+	for _, e := range log.ev {
+		if !listed[e.Phase] {
+			t.Errorf("event in unlisted phase %q: %s", e.Phase, e.Msg)
+		}
+		seen[e.Phase] = true
+	}
+	for _, p := range []string{PhaseCheck, PhasePlan, PhaseImages, PhaseApply, PhaseWait, PhaseRollback} {
+		if !seen[p] {
+			t.Errorf("no event in phase %q", p)
+		}
+	}
+}

@@ -20,7 +20,7 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (Result, erro
 		return Result{}, fmt.Errorf("upgrading %s: %w", b.App, err)
 	}
 	res := Result{App: b.App, Version: b.Version, StaticChart: spec.StaticChart}
-	e.emit("check", fmt.Sprintf("checking %s %s", b.App, b.Version), nil)
+	e.emit(PhaseCheck, fmt.Sprintf("checking %s %s", b.App, b.Version), nil)
 	_, current, inProgress, err := e.records(ctx, b.App)
 	if err != nil {
 		return res, err
@@ -35,18 +35,18 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (Result, erro
 		return res, fmt.Errorf("upgrading %s from %s to %s: %w", b.App, current.Version, b.Version, err)
 	}
 	if current.SpecHash == spec.Hash {
-		e.emit("check", fmt.Sprintf("%s %s is already applied with these values", b.App, b.Version), nil)
+		e.emit(PhaseCheck, fmt.Sprintf("%s %s is already applied with these values", b.App, b.Version), nil)
 		res.Record, res.State = *current, current.State
 		return res, nil
 	}
-	e.emit("plan", "reading the images present on each node", nil)
+	e.emit(PhasePlan, "reading the images present on each node", nil)
 	plan, err := e.planNodes(ctx, b.App, current.Version, b.Version, current.Images, b.Images)
 	if err != nil {
 		return res, fmt.Errorf("planning upgrade of %s: %w", b.App, err)
 	}
 	res.Plan = plan
 	for _, np := range plan.Nodes {
-		e.o.Sink.Emit(progressf("plan", np.Node.Name, "%d blob(s), %d bytes to send", len(np.Missing), np.Bytes))
+		e.o.Sink.Emit(progressf(PhasePlan, np.Node.Name, "%d blob(s), %d bytes to send", len(np.Missing), np.Bytes))
 	}
 	if spec.StaticChart != "" && e.o.Charts == nil {
 		return res, fmt.Errorf("upgrading %s: %w", b.App, ErrNoChartPlacer)
@@ -117,7 +117,7 @@ func checkUpgrade(current *Record, spec Spec, b Bundle, allowDowngrade bool) err
 // autoRollback re-applies the previous recorded spec after a failed upgrade and reports the cause.
 func (e *engine) autoRollback(ctx context.Context, res Result, failed, previous *Record, h Health) (Result, error) {
 	cause := fmt.Errorf("upgrading %s to %s: %w: %s", failed.App, failed.Version, ErrUnhealthy, h.Reason)
-	e.emit("rollback", fmt.Sprintf("%s %s failed (%s); rolling back to %s", failed.App, failed.Version, h.Reason, previous.Version), nil)
+	e.emit(PhaseRollback, fmt.Sprintf("%s %s failed (%s); rolling back to %s", failed.App, failed.Version, h.Reason, previous.Version), nil)
 	rb, err := e.rollbackTo(ctx, previous, ActionAutoRollback, failed)
 	res.RolledBack = err == nil && rb.State == StateSucceeded
 	res.RolledBackTo = previous.Version
