@@ -43,44 +43,54 @@ func collect(ctx context.Context, c *Cluster, ns, app string, stale types.UID, s
 	if s.Releases, err = decodeReleases(app, secrets.Items); err != nil {
 		return s, err
 	}
-	deps, err := c.Kube.AppsV1().Deployments(target).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return s, fmt.Errorf("listing deployments in %s: %w", target, err)
-	}
-	s.Deployments = deps.Items
-	sts, err := c.Kube.AppsV1().StatefulSets(target).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return s, fmt.Errorf("listing statefulsets in %s: %w", target, err)
-	}
-	s.StatefulSets = sts.Items
-	dss, err := c.Kube.AppsV1().DaemonSets(target).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return s, fmt.Errorf("listing daemonsets in %s: %w", target, err)
-	}
-	s.DaemonSets = dss.Items
-	jobs, err := c.Kube.BatchV1().Jobs(target).List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return s, fmt.Errorf("listing jobs in %s: %w", target, err)
-	}
-	s.Jobs = jobs.Items
-	for _, n := range uniq(target, ns) {
-		pods, err := c.Kube.CoreV1().Pods(n).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return s, fmt.Errorf("listing pods in %s: %w", n, err)
+	// Workloads live in the target namespace unless the chart names another one: read every namespace
+	// the newest release renders into.
+	namespaces := map[string]bool{target: true, ns: true}
+	if len(s.Releases) > 0 {
+		if refs, err := releaseWorkloads(s.Releases[0], target); err == nil {
+			for _, r := range refs {
+				namespaces[r.Namespace] = true
+			}
 		}
-		s.Pods = append(s.Pods, pods.Items...)
-		evs, err := c.Kube.CoreV1().Events(n).List(ctx, metav1.ListOptions{})
-		if err != nil {
-			return s, fmt.Errorf("listing events in %s: %w", n, err)
+	}
+	for n := range namespaces {
+		if err := collectNamespace(ctx, c, n, &s); err != nil {
+			return s, err
 		}
-		s.Events = append(s.Events, evs.Items...)
 	}
 	return s, nil
 }
 
-func uniq(a, b string) []string {
-	if a == b {
-		return []string{a}
+func collectNamespace(ctx context.Context, c *Cluster, n string, s *Snapshot) error {
+	deps, err := c.Kube.AppsV1().Deployments(n).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing deployments in %s: %w", n, err)
 	}
-	return []string{a, b}
+	s.Deployments = append(s.Deployments, deps.Items...)
+	sts, err := c.Kube.AppsV1().StatefulSets(n).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing statefulsets in %s: %w", n, err)
+	}
+	s.StatefulSets = append(s.StatefulSets, sts.Items...)
+	dss, err := c.Kube.AppsV1().DaemonSets(n).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing daemonsets in %s: %w", n, err)
+	}
+	s.DaemonSets = append(s.DaemonSets, dss.Items...)
+	jobs, err := c.Kube.BatchV1().Jobs(n).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing jobs in %s: %w", n, err)
+	}
+	s.Jobs = append(s.Jobs, jobs.Items...)
+	pods, err := c.Kube.CoreV1().Pods(n).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing pods in %s: %w", n, err)
+	}
+	s.Pods = append(s.Pods, pods.Items...)
+	evs, err := c.Kube.CoreV1().Events(n).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return fmt.Errorf("listing events in %s: %w", n, err)
+	}
+	s.Events = append(s.Events, evs.Items...)
+	return nil
 }

@@ -223,3 +223,35 @@ func TestDecodeReleaseRejectsGarbage(t *testing.T) {
 		t.Fatalf("decoded %+v", rs[0])
 	}
 }
+
+// collect reads the workloads a release renders into another namespace, so health sees them.
+func TestCollectFollowsReleaseNamespaces(t *testing.T) {
+	c, kube, h := fakeCluster(t)
+	ctx := context.Background()
+	hc := &helmv1.HelmChart{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: DefaultNamespace}, Spec: helmv1.HelmChartSpec{TargetNamespace: "shop"}}
+	if _, err := h.HelmV1().HelmCharts(DefaultNamespace).Create(ctx, hc, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kube.BatchV1().Jobs(DefaultNamespace).Create(ctx, helmJob("new", batchv1.JobComplete), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := rel(1, release.StatusDeployed, hashNew, "Install complete")
+	r.Name, r.Namespace = "shop", "shop"
+	r.Chart = &chart.Chart{Metadata: &chart.Metadata{Name: "shop", Version: "1"}}
+	r.Manifest = "---\n# Source: shop/templates/agent.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: agent\n  namespace: shop-agents\n"
+	if err := driver.NewSecrets(kube.CoreV1().Secrets("shop")).Create("sh.helm.release.v1.shop.v1", r); err != nil {
+		t.Fatal(err)
+	}
+	d := deployment(1, 1, 1, 1, 1)
+	d.Name, d.Namespace = "agent", "shop-agents"
+	if _, err := kube.AppsV1().Deployments("shop-agents").Create(ctx, &d, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := collect(ctx, c, DefaultNamespace, "shop", "old", 0, time.Time{}, 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := Evaluate(s); got.State != Healthy {
+		t.Fatalf("health %v waiting %v", got, got.Waiting)
+	}
+}
