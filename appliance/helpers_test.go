@@ -11,6 +11,8 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"k8s.io/apimachinery/pkg/types"
 	kfake "k8s.io/client-go/kubernetes/fake"
+
+	"github.com/ferry-delivery/ferry/appliance/appliancetest"
 )
 
 // testChart builds a real chart archive with helm's own writer. schema "" means no values.schema.json.
@@ -61,3 +63,8 @@ func fakeCluster(t *testing.T) (*Cluster, *kfake.Clientset, *hfake.Clientset) {
 func typesUID(s string) types.UID { return types.UID(s) }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// startSim runs the simulated helm-controller (appliancetest) against c's fake clientsets.
+func startSim(t *testing.T, c *Cluster) *appliancetest.Sim {
+	return appliancetest.Start(t, c.Kube, c.Helm, DefaultNamespace)
+}

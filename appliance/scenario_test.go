@@ -233,7 +233,7 @@ func TestCrashMidUpgradeReconcile(t *testing.T) {
 		t.Fatalf("status of the orphaned upgrade: %v %+v", err, st)
 	}
 	// A re-run of the same upgrade while helm still runs resumes it instead of applying it again.
-	sim.release()
+	sim.Release()
 	o.Resume = true
 	res, err := Upgrade(bg, c, held, o)
 	if err != nil || res.State != StateSucceeded || res.Changed {

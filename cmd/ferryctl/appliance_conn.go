@@ -29,13 +29,18 @@ func (f *applianceFlags) register(c *cobra.Command) {
 	_ = c.MarkFlagRequired("app")
 }
 
+// applianceConnect turns kubeconfig bytes into a Cluster; tests swap it for fake clientsets.
+var applianceConnect = func(kubeconfig []byte) (*appliance.Cluster, error) {
+	var d net.Dialer
+	return appliance.Connect(kubeconfig, d.DialContext)
+}
+
 func (f *applianceFlags) connect() (*appliance.Cluster, error) {
 	b, err := os.ReadFile(f.kubeconfig)
 	if err != nil {
 		return nil, fmt.Errorf("reading kubeconfig: %w", err)
 	}
-	var d net.Dialer
-	return appliance.Connect(b, d.DialContext)
+	return applianceConnect(b)
 }
 
 func (f *applianceFlags) options() appliance.Options {

@@ -1,9 +1,10 @@
-package appliance
+package appliancetest
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -20,18 +21,22 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	"sigs.k8s.io/yaml"
+
+	helmclient "github.com/k3s-io/helm-controller/pkg/generated/clientset/versioned"
 )
 
-// simController is a small stand-in for helm-controller plus klipper-helm plus the kubelet, driving the
+// Sim is a small stand-in for helm-controller plus klipper-helm plus the kubelet, driving the
 // fake clientsets so the whole deploy/upgrade/rollback state machine runs. It reacts to HelmChart spec
 // changes the way the real ones do (k3s-contract.md §9): replace the job, run helm (a release Secret
 // written with helm's own storage driver, labelled with the job's config hash), render the workloads and
 // their pods. What happens is chosen by the chart values, like a real chart: sim.mode is one of ok,
 // neverReady, helmFail, imageMissing, hold.
-type simController struct {
-	t    *testing.T
-	c    *Cluster
+type Sim struct {
+	t    testing.TB
+	kube kubernetes.Interface
+	helm helmclient.Interface
 	ns   string
 	mu   sync.Mutex
 	seen map[string]string // app -> config hash handled
@@ -39,8 +44,9 @@ type simController struct {
 	uid  int
 }
 
-func startSim(t *testing.T, c *Cluster) *simController {
-	s := &simController{t: t, c: c, ns: DefaultNamespace, seen: map[string]string{}, hold: make(chan struct{})}
+// Start runs the stand-in until the test ends. ns is the namespace holding the HelmCharts.
+func Start(t testing.TB, kube kubernetes.Interface, helm helmclient.Interface, ns string) *Sim {
+	s := &Sim{t: t, kube: kube, helm: helm, ns: ns, seen: map[string]string{}, hold: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -54,15 +60,18 @@ func startSim(t *testing.T, c *Cluster) *simController {
 	return s
 }
 
-func (s *simController) release() { close(s.hold) }
+// Release lets jobs of mode "hold" finish (as ok).
+func (s *Sim) Release() { close(s.hold) }
 
+// configHash stands in for helm-controller's job config hash: any function of the spec will do.
 func configHash(spec helmv1.HelmChartSpec) string {
-	sum := sha256.Sum256([]byte(SpecHash(spec)))
+	b, _ := json.Marshal(spec)
+	sum := sha256.Sum256(b)
 	return strings.ToUpper(hex.EncodeToString(sum[:]))
 }
 
-func (s *simController) step(ctx context.Context) {
-	charts, err := s.c.Helm.HelmV1().HelmCharts(s.ns).List(ctx, metav1.ListOptions{})
+func (s *Sim) step(ctx context.Context) {
+	charts, err := s.helm.HelmV1().HelmCharts(s.ns).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return
 	}
@@ -86,6 +95,9 @@ func (s *simController) step(ctx context.Context) {
 	}
 }
 
+// labelConfigHash is klipper-helm's release label holding the job's config hash.
+const labelConfigHash = "helmcharts.helm.cattle.io/configHash"
+
 type simValues struct {
 	Image string `json:"image"`
 	Sim   struct {
@@ -93,17 +105,17 @@ type simValues struct {
 	} `json:"sim"`
 }
 
-func (s *simController) run(ctx context.Context, hc *helmv1.HelmChart, hash string) error {
-	kube := s.c.Kube
+func (s *Sim) run(ctx context.Context, hc *helmv1.HelmChart, hash string) error {
+	kube := s.kube
 	// Replace the job: a new UID for the new config, as helm-controller's apply does.
 	_ = kube.BatchV1().Jobs(s.ns).Delete(ctx, "helm-install-"+hc.Name, metav1.DeleteOptions{})
 	s.uid++
 	uid := types.UID(fmt.Sprintf("job-uid-%d", s.uid))
 	job := &batchv1.Job{
-		ObjectMeta: metav1.ObjectMeta{Name: "helm-install-" + hc.Name, Namespace: s.ns, UID: uid, Labels: map[string]string{jobLabelChart: hc.Name}},
+		ObjectMeta: metav1.ObjectMeta{Name: "helm-install-" + hc.Name, Namespace: s.ns, UID: uid, Labels: map[string]string{"helmcharts.helm.cattle.io/chart": hc.Name}},
 		Spec: batchv1.JobSpec{
 			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"batch.kubernetes.io/controller-uid": string(uid)}},
-			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{LabelConfigHash: "SHA256=" + hash}}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{labelConfigHash: "SHA256=" + hash}}},
 		},
 	}
 	var vals simValues
@@ -135,7 +147,7 @@ func (s *simController) run(ctx context.Context, hc *helmv1.HelmChart, hash stri
 	rls := &release.Release{Name: hc.Name, Namespace: target, Version: rev,
 		Chart:  &chart.Chart{Metadata: &chart.Metadata{Name: hc.Name, Version: "0"}},
 		Info:   &release.Info{Status: release.StatusDeployed, Description: "Upgrade complete"},
-		Labels: map[string]string{LabelConfigHash: hash[:63]},
+		Labels: map[string]string{labelConfigHash: hash[:63]},
 		Manifest: "---\n# Source: app/templates/web.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n" +
 			"---\n# Source: app/templates/db.yaml\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n"}
 	if vals.Sim.Mode == "helmFail" {
@@ -170,13 +182,13 @@ func (s *simController) run(ctx context.Context, hc *helmv1.HelmChart, hash stri
 }
 
 // finishHeld completes a held job once the test releases it.
-func (s *simController) finishHeld(ctx context.Context, hc *helmv1.HelmChart, hash string) {
+func (s *Sim) finishHeld(ctx context.Context, hc *helmv1.HelmChart, hash string) {
 	select {
 	case <-s.hold:
 	default:
 		return
 	}
-	job, err := s.c.Kube.BatchV1().Jobs(s.ns).Get(ctx, "helm-install-"+hc.Name, metav1.GetOptions{})
+	job, err := s.kube.BatchV1().Jobs(s.ns).Get(ctx, "helm-install-"+hc.Name, metav1.GetOptions{})
 	if err != nil || job.Status.Active == 0 {
 		return
 	}
@@ -187,7 +199,7 @@ func (s *simController) finishHeld(ctx context.Context, hc *helmv1.HelmChart, ha
 	b, _ := yaml.Marshal(map[string]any{"image": vals.Image, "sim": map[string]any{"mode": "ok"}})
 	cp.Spec.ValuesContent = string(b)
 	// Run as ok with the held job's identity: same hash, job completes in place.
-	store := driver.NewSecrets(s.c.Kube.CoreV1().Secrets(hc.Spec.TargetNamespace))
+	store := driver.NewSecrets(s.kube.CoreV1().Secrets(hc.Spec.TargetNamespace))
 	rels, _ := store.Query(map[string]string{"name": hc.Name, "owner": "helm"})
 	rev := 1
 	for _, r := range rels {
@@ -201,16 +213,16 @@ func (s *simController) finishHeld(ctx context.Context, hc *helmv1.HelmChart, ha
 	}
 	rls := &release.Release{Name: hc.Name, Namespace: hc.Spec.TargetNamespace, Version: rev,
 		Chart: &chart.Chart{Metadata: &chart.Metadata{Name: hc.Name, Version: "0"}},
-		Info:  &release.Info{Status: release.StatusDeployed}, Labels: map[string]string{LabelConfigHash: hash[:63]},
+		Info:  &release.Info{Status: release.StatusDeployed}, Labels: map[string]string{labelConfigHash: hash[:63]},
 		Manifest: "---\n# Source: a/web.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"}
 	_ = store.Create(fmt.Sprintf("sh.helm.release.v1.%s.v%d", hc.Name, rev), rls)
 	_ = s.workloads(ctx, hc.Spec.TargetNamespace, vals)
 	job.Status.Active = 0
 	job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
-	_, _ = s.c.Kube.BatchV1().Jobs(s.ns).UpdateStatus(ctx, job, metav1.UpdateOptions{})
+	_, _ = s.kube.BatchV1().Jobs(s.ns).UpdateStatus(ctx, job, metav1.UpdateOptions{})
 }
 
-func (s *simController) failJob(ctx context.Context, job *batchv1.Job, msg string) error {
+func (s *Sim) failJob(ctx context.Context, job *batchv1.Job, msg string) error {
 	job.Status.Failed = 3
 	job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit"}}
 	// The pod exits before the job controller marks the job failed.
@@ -219,17 +231,17 @@ func (s *simController) failJob(ctx context.Context, job *batchv1.Job, msg strin
 		Status: corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{{Name: "helm",
 			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Message: msg}}}}},
 	}
-	if _, err := s.c.Kube.CoreV1().Pods(s.ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+	if _, err := s.kube.CoreV1().Pods(s.ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
 		return err
 	}
-	_, err := s.c.Kube.BatchV1().Jobs(s.ns).Create(ctx, job, metav1.CreateOptions{})
+	_, err := s.kube.BatchV1().Jobs(s.ns).Create(ctx, job, metav1.CreateOptions{})
 	return err
 }
 
 // workloads renders Deployment web (the app image) and StatefulSet db with its PVC, and their pods as
 // the kubelet would leave them for the mode.
-func (s *simController) workloads(ctx context.Context, ns string, v simValues) error {
-	kube := s.c.Kube
+func (s *Sim) workloads(ctx context.Context, ns string, v simValues) error {
+	kube := s.kube
 	one := int32(1)
 	sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
 	dep := &appsv1.Deployment{
