@@ -21,8 +21,11 @@ func testChart(t *testing.T, name, version, schema string, extra int) []byte {
 	c := &chart.Chart{
 		Metadata: &chart.Metadata{APIVersion: chart.APIVersionV2, Name: name, Version: version, AppVersion: version},
 		Values:   map[string]any{"replicas": 1, "image": "registry.local/app:" + version},
-		Templates: []*chart.File{{Name: "templates/deploy.yaml", Data: []byte(
-			"apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: {{ .Values.replicas }}\n")}},
+		Templates: []*chart.File{
+			{Name: "templates/web.yaml", Data: []byte(webTemplate)},
+			{Name: "templates/db.yaml", Data: []byte(dbTemplate)},
+			{Name: "templates/svc.yaml", Data: []byte(svcTemplate)},
+		},
 	}
 	// helm's Save writes values.yaml from Raw, not from Values.
 	c.Raw = []*chart.File{{Name: "values.yaml", Data: []byte("replicas: 1\nimage: registry.local/app:" + version + "\n")}}
@@ -68,3 +71,50 @@ func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 func startSim(t *testing.T, c *Cluster) *appliancetest.Sim {
 	return appliancetest.Start(t, c.Kube, c.Helm, DefaultNamespace)
 }
+
+// The test app: a Deployment running the app image, a StatefulSet with a PVC, a Service. Asking for
+// sim.mode=helmFail makes the chart itself fail in helm's templating, as a broken chart would.
+const webTemplate = `{{- if .Values.sim }}{{ if eq (toString .Values.sim.mode) "helmFail" }}{{ fail "broken chart: web cannot render" }}{{ end }}{{ end -}}
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  labels: {app.kubernetes.io/instance: {{ .Release.Name }}}
+spec:
+  replicas: {{ .Values.replicas }}
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+      - name: web
+        image: {{ .Values.image | quote }}
+`
+
+const dbTemplate = `apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  replicas: 1
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers:
+      - name: db
+        image: registry.local/db:15
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+`
+
+const svcTemplate = `apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports: [{port: 80}]
+`

@@ -123,7 +123,7 @@ func TestLifecycleWithAutomaticRollback(t *testing.T) {
 		mode, cause string
 	}{
 		{"neverReady", "timed out"},
-		{"helmFail", "function \"nope\" not defined"},
+		{"helmFail", "broken chart: web cannot render"},
 		{"imageMissing", "image registry.local/shop:3.0.0 missing on node node-1"},
 	}
 	for _, b := range broken {
@@ -200,6 +200,10 @@ func TestLifecycleWithAutomaticRollback(t *testing.T) {
 	b, _ := os.ReadFile(files[len(files)-1])
 	if err := json.Unmarshal(b, &last); err != nil || last.State != StateSucceeded || last.Version != "1.0.0" {
 		t.Fatalf("mirrored record: %v %+v", err, last)
+	}
+	// The StatefulSet's claim, made from the rendered chart's volumeClaimTemplates at v1, is still there.
+	if _, err := c.Kube.CoreV1().PersistentVolumeClaims("shop").Get(ctx, "data-db-0", metav1.GetOptions{}); err != nil {
+		t.Fatalf("PVC of the first deploy: %v", err)
 	}
 	noDataLoss(t, c)
 }

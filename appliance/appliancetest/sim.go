@@ -1,11 +1,16 @@
 package appliancetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"path"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +18,9 @@ import (
 
 	helmv1 "github.com/k3s-io/helm-controller/pkg/apis/helm.cattle.io/v1"
 	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
 	appsv1 "k8s.io/api/apps/v1"
@@ -144,14 +152,17 @@ func (s *Sim) run(ctx context.Context, hc *helmv1.HelmChart, hash string) error 
 	if newest != nil {
 		rev = newest.Version + 1
 	}
+	manifest, helmErr := s.render(hc, vals, rev, newest != nil)
+	if helmErr == nil && vals.Sim.Mode == "helmFail" {
+		helmErr = errors.New("template: web.yaml:3: function \"nope\" not defined")
+	}
 	rls := &release.Release{Name: hc.Name, Namespace: target, Version: rev,
-		Chart:  &chart.Chart{Metadata: &chart.Metadata{Name: hc.Name, Version: "0"}},
-		Info:   &release.Info{Status: release.StatusDeployed, Description: "Upgrade complete"},
-		Labels: map[string]string{labelConfigHash: hash[:63]},
-		Manifest: "---\n# Source: app/templates/web.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n" +
-			"---\n# Source: app/templates/db.yaml\napiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\n"}
-	if vals.Sim.Mode == "helmFail" {
-		rls.Info = &release.Info{Status: release.StatusFailed, Description: "Upgrade \"" + hc.Name + "\" failed: template: web.yaml:3: function \"nope\" not defined"}
+		Chart:    &chart.Chart{Metadata: &chart.Metadata{Name: hc.Name, Version: "0"}},
+		Info:     &release.Info{Status: release.StatusDeployed, Description: "Upgrade complete"},
+		Labels:   map[string]string{labelConfigHash: hash[:63]},
+		Manifest: manifest}
+	if helmErr != nil {
+		rls.Info = &release.Info{Status: release.StatusFailed, Description: "Upgrade \"" + hc.Name + "\" failed: " + helmErr.Error()}
 		if err := store.Create(fmt.Sprintf("sh.helm.release.v1.%s.v%d", hc.Name, rev), rls); err != nil {
 			return err
 		}
@@ -161,7 +172,7 @@ func (s *Sim) run(ctx context.Context, hc *helmv1.HelmChart, hash string) error 
 			_, err := kube.BatchV1().Jobs(s.ns).Create(ctx, job, metav1.CreateOptions{})
 			return err
 		}
-		return s.failJob(ctx, job, "Error: UPGRADE FAILED: template: web.yaml:3: function \"nope\" not defined")
+		return s.failJob(ctx, job, "Error: UPGRADE FAILED: "+helmErr.Error())
 	}
 	if newest != nil && newest.Info.Status == release.StatusDeployed {
 		newest.Info.Status = release.StatusSuperseded
@@ -172,7 +183,7 @@ func (s *Sim) run(ctx context.Context, hc *helmv1.HelmChart, hash string) error 
 	if err := store.Create(fmt.Sprintf("sh.helm.release.v1.%s.v%d", hc.Name, rev), rls); err != nil {
 		return err
 	}
-	if err := s.workloads(ctx, target, vals); err != nil {
+	if err := s.workloads(ctx, target, manifest, vals.Sim.Mode); err != nil {
 		return err
 	}
 	job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
@@ -194,10 +205,6 @@ func (s *Sim) finishHeld(ctx context.Context, hc *helmv1.HelmChart, hash string)
 	}
 	var vals simValues
 	_ = yaml.Unmarshal([]byte(hc.Spec.ValuesContent), &vals)
-	vals.Sim.Mode = "ok"
-	cp := hc.DeepCopy()
-	b, _ := yaml.Marshal(map[string]any{"image": vals.Image, "sim": map[string]any{"mode": "ok"}})
-	cp.Spec.ValuesContent = string(b)
 	// Run as ok with the held job's identity: same hash, job completes in place.
 	store := driver.NewSecrets(s.kube.CoreV1().Secrets(hc.Spec.TargetNamespace))
 	rels, _ := store.Query(map[string]string{"name": hc.Name, "owner": "helm"})
@@ -211,12 +218,16 @@ func (s *Sim) finishHeld(ctx context.Context, hc *helmv1.HelmChart, hash string)
 			_ = store.Update(fmt.Sprintf("sh.helm.release.v1.%s.v%d", hc.Name, r.Version), r)
 		}
 	}
+	manifest, err := s.render(hc, vals, rev, true)
+	if err != nil {
+		return
+	}
 	rls := &release.Release{Name: hc.Name, Namespace: hc.Spec.TargetNamespace, Version: rev,
 		Chart: &chart.Chart{Metadata: &chart.Metadata{Name: hc.Name, Version: "0"}},
 		Info:  &release.Info{Status: release.StatusDeployed}, Labels: map[string]string{labelConfigHash: hash[:63]},
-		Manifest: "---\n# Source: a/web.yaml\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n"}
+		Manifest: manifest}
 	_ = store.Create(fmt.Sprintf("sh.helm.release.v1.%s.v%d", hc.Name, rev), rls)
-	_ = s.workloads(ctx, hc.Spec.TargetNamespace, vals)
+	_ = s.workloads(ctx, hc.Spec.TargetNamespace, manifest, "ok")
 	job.Status.Active = 0
 	job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
 	_, _ = s.kube.BatchV1().Jobs(s.ns).UpdateStatus(ctx, job, metav1.UpdateOptions{})
@@ -238,59 +249,165 @@ func (s *Sim) failJob(ctx context.Context, job *batchv1.Job, msg string) error {
 	return err
 }
 
-// workloads renders Deployment web (the app image) and StatefulSet db with its PVC, and their pods as
-// the kubelet would leave them for the mode.
-func (s *Sim) workloads(ctx context.Context, ns string, v simValues) error {
+// render does helm's templating for real (helm's engine, the chart from spec.chartContent, the values
+// from spec.valuesContent) and returns the manifest as helm stores it in the release. A chart that is not
+// inline (static charts URL) gets a fixed web + db manifest.
+func (s *Sim) render(hc *helmv1.HelmChart, v simValues, rev int, upgrade bool) (string, error) {
+	if hc.Spec.ChartContent == "" {
+		return fmt.Sprintf(fixedManifest, v.Image), nil
+	}
+	tgz, err := base64.StdEncoding.DecodeString(hc.Spec.ChartContent)
+	if err != nil {
+		return "", err
+	}
+	c, err := loader.LoadArchive(bytes.NewReader(tgz))
+	if err != nil {
+		return "", err
+	}
+	vals, err := chartutil.ReadValues([]byte(hc.Spec.ValuesContent))
+	if err != nil {
+		return "", err
+	}
+	opts := chartutil.ReleaseOptions{Name: hc.Name, Namespace: hc.Spec.TargetNamespace, Revision: rev, IsInstall: !upgrade, IsUpgrade: upgrade}
+	rv, err := chartutil.ToRenderValues(c, vals, opts, chartutil.DefaultCapabilities)
+	if err != nil {
+		return "", err
+	}
+	files, err := engine.Render(c, rv)
+	if err != nil {
+		return "", err
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		body := strings.TrimSpace(files[n])
+		if body == "" || strings.HasSuffix(n, "NOTES.txt") || strings.HasPrefix(path.Base(n), "_") {
+			continue
+		}
+		fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", n, body)
+	}
+	return b.String(), nil
+}
+
+const fixedManifest = `---
+# Source: app/templates/web.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: %q}]}
+---
+# Source: app/templates/db.yaml
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: registry.local/db:15}]}
+  volumeClaimTemplates: [{metadata: {name: data}}]
+`
+
+// workloads plays the workload controllers and the kubelet for a manifest: each Deployment gets a new
+// pod from its template (Running and Ready, or per mode neverReady / imageMissing), each StatefulSet is
+// created Ready once with the PVCs of its volumeClaimTemplates (kept across upgrades, as on a real node).
+func (s *Sim) workloads(ctx context.Context, ns, manifest, mode string) error {
 	kube := s.kube
-	one := int32(1)
-	sel := &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}
-	dep := &appsv1.Deployment{
-		ObjectMeta: metav1.ObjectMeta{Name: "web", Namespace: ns, Generation: 1},
-		Spec:       appsv1.DeploymentSpec{Replicas: &one, Selector: sel},
-		Status:     appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: 1, UpdatedReplicas: 1, ReadyReplicas: 1, AvailableReplicas: 1},
-	}
-	pod := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{Name: "web-" + strings.NewReplacer(":", "-", "/", "-", ".", "-").Replace(v.Image), Namespace: ns, Labels: map[string]string{"app": "web"}},
-		Spec:       corev1.PodSpec{NodeName: "node-1", Containers: []corev1.Container{{Name: "web", Image: v.Image}}},
-		Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: "web", Image: v.Image, Ready: true,
-			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}},
-	}
-	switch v.Sim.Mode {
-	case "neverReady":
-		dep.Status.ReadyReplicas, dep.Status.AvailableReplicas = 0, 0
-		pod.Status.ContainerStatuses[0].Ready = false
-	case "imageMissing":
-		dep.Status.ReadyReplicas, dep.Status.AvailableReplicas = 0, 0
-		pod.Status.Phase = corev1.PodPending
-		pod.Status.ContainerStatuses[0] = corev1.ContainerStatus{Name: "web", Image: v.Image,
-			State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "Back-off pulling image"}}}
-	}
-	if _, err := kube.AppsV1().Deployments(ns).Update(ctx, dep, metav1.UpdateOptions{}); apierrors.IsNotFound(err) {
-		if _, err := kube.AppsV1().Deployments(ns).Create(ctx, dep, metav1.CreateOptions{}); err != nil {
+	for _, doc := range strings.Split(manifest, "\n---\n") {
+		var head struct {
+			Kind string `json:"kind"`
+		}
+		if err := yaml.Unmarshal([]byte(strings.TrimPrefix(doc, "---\n")), &head); err != nil {
 			return err
 		}
-	} else if err != nil {
-		return err
-	}
-	pods, _ := kube.CoreV1().Pods(ns).List(ctx, metav1.ListOptions{LabelSelector: "app=web"})
-	for _, p := range pods.Items {
-		_ = kube.CoreV1().Pods(ns).Delete(ctx, p.Name, metav1.DeleteOptions{})
-	}
-	if _, err := kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return err
-	}
-	st := &appsv1.StatefulSet{
-		ObjectMeta: metav1.ObjectMeta{Name: "db", Namespace: ns, Generation: 1},
-		Spec:       appsv1.StatefulSetSpec{Replicas: &one, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}}},
-		Status:     appsv1.StatefulSetStatus{ObservedGeneration: 1, Replicas: 1, ReadyReplicas: 1, UpdatedReplicas: 1, CurrentRevision: "db-1", UpdateRevision: "db-1"},
-	}
-	if _, err := kube.AppsV1().StatefulSets(ns).Get(ctx, "db", metav1.GetOptions{}); apierrors.IsNotFound(err) {
-		if _, err := kube.AppsV1().StatefulSets(ns).Create(ctx, st, metav1.CreateOptions{}); err != nil {
-			return err
-		}
-		pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "data-db-0", Namespace: ns}}
-		if _, err := kube.CoreV1().PersistentVolumeClaims(ns).Create(ctx, pvc, metav1.CreateOptions{}); err != nil {
-			return err
+		switch head.Kind {
+		case "Deployment":
+			var d appsv1.Deployment
+			if err := yaml.Unmarshal([]byte(strings.TrimPrefix(doc, "---\n")), &d); err != nil {
+				return err
+			}
+			if d.Namespace == "" {
+				d.Namespace = ns
+			}
+			want := int32(1)
+			if d.Spec.Replicas != nil {
+				want = *d.Spec.Replicas
+			}
+			d.Generation = 1
+			d.Status = appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: want, UpdatedReplicas: want, ReadyReplicas: want, AvailableReplicas: want}
+			tpl := d.Spec.Template
+			image := ""
+			if len(tpl.Spec.Containers) > 0 {
+				image = tpl.Spec.Containers[0].Image
+			}
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: d.Name + "-" + strings.NewReplacer(":", "-", "/", "-", ".", "-").Replace(image), Namespace: d.Namespace, Labels: tpl.Labels},
+				Spec:       corev1.PodSpec{NodeName: "node-1", Containers: tpl.Spec.Containers},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: tpl.Spec.Containers[0].Name, Image: image, Ready: true,
+					State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}},
+			}
+			switch mode {
+			case "neverReady":
+				d.Status.ReadyReplicas, d.Status.AvailableReplicas = 0, 0
+				pod.Status.ContainerStatuses[0].Ready = false
+			case "imageMissing":
+				d.Status.ReadyReplicas, d.Status.AvailableReplicas = 0, 0
+				pod.Status.Phase = corev1.PodPending
+				pod.Status.ContainerStatuses[0] = corev1.ContainerStatus{Name: tpl.Spec.Containers[0].Name, Image: image,
+					State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "Back-off pulling image " + image}}}
+			}
+			if _, err := kube.AppsV1().Deployments(d.Namespace).Update(ctx, &d, metav1.UpdateOptions{}); apierrors.IsNotFound(err) {
+				if _, err := kube.AppsV1().Deployments(d.Namespace).Create(ctx, &d, metav1.CreateOptions{}); err != nil {
+					return err
+				}
+			} else if err != nil {
+				return err
+			}
+			sel := metav1.FormatLabelSelector(d.Spec.Selector)
+			pods, _ := kube.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+			for _, p := range pods.Items {
+				_ = kube.CoreV1().Pods(d.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{})
+			}
+			if _, err := kube.CoreV1().Pods(d.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return err
+			}
+		case "StatefulSet":
+			var st appsv1.StatefulSet
+			if err := yaml.Unmarshal([]byte(strings.TrimPrefix(doc, "---\n")), &st); err != nil {
+				return err
+			}
+			if st.Namespace == "" {
+				st.Namespace = ns
+			}
+			if _, err := kube.AppsV1().StatefulSets(st.Namespace).Get(ctx, st.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				continue
+			}
+			st.Generation = 1
+			st.Status = appsv1.StatefulSetStatus{ObservedGeneration: 1, Replicas: 1, ReadyReplicas: 1, UpdatedReplicas: 1, CurrentRevision: st.Name + "-1", UpdateRevision: st.Name + "-1"}
+			if st.Spec.Replicas != nil {
+				st.Status.Replicas, st.Status.ReadyReplicas, st.Status.UpdatedReplicas = *st.Spec.Replicas, *st.Spec.Replicas, *st.Spec.Replicas
+			}
+			if _, err := kube.AppsV1().StatefulSets(st.Namespace).Create(ctx, &st, metav1.CreateOptions{}); err != nil {
+				return err
+			}
+			for _, vct := range st.Spec.VolumeClaimTemplates {
+				pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: vct.Name + "-" + st.Name + "-0", Namespace: st.Namespace}}
+				if _, err := kube.CoreV1().PersistentVolumeClaims(st.Namespace).Create(ctx, pvc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+					return err
+				}
+			}
 		}
 	}
 	return nil
