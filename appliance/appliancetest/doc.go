@@ -4,5 +4,7 @@
 // not a k3s stand-in: charts are rendered for real with helm's engine (from spec.chartContent and
 // spec.valuesContent), but no container runs: Deployments get one pod from their template, Ready unless
 // the values ask for sim.mode neverReady or imageMissing; StatefulSets are created Ready with the PVCs of
-// their volumeClaimTemplates; sim.mode hold keeps the helm job running until Release. It must only be imported by tests.
+// their volumeClaimTemplates; sim.mode hold keeps the helm job running until Release.
+//
+// It must only be imported by tests.
 package appliancetest
