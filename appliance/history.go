@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -255,15 +256,20 @@ func (s *Store) mirror(r *Record) error {
 	if err != nil {
 		return fmt.Errorf("mirroring history record %s: %w", r.ID, err)
 	}
-	b, err := json.MarshalIndent(red, "", "  ")
-	if err != nil {
+	// Markers stay legible ("<redacted:...>", not "\u003credacted...") for the engineer reading the file.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(red); err != nil {
 		return fmt.Errorf("mirroring history record %s: %w", r.ID, err)
 	}
+	b := buf.Bytes()
 	f, err := os.CreateTemp(dir, ".tmp-"+r.ID+"-*")
 	if err != nil {
 		return fmt.Errorf("mirroring history record %s: %w", r.ID, err)
 	}
-	_, werr := f.Write(append(b, '\n'))
+	_, werr := f.Write(b)
 	cerr := f.Close()
 	if err := errors.Join(werr, cerr); err != nil {
 		os.Remove(f.Name())
