@@ -398,7 +398,9 @@ func secretStrings(doc string, paths []string) []string {
 		switch x := v.(type) {
 		case string:
 			s = x
-		case float64, int64, int:
+		case float64:
+			s = strconv.FormatFloat(x, 'f', -1, 64) // 12345678901, not 1.2345678901e+10
+		case int64, int:
 			s = fmt.Sprint(x)
 		}
 		if len(s) >= minScrubLen && !strings.HasPrefix(s, RedactedPrefix) {
