@@ -151,6 +151,13 @@ func (s *Store) List(ctx context.Context, app string) ([]Record, error) {
 
 // Create stores a new record with the next sequence number and sets its ID.
 func (s *Store) Create(ctx context.Context, r *Record) error {
+	if s.dir != "" {
+		// A damaged redaction key would fail the mirror after the cluster record exists: find out first,
+		// while nothing has changed.
+		if _, err := s.redactor(); err != nil {
+			return fmt.Errorf("storing history record for %s: %w", r.App, err)
+		}
+	}
 	existing, err := s.List(ctx, r.App)
 	if err != nil {
 		return err

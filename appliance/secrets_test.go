@@ -467,3 +467,21 @@ func TestOldRecordsLoadAndAreRedacted(t *testing.T) {
 		return err
 	})
 }
+
+// A damaged redaction key stops a deploy before anything reaches the cluster, with what to do.
+func TestDamagedKeyChangesNothing(t *testing.T) {
+	c, _, _ := fakeCluster(t)
+	startSim(t, c)
+	o := testOptions(t, &eventLog{})
+	os.WriteFile(filepath.Join(o.RecordsDir, redactionKeyFile), []byte("not a key\n"), 0o600)
+	_, err := Deploy(context.Background(), c, bundle(t, "1.0.0", "ok"), o)
+	if err == nil || !strings.Contains(err.Error(), "restore it from the site backup or delete it") {
+		t.Fatalf("deploy with a damaged key: %v", err)
+	}
+	if recs, _ := NewStore(c, "", "").List(context.Background(), "shop"); len(recs) != 0 {
+		t.Fatalf("records were created: %+v", recs)
+	}
+	if _, err := c.Helm.HelmV1().HelmCharts(DefaultNamespace).Get(context.Background(), "shop", metav1.GetOptions{}); err == nil {
+		t.Fatal("a HelmChart was applied")
+	}
+}
