@@ -41,8 +41,11 @@ func NewBundleVM() *BundleVM {
 // Bundle returns the verified bundle, if any.
 func (vm *BundleVM) Bundle() (engine.Bundle, bool) {
 	v, _ := vm.Verified.Get()
-	b, ok := v.(engine.Bundle)
-	return b, ok
+	b, ok := v.(*engine.Bundle) // pointers: bindings compare values, and a Bundle holds slices
+	if !ok || b == nil {
+		return engine.Bundle{}, false
+	}
+	return *b, true
 }
 
 // NeedsTrustAck reports whether the bundle may only be used after an explicit confirmation.
@@ -99,7 +102,7 @@ func (vm *BundleVM) Verify(w *Wizard) {
 			return
 		}
 		_ = vm.Progress.Set(1)
-		_ = vm.Verified.Set(b)
+		_ = vm.Verified.Set(&b)
 	})
 }
 
@@ -108,7 +111,8 @@ func (w *Wizard) ShowBundle() {
 	vm := NewBundleVM()
 	if w.Site.Bundle.Path != "" && w.Site.Bundle.App != "" {
 		_ = vm.Path.Set(w.Site.Bundle.Path)
-		_ = vm.Verified.Set(w.Site.Bundle)
+		b := w.Site.Bundle
+		_ = vm.Verified.Set(&b)
 		_ = vm.Progress.Set(1)
 	}
 	w.show(func() fyne.CanvasObject {

@@ -183,7 +183,11 @@ func (w *Wizard) fieldsView(vm *ConfigureVM, obj *Field) fyne.CanvasObject {
 	var nested []fyne.CanvasObject
 	for _, f := range obj.Children {
 		if f.Type == "object" {
-			nested = append(nested, widget.NewCard(f.Title, f.Description, w.fieldsView(vm, f)))
+			head := container.NewVBox(widget.NewSeparator(), bold(f.Title))
+			if f.Description != "" {
+				head.Add(widget.NewLabel(f.Description))
+			}
+			nested = append(nested, head, w.fieldsView(vm, f))
 			continue
 		}
 		var input fyne.CanvasObject
@@ -198,8 +202,18 @@ func (w *Wizard) fieldsView(vm *ConfigureVM, obj *Field) fyne.CanvasObject {
 			e := widget.NewEntryWithData(f.Text)
 			input = e
 		}
-		errLabel := widget.NewLabelWithData(vm.Errors[f.ID()])
+		errB := vm.Errors[f.ID()]
+		errLabel := widget.NewLabelWithData(errB)
 		errLabel.Importance = widget.DangerImportance
+		errLabel.Wrapping = fyne.TextWrapWord
+		// An empty error label would still take a row; show it only with a message.
+		errB.AddListener(binding.NewDataListener(func() {
+			if s, _ := errB.Get(); s == "" {
+				errLabel.Hide()
+			} else {
+				errLabel.Show()
+			}
+		}))
 		title := f.Title
 		if f.Required {
 			title += " *"

@@ -396,7 +396,9 @@ func (w *Wizard) hostsStep(vm *HostsVM, next *widget.Button) fyne.CanvasObject {
 
 	list := widget.NewList(func() int { return len(vm.Entries()) },
 		func() fyne.CanvasObject {
-			return container.NewBorder(nil, nil, widget.NewIcon(theme.ComputerIcon()), widget.NewLabel(""), widget.NewLabel(""))
+			main := widget.NewLabel("")
+			main.Truncation = fyne.TextTruncateEllipsis
+			return container.NewBorder(nil, nil, widget.NewIcon(theme.ComputerIcon()), widget.NewLabel(""), main)
 		},
 		func(id widget.ListItemID, o fyne.CanvasObject) {
 			es := vm.Entries()
@@ -505,7 +507,8 @@ func (w *Wizard) hostsStep(vm *HostsVM, next *widget.Button) fyne.CanvasObject {
 	left := container.NewBorder(
 		widget.NewForm(widget.NewFormItem(lang.X("hosts.sitename", "Site name"), site)),
 		container.NewHBox(add, remove), nil, nil, list)
-	right := container.NewVScroll(container.NewVBox(form, formErr, container.NewHBox(save, test), status))
+	// The connection status (fingerprint to accept, red stop) goes first: it is what the user must act on.
+	right := container.NewVScroll(container.NewVBox(status, form, formErr, container.NewHBox(save, test)))
 	split := container.NewHSplit(left, right)
 	split.Offset = 0.38
 	return container.NewBorder(nil, why, nil, nil, split)
@@ -525,11 +528,11 @@ func (w *Wizard) hostStatusCard(vm *HostsVM, i int, e HostEntry) fyne.CanvasObje
 	case ConnNewKey:
 		msg := widget.NewLabel(lang.X("hosts.newkey", "First connection to {{.Host}}. Compare this key fingerprint with the one the site's administrator gives you (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub). Accept it only if they match.", map[string]any{"Host": e.Host.Name}))
 		msg.Wrapping = fyne.TextWrapWord
-		fp := widget.NewLabelWithStyle(e.Conn.Fingerprint, fyne.TextAlignLeading, fyne.TextStyle{Monospace: true, Bold: true})
+		fp := widget.NewLabelWithStyle(e.Conn.Fingerprint, fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})
 		accept := widget.NewButtonWithIcon(lang.X("hosts.accept", "The fingerprints match: trust this host"), theme.ConfirmIcon(), func() { vm.AcceptKey(i) })
 		accept.Importance = widget.HighImportance
 		reject := widget.NewButtonWithIcon(lang.X("hosts.reject", "They differ: do not trust"), theme.CancelIcon(), func() { vm.RejectKey(i) })
-		return container.NewVBox(widget.NewSeparator(), msg, fp, container.NewHBox(accept, reject))
+		return container.NewVBox(msg, fp, container.NewHBox(accept, reject), widget.NewSeparator())
 	case ConnKeyChanged:
 		stop := widget.NewLabelWithStyle(lang.X("hosts.changed.title", "STOP: the identity key of {{.Host}} has changed.", map[string]any{"Host": e.Host.Name}), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 		stop.Importance = widget.DangerImportance
@@ -539,14 +542,14 @@ func (w *Wizard) hostStatusCard(vm *HostsVM, i int, e HostEntry) fyne.CanvasObje
 			p.Details = e.Err.Error()
 		}
 		p.Details += "\n" + lang.X("hosts.changed.presented", "presented: {{.FP}}", map[string]any{"FP": e.Conn.Fingerprint})
-		return container.NewVBox(widget.NewSeparator(), container.NewBorder(nil, nil, widget.NewIcon(theme.ErrorIcon()), nil, stop), w.problemCard(p))
+		return container.NewVBox(container.NewBorder(nil, nil, widget.NewIcon(theme.ErrorIcon()), nil, stop), w.problemCard(p), widget.NewSeparator())
 	case ConnFailed:
-		return container.NewVBox(widget.NewSeparator(), w.problemCard(explain(e.Err)))
+		return container.NewVBox(w.problemCard(explain(e.Err)), widget.NewSeparator())
 	case ConnOK:
 		l := widget.NewLabel(lang.X("hosts.ok", "Connected: {{.OS}} ({{.Arch}}), key {{.FP}}", map[string]any{"OS": e.Conn.OS, "Arch": e.Conn.Arch, "FP": e.Conn.Fingerprint}))
 		l.Importance = widget.SuccessImportance
 		l.Wrapping = fyne.TextWrapWord
-		return container.NewVBox(widget.NewSeparator(), l)
+		return container.NewVBox(l, widget.NewSeparator())
 	}
 	return nil
 }

@@ -32,14 +32,20 @@ func NewManageVM() *ManageVM {
 
 func (vm *ManageVM) status() (engine.Status, bool) {
 	v, _ := vm.Status.Get()
-	s, ok := v.(engine.Status)
-	return s, ok
+	s, ok := v.(*engine.Status)
+	if !ok || s == nil {
+		return engine.Status{}, false
+	}
+	return *s, true
 }
 
 func (vm *ManageVM) history() []engine.Release {
 	v, _ := vm.History.Get()
-	h, _ := v.([]engine.Release)
-	return h
+	h, _ := v.(*[]engine.Release)
+	if h == nil {
+		return nil
+	}
+	return *h
 }
 
 // RollbackTargets are the kept versions other than the running one, newest first, each listed once.
@@ -75,8 +81,8 @@ func (vm *ManageVM) refresh(w *Wizard, site engine.Site) {
 		setProblem(vm.Problem, err)
 		return
 	}
-	_ = vm.Status.Set(st)
-	_ = vm.History.Set(h)
+	_ = vm.Status.Set(&st)
+	_ = vm.History.Set(&h)
 }
 
 // Rollback restores version on a goroutine, then refreshes and saves the site record.

@@ -27,8 +27,11 @@ func NewPreflightVM() *PreflightVM {
 // Checks returns the last results.
 func (vm *PreflightVM) Checks() []engine.Check {
 	v, _ := vm.Results.Get()
-	c, _ := v.([]engine.Check)
-	return c
+	c, _ := v.(*[]engine.Check)
+	if c == nil {
+		return nil
+	}
+	return *c
 }
 
 // Fixable returns the failed or warned checks Ferry can fix itself.
@@ -70,7 +73,7 @@ func (vm *PreflightVM) Run(w *Wizard, site engine.Site, b engine.Bundle) {
 		if cs == nil {
 			cs = []engine.Check{}
 		}
-		_ = vm.Results.Set(cs)
+		_ = vm.Results.Set(&cs)
 	})
 }
 
@@ -94,7 +97,7 @@ func (vm *PreflightVM) Fix(w *Wizard, site engine.Site, b engine.Bundle) {
 			setProblem(vm.Problem, err)
 			return
 		}
-		_ = vm.Results.Set(cs)
+		_ = vm.Results.Set(&cs)
 	})
 }
 

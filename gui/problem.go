@@ -45,7 +45,7 @@ func explain(err error) Problem {
 		p.What = lang.X("err.notkept", "That version is no longer kept on the site.")
 		p.Next = lang.X("err.notkept.next", "Open the bundle of that version and upgrade to it instead.")
 	default:
-		p.What = lang.X("err.generic", "Something went wrong.")
+		p.What = lang.X("err.generic", "It failed: {{.Err}}", map[string]any{"Err": err.Error()})
 		p.Next = lang.X("err.generic.next", "Read the details below; if they do not help, copy them and send them to your vendor's support.")
 	}
 	return p

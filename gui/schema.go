@@ -1,11 +1,11 @@
 package gui
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -17,18 +17,46 @@ import (
 // jsonSchema is the subset of JSON Schema the settings form understands. Anything else (arrays, $ref,
 // oneOf) is left to the raw YAML editor and passed through untouched.
 type jsonSchema struct {
-	Type        any                    `json:"type"`
-	Title       string                 `json:"title"`
-	Description string                 `json:"description"`
-	Default     any                    `json:"default"`
-	Enum        []any                  `json:"enum"`
-	Properties  map[string]*jsonSchema `json:"properties"`
-	Required    []string               `json:"required"`
-	Minimum     *float64               `json:"minimum"`
-	Maximum     *float64               `json:"maximum"`
-	MinLength   *int                   `json:"minLength"`
-	MaxLength   *int                   `json:"maxLength"`
-	Pattern     string                 `json:"pattern"`
+	Type        any          `json:"type"`
+	Title       string       `json:"title"`
+	Description string       `json:"description"`
+	Default     any          `json:"default"`
+	Enum        []any        `json:"enum"`
+	Properties  orderedProps `json:"properties"`
+	Required    []string     `json:"required"`
+	Minimum     *float64     `json:"minimum"`
+	Maximum     *float64     `json:"maximum"`
+	MinLength   *int         `json:"minLength"`
+	MaxLength   *int         `json:"maxLength"`
+	Pattern     string       `json:"pattern"`
+}
+
+// orderedProps keeps the properties in the order the chart author wrote them: that is the form's order.
+type orderedProps struct {
+	keys []string
+	m    map[string]*jsonSchema
+}
+
+func (o *orderedProps) UnmarshalJSON(data []byte) error {
+	if err := json.Unmarshal(data, &o.m); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if _, err := dec.Token(); err != nil { // {
+		return err
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
+		}
+		o.keys = append(o.keys, tok.(string))
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *jsonSchema) typ() string {
@@ -42,7 +70,7 @@ func (s *jsonSchema) typ() string {
 			}
 		}
 	}
-	if s.Properties != nil {
+	if s.Properties.m != nil {
 		return "object"
 	}
 	return ""
@@ -121,13 +149,8 @@ func (f *SchemaForm) build(s *jsonSchema, path []string, required bool) (*Field,
 		for _, r := range s.Required {
 			req[r] = true
 		}
-		keys := make([]string, 0, len(s.Properties))
-		for k := range s.Properties {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys) // JSON objects have no order; sorting keeps the form stable
-		for _, k := range keys {
-			c, err := f.build(s.Properties[k], append(append([]string(nil), path...), k), req[k])
+		for _, k := range s.Properties.keys {
+			c, err := f.build(s.Properties.m[k], append(append([]string(nil), path...), k), req[k])
 			if err != nil {
 				return nil, err
 			}

@@ -38,15 +38,21 @@ func NewUpgradeVM() *UpgradeVM {
 
 func (vm *UpgradeVM) plan() (engine.UpgradePlan, bool) {
 	v, _ := vm.Plan.Get()
-	p, ok := v.(engine.UpgradePlan)
-	return p, ok
+	p, ok := v.(*engine.UpgradePlan)
+	if !ok || p == nil {
+		return engine.UpgradePlan{}, false
+	}
+	return *p, true
 }
 
 // UpgradeResultOf returns the finished upgrade's result.
 func (vm *UpgradeVM) UpgradeResultOf() (engine.UpgradeResult, bool) {
 	v, _ := vm.Result.Get()
-	r, ok := v.(engine.UpgradeResult)
-	return r, ok
+	r, ok := v.(*engine.UpgradeResult)
+	if !ok || r == nil {
+		return engine.UpgradeResult{}, false
+	}
+	return *r, true
 }
 
 // PlanWarning says why a plan deserves a second look: the target is not newer than what runs.
@@ -87,7 +93,7 @@ func (vm *UpgradeVM) MakePlan(w *Wizard) {
 			setProblem(vm.Problem, err)
 			return
 		}
-		_ = vm.Plan.Set(p)
+		_ = vm.Plan.Set(&p)
 	})
 }
 
@@ -143,7 +149,7 @@ func (vm *UpgradeVM) Start(w *Wizard, values []byte, onProgress func()) {
 				w.Site.Bundle = b
 			}
 		})
-		_ = vm.Result.Set(res)
+		_ = vm.Result.Set(&res)
 		_ = vm.State.Set(RunSucceeded)
 	})
 }

@@ -147,4 +147,3 @@ func (w *Wizard) page(title string, step int, body fyne.CanvasObject, buttons ..
 	return container.NewBorder(container.NewVBox(top...), container.NewVBox(widget.NewSeparator(), bar), nil, nil,
 		container.NewPadded(body))
 }
-

@@ -409,7 +409,7 @@ func (f *Fake) runPhase(ctx context.Context, p engine.Phase, s engine.Site, sink
 		if err := f.pause(ctx); err != nil {
 			return err
 		}
-		sink.Emit(progress.Event{Phase: p.ID, Host: h.Name, Msg: p.Title + ": done on " + h.Name, Done: 1, Total: 1})
+		sink.Emit(progress.Event{Phase: p.ID, Host: h.Name, Msg: p.Title + ": done on " + h.Name})
 	}
 	return ctx.Err()
 }
@@ -474,7 +474,7 @@ func (f *Fake) Upgrade(ctx context.Context, s engine.Site, b engine.Bundle, valu
 			if err := f.pause(ctx); err != nil {
 				return engine.UpgradeResult{}, fmt.Errorf("upgrading: %w", err)
 			}
-			sink.Emit(progress.Event{Phase: p.ID, Host: h.Name, Done: 1, Total: 1})
+			sink.Emit(progress.Event{Phase: p.ID, Host: h.Name, Msg: p.Title + ": done on " + h.Name})
 		}
 	}
 	f.mu.Lock()
@@ -512,7 +512,7 @@ func (f *Fake) Rollback(ctx context.Context, s engine.Site, version string, sink
 		if err := f.pause(ctx); err != nil {
 			return engine.Release{}, fmt.Errorf("rolling back: %w", err)
 		}
-		sink.Emit(progress.Event{Phase: "rollback", Host: h.Name, Done: 1, Total: 1})
+		sink.Emit(progress.Event{Phase: "rollback", Host: h.Name, Msg: "rolled back on " + h.Name})
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
