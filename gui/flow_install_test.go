@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
 
 	"github.com/ferry-delivery/ferry/gui/engine"
 	"github.com/ferry-delivery/ferry/gui/fakeengine"
@@ -212,9 +213,23 @@ func TestUIStaysResponsiveWhileAPhaseHolds(t *testing.T) {
 	test.Tap(button(t, w, "Install")) // not tap(): it would wait for the install
 	<-hold.Entered()
 	test.Tap(button(t, w, "Language"))
-	if err := w.ChangeLanguage(LangZH); err != nil {
-		t.Fatal(err)
+	var radio *widget.RadioGroup
+	for _, o := range objects(w) {
+		if r, ok := o.(*widget.RadioGroup); ok {
+			radio = r
+		}
 	}
+	if radio == nil {
+		t.Fatal("the language dialog did not open")
+	}
+	radio.SetSelected("简体中文")
+	if len(w.Win.Canvas().Overlays().List()) != 0 {
+		t.Fatal("the language dialog stayed open")
+	}
+	if s := w.installVM.Progress.State(4); s != PhaseRunning {
+		t.Fatalf("held phase state %v, want running", s)
+	}
+	w.installVM.Progress.Flush() // what the flush ticker does
 	mustContain(t, w, "正在安装 shop 1.0.0", "运行中…")
 	select {
 	case <-hold.Ended():

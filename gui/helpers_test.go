@@ -63,6 +63,17 @@ func button(t *testing.T, w *Wizard, text string) *widget.Button {
 	return nil
 }
 
+// buttons returns the visible buttons labelled text, in drawing order.
+func buttons(w *Wizard, text string) []*widget.Button {
+	var out []*widget.Button
+	for _, o := range objects(w) {
+		if b, ok := o.(*widget.Button); ok && b.Text == text && b.Visible() {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
 func buttonTexts(w *Wizard) []string {
 	var s []string
 	for _, o := range objects(w) {
@@ -157,6 +168,8 @@ func golden(t *testing.T, w *Wizard, name string) {
 	t.Helper()
 	w.Wait()
 	w.Rebuild()
+	// A window grows when a transient state needs more room and never shrinks back; pin it.
+	w.Win.Resize(fyne.NewSize(1000, 700))
 	test.AssertRendersToMarkup(t, name, w.Win.Canvas())
 	// FERRY_CAPTURE=dir also saves each screen as a PNG (test theme), for a human to look at.
 	if dir := os.Getenv("FERRY_CAPTURE"); dir != "" {
