@@ -82,7 +82,7 @@ func (vm *BundleVM) Verify(w *Wizard) {
 	_ = vm.TrustAck.Set(false)
 	_ = vm.Progress.Set(0)
 	setProblem(vm.Problem, nil)
-	w.Go(func() {
+	w.Run(func() func() {
 		defer cancel()
 		last := -1.0
 		b, err := w.Eng.OpenBundle(ctx, path, func(e progress.Event) {
@@ -93,16 +93,18 @@ func (vm *BundleVM) Verify(w *Wizard) {
 			f := float64(int(100*float64(e.Done)/float64(e.Total))) / 100
 			if f != last {
 				last = f
-				_ = vm.Progress.Set(f)
+				w.ui(func() { _ = vm.Progress.Set(f) })
 			}
 		})
-		_ = vm.Busy.Set(false)
-		if err != nil {
-			setProblem(vm.Problem, err)
-			return
+		return func() {
+			_ = vm.Busy.Set(false)
+			if err != nil {
+				setProblem(vm.Problem, err)
+				return
+			}
+			_ = vm.Progress.Set(1)
+			_ = vm.Verified.Set(&b)
 		}
-		_ = vm.Progress.Set(1)
-		_ = vm.Verified.Set(&b)
 	})
 }
 

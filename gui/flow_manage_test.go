@@ -105,4 +105,3 @@ func TestUpgradeAndRollbackFlow(t *testing.T) {
 		t.Fatalf("engine calls %s", calls)
 	}
 }
-

@@ -33,7 +33,7 @@ func newTestWizard(t *testing.T) (*Wizard, *fakeengine.Fake) {
 	a.Preferences().SetString(prefLang, LangEN)
 	f := fakeengine.New()
 	f.Clock = func() time.Time { return fixedNow }
-	w := New(a, Options{Engine: f, Store: goldenStore(t), Now: func() time.Time { return fixedNow }, Flush: 10 * time.Millisecond})
+	w := New(a, Options{Engine: f, Store: goldenStore(t), Now: func() time.Time { return fixedNow }, Flush: 10 * time.Millisecond, QueueUI: true})
 	w.Win.Resize(fyne.NewSize(1000, 700))
 	t.Cleanup(func() {
 		w.Wait()
@@ -161,13 +161,10 @@ func mustContain(t *testing.T, w *Wizard, want ...string) {
 	}
 }
 
-// golden compares the window with testdata/<name>. The test driver runs fyne.Do inline on the engine's
-// goroutine, so a lazily built widget (the log list) may have been refreshed mid-layout; rebuilding the
-// screen from its view-models first makes the markup depend only on state, not on goroutine timing.
+// golden compares the window with testdata/<name>.
 func golden(t *testing.T, w *Wizard, name string) {
 	t.Helper()
 	w.Wait()
-	w.Rebuild()
 	// A window grows when a transient state needs more room and never shrinks back; pin it.
 	w.Win.Resize(fyne.NewSize(1000, 700))
 	test.AssertRendersToMarkup(t, name, w.Win.Canvas())

@@ -211,7 +211,7 @@ func (vm *HostsVM) Save() error {
 	}
 	vm.mu.Lock()
 	for i, e := range vm.hosts {
-		if i != vm.selected && (e.Host.Name == h.Name || e.Host.Address == h.Address && e.Host.Port == h.Port) {
+		if i != vm.selected && (e.Host.Name == h.Name || sameEndpoint(e.Host, h)) {
 			vm.mu.Unlock()
 			return errHostDup
 		}
@@ -221,10 +221,10 @@ func (vm *HostsVM) Save() error {
 		vm.selected = len(vm.hosts) - 1
 	} else {
 		old := vm.hosts[vm.selected]
-		if old.Host.Address == h.Address && old.Host.Port == h.Port {
+		if sameEndpoint(old.Host, h) {
 			h.HostKey = old.Host.HostKey
 		}
-		if old.Host.Address == h.Address && old.Host.Port == h.Port && old.Host.User == h.User && old.Host.HostKey == h.HostKey {
+		if sameEndpoint(old.Host, h) && old.Host.User == h.User {
 			vm.hosts[vm.selected] = HostEntry{Host: h, State: old.State, Conn: old.Conn, Err: old.Err}
 		} else {
 			vm.hosts[vm.selected] = HostEntry{Host: h}
@@ -233,6 +233,17 @@ func (vm *HostsVM) Save() error {
 	vm.mu.Unlock()
 	vm.tick()
 	return nil
+}
+
+// sameEndpoint: the same SSH server, so the accepted key still applies (port 0 means 22).
+func sameEndpoint(a, b engine.Host) bool {
+	port := func(p int) int {
+		if p == 0 {
+			return 22
+		}
+		return p
+	}
+	return a.Address == b.Address && port(a.Port) == port(b.Port)
 }
 
 // Remove deletes the selected host.
@@ -262,7 +273,7 @@ func (vm *HostsVM) Test(w *Wizard) error {
 	vm.hosts[i].State, vm.hosts[i].Err = ConnTesting, nil
 	vm.mu.Unlock()
 	vm.tick()
-	w.Go(func() {
+	w.Run(func() func() {
 		c, err := w.Eng.TestConnection(w.ctx(), h)
 		vm.mu.Lock()
 		if i < len(vm.hosts) && vm.hosts[i].Host.Address == h.Address {
@@ -280,7 +291,7 @@ func (vm *HostsVM) Test(w *Wizard) error {
 			}
 		}
 		vm.mu.Unlock()
-		vm.tick()
+		return vm.tick
 	})
 	return nil
 }

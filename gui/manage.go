@@ -66,23 +66,25 @@ func (vm *ManageVM) Refresh(w *Wizard) {
 	site := w.engineSite()
 	_ = vm.Busy.Set(true)
 	setProblem(vm.Problem, nil)
-	w.Go(func() { vm.refresh(w, site) })
+	w.Run(func() func() { return vm.fetch(w, site) })
 }
 
-func (vm *ManageVM) refresh(w *Wizard, site engine.Site) {
-	defer vm.Busy.Set(false)
+// fetch reads status and history (engine goroutine) and returns the UI update showing them.
+func (vm *ManageVM) fetch(w *Wizard, site engine.Site) func() {
 	st, err := w.Eng.Status(w.ctx(), site)
-	if err != nil {
-		setProblem(vm.Problem, err)
-		return
+	var h []engine.Release
+	if err == nil {
+		h, err = w.Eng.History(w.ctx(), site)
 	}
-	h, err := w.Eng.History(w.ctx(), site)
-	if err != nil {
-		setProblem(vm.Problem, err)
-		return
+	return func() {
+		_ = vm.Busy.Set(false)
+		if err != nil {
+			setProblem(vm.Problem, err)
+			return
+		}
+		_ = vm.Status.Set(&st)
+		_ = vm.History.Set(&h)
 	}
-	_ = vm.Status.Set(&st)
-	_ = vm.History.Set(&h)
 }
 
 // Rollback restores version on a goroutine, then refreshes and saves the site record.
@@ -92,26 +94,32 @@ func (vm *ManageVM) Rollback(w *Wizard, version string) {
 	_ = vm.Busy.Set(true)
 	_ = vm.Message.Set(lang.X("manage.rollingback", "Rolling back to {{.Version}}…", map[string]any{"Version": version}))
 	setProblem(vm.Problem, nil)
-	w.Go(func() {
+	w.Run(func() func() {
 		_ = w.Store.Audit(rec.Name, w.Now(), "rollback to "+version+" started")
 		_, err := w.Eng.Rollback(w.ctx(), site, version, nil)
 		if err != nil {
 			_ = w.Store.Audit(rec.Name, w.Now(), "rollback to "+version+" failed: "+err.Error())
-			_ = vm.Message.Set("")
-			setProblem(vm.Problem, err)
-			_ = vm.Busy.Set(false)
-			return
-		}
-		_ = w.Store.Audit(rec.Name, w.Now(), "rollback to "+version+" succeeded")
-		_ = vm.Message.Set(lang.X("manage.rolledback", "The site now runs {{.Version}}.", map[string]any{"Version": version}))
-		vm.refresh(w, site)
-		if h := vm.history(); h != nil {
-			rec.Version, rec.History, rec.Updated = version, h, w.Now()
-			if err := w.Store.Save(rec); err != nil {
+			return func() {
+				_ = vm.Message.Set("")
+				_ = vm.Busy.Set(false)
 				setProblem(vm.Problem, err)
 			}
 		}
-		fyne.Do(func() { w.Site.Version, w.Site.History = version, rec.History })
+		_ = w.Store.Audit(rec.Name, w.Now(), "rollback to "+version+" succeeded")
+		show := vm.fetch(w, site)
+		saveErr := error(nil)
+		if h, herr := w.Eng.History(w.ctx(), site); herr == nil {
+			rec.Version, rec.History, rec.Updated = version, h, w.Now()
+			saveErr = w.Store.Save(rec)
+		}
+		return func() {
+			show()
+			_ = vm.Message.Set(lang.X("manage.rolledback", "The site now runs {{.Version}}.", map[string]any{"Version": version}))
+			if saveErr != nil {
+				setProblem(vm.Problem, saveErr)
+			}
+			w.Site.Version, w.Site.History = rec.Version, rec.History
+		}
 	})
 }
 

@@ -63,17 +63,9 @@ func (vm *PreflightVM) CanContinue() (bool, string) {
 func (vm *PreflightVM) Run(w *Wizard, site engine.Site, b engine.Bundle) {
 	_ = vm.Busy.Set(true)
 	setProblem(vm.Problem, nil)
-	w.Go(func() {
+	w.Run(func() func() {
 		cs, err := w.Eng.Preflight(w.ctx(), site, b)
-		_ = vm.Busy.Set(false)
-		if err != nil {
-			setProblem(vm.Problem, err)
-			return
-		}
-		if cs == nil {
-			cs = []engine.Check{}
-		}
-		_ = vm.Results.Set(&cs)
+		return func() { vm.done(cs, err) }
 	})
 }
 
@@ -85,20 +77,26 @@ func (vm *PreflightVM) Fix(w *Wizard, site engine.Site, b engine.Bundle) {
 	}
 	_ = vm.Busy.Set(true)
 	setProblem(vm.Problem, nil)
-	w.Go(func() {
+	w.Run(func() func() {
 		if err := w.Eng.ApplyFixes(w.ctx(), site, fix, nil); err != nil {
-			_ = vm.Busy.Set(false)
-			setProblem(vm.Problem, err)
-			return
+			return func() { vm.done(nil, err) }
 		}
 		cs, err := w.Eng.Preflight(w.ctx(), site, b)
-		_ = vm.Busy.Set(false)
-		if err != nil {
-			setProblem(vm.Problem, err)
-			return
-		}
-		_ = vm.Results.Set(&cs)
+		return func() { vm.done(cs, err) }
 	})
+}
+
+// done shows a run's results (UI goroutine).
+func (vm *PreflightVM) done(cs []engine.Check, err error) {
+	_ = vm.Busy.Set(false)
+	if err != nil {
+		setProblem(vm.Problem, err)
+		return
+	}
+	if cs == nil {
+		cs = []engine.Check{}
+	}
+	_ = vm.Results.Set(&cs)
 }
 
 func severityText(s engine.Severity) (string, widget.Importance, fyne.Resource) {

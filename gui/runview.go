@@ -2,6 +2,7 @@ package gui
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"fyne.io/fyne/v2"
@@ -66,11 +67,13 @@ func runView(p *RunProgress) fyne.CanvasObject {
 }
 
 // runWithFlush runs fn on a goroutine, flushing p to the screen every interval while it runs and once at
-// the end, then calls done with fn's error (still on that goroutine; done must use bindings or fyne.Do).
+// the end, then calls done with fn's error on the UI goroutine. At most one flush waits on the UI goroutine
+// at a time, so a busy UI sees fewer, not queued-up, updates.
 func (w *Wizard) runWithFlush(p *RunProgress, fn func() error, done func(error)) {
 	w.Go(func() {
 		ctx, stop := context.WithCancel(context.Background())
 		ticked := make(chan struct{})
+		var pending atomic.Bool
 		go func() {
 			defer close(ticked)
 			t := time.NewTicker(w.flush)
@@ -80,7 +83,9 @@ func (w *Wizard) runWithFlush(p *RunProgress, fn func() error, done func(error))
 				case <-ctx.Done():
 					return
 				case <-t.C:
-					p.Flush()
+					if pending.CompareAndSwap(false, true) {
+						w.ui(func() { pending.Store(false); p.Flush() })
+					}
 				}
 			}
 		}()
@@ -88,7 +93,9 @@ func (w *Wizard) runWithFlush(p *RunProgress, fn func() error, done func(error))
 		stop()
 		<-ticked
 		p.Finish(err)
-		p.Flush()
-		done(err)
+		w.ui(func() {
+			p.Flush()
+			done(err)
+		})
 	})
 }

@@ -87,13 +87,15 @@ func (vm *UpgradeVM) MakePlan(w *Wizard) {
 	}
 	site := w.engineSite()
 	setProblem(vm.Problem, nil)
-	w.Go(func() {
+	w.Run(func() func() {
 		p, err := w.Eng.PlanUpgrade(w.ctx(), site, b)
-		if err != nil {
-			setProblem(vm.Problem, err)
-			return
+		return func() {
+			if err != nil {
+				setProblem(vm.Problem, err)
+				return
+			}
+			_ = vm.Plan.Set(&p)
 		}
-		_ = vm.Plan.Set(&p)
 	})
 }
 
@@ -116,17 +118,14 @@ func (vm *UpgradeVM) Start(w *Wizard, values []byte, onProgress func()) {
 	setProblem(vm.Problem, nil)
 	onProgress()
 	var res engine.UpgradeResult
-	_ = w.Store.Audit(rec.Name, w.Now(), "upgrade "+p.From+" -> "+p.To+" started")
+	var saveErr error
 	w.runWithFlush(vm.Progress, func() error {
+		_ = w.Store.Audit(rec.Name, w.Now(), "upgrade "+p.From+" -> "+p.To+" started")
 		var err error
 		res, err = w.Eng.Upgrade(context.Background(), site, b, values, vm.Progress.Apply)
-		return err
-	}, func(err error) {
 		if err != nil {
 			_ = w.Store.Audit(rec.Name, w.Now(), "upgrade "+p.From+" -> "+p.To+" failed: "+err.Error())
-			setProblem(vm.Problem, err)
-			_ = vm.State.Set(RunFailed)
-			return
+			return err
 		}
 		line := "upgrade " + p.From + " -> " + p.To + " succeeded"
 		if res.RolledBack {
@@ -140,15 +139,21 @@ func (vm *UpgradeVM) Start(w *Wizard, values []byte, onProgress func()) {
 		if h, herr := w.Eng.History(w.ctx(), site); herr == nil {
 			rec.History = h
 		}
-		if serr := w.Store.Save(rec); serr != nil {
-			setProblem(vm.Problem, serr)
+		saveErr = w.Store.Save(rec)
+		return nil
+	}, func(err error) {
+		if err != nil {
+			setProblem(vm.Problem, err)
+			_ = vm.State.Set(RunFailed)
+			return
 		}
-		fyne.Do(func() {
-			w.Site.Version, w.Site.History = rec.Version, rec.History
-			if !res.RolledBack {
-				w.Site.Bundle = b
-			}
-		})
+		if saveErr != nil {
+			setProblem(vm.Problem, saveErr)
+		}
+		w.Site.Version, w.Site.History = rec.Version, rec.History
+		if !res.RolledBack {
+			w.Site.Bundle = b
+		}
 		_ = vm.Result.Set(&res)
 		_ = vm.State.Set(RunSucceeded)
 	})

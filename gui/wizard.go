@@ -26,6 +26,10 @@ type Options struct {
 	Now func() time.Time
 	// Flush is how often batched progress reaches the screen.
 	Flush time.Duration
+	// QueueUI is for headless tests. A real driver runs UI updates (fyne.Do) on its main goroutine; the
+	// test driver runs them inline on whatever goroutine calls, racing the test's own widget access. With
+	// QueueUI, updates from engine goroutines are queued and run by Wait on the test's goroutine instead.
+	QueueUI bool
 }
 
 // Wizard holds the app's state across steps and swaps the window's content as the user moves on. Steps are
@@ -41,6 +45,9 @@ type Wizard struct {
 
 	jobs    sync.WaitGroup
 	current func() fyne.CanvasObject
+	queueUI bool
+	qmu     sync.Mutex
+	queue   []func()
 
 	// Site under work (install) or being managed.
 	Site *SiteModel
@@ -60,7 +67,7 @@ func New(a fyne.App, o Options) *Wizard {
 	if err := SetLanguage(a.Preferences().StringWithFallback(prefLang, LangSystem)); err != nil {
 		fyne.LogError("setting language", err)
 	}
-	w := &Wizard{App: a, Eng: o.Engine, Store: o.Store, Now: o.Now, Demo: o.Demo, flush: o.Flush}
+	w := &Wizard{App: a, Eng: o.Engine, Store: o.Store, Now: o.Now, Demo: o.Demo, flush: o.Flush, queueUI: o.QueueUI}
 	w.Win = a.NewWindow("Ferry")
 	w.Win.Resize(fyne.NewSize(1000, 700))
 	w.Site = NewSiteModel()
@@ -77,8 +84,55 @@ func (w *Wizard) Go(fn func()) {
 	}()
 }
 
-// Wait blocks until every job started with Go has finished.
-func (w *Wizard) Wait() { w.jobs.Wait() }
+// Run runs work off the UI goroutine and then applies the UI update it returns (which may be nil) on the
+// UI goroutine. Work must not touch widgets or bindings; its result does.
+func (w *Wizard) Run(work func() func()) {
+	w.Go(func() {
+		if apply := work(); apply != nil {
+			w.ui(apply)
+		}
+	})
+}
+
+// ui runs fn on the UI goroutine (see Options.QueueUI for tests).
+func (w *Wizard) ui(fn func()) {
+	if !w.queueUI {
+		fyne.Do(fn)
+		return
+	}
+	w.qmu.Lock()
+	w.queue = append(w.queue, fn)
+	w.qmu.Unlock()
+}
+
+// Wait blocks until every job started with Go has finished and, with QueueUI, runs the queued UI updates
+// (which may start more jobs) until nothing is left.
+func (w *Wizard) Wait() {
+	for {
+		w.jobs.Wait()
+		w.qmu.Lock()
+		q := w.queue
+		w.queue = nil
+		w.qmu.Unlock()
+		if len(q) == 0 {
+			return
+		}
+		for _, fn := range q {
+			fn()
+		}
+	}
+}
+
+// DrainUI runs the UI updates queued so far without waiting for running jobs (QueueUI only).
+func (w *Wizard) DrainUI() {
+	w.qmu.Lock()
+	q := w.queue
+	w.queue = nil
+	w.qmu.Unlock()
+	for _, fn := range q {
+		fn()
+	}
+}
 
 // show replaces the window's content with the step build makes, remembering it for a language change.
 func (w *Wizard) show(build func() fyne.CanvasObject) {
