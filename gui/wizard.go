@@ -68,7 +68,9 @@ func New(a fyne.App, o Options) *Wizard {
 		fyne.LogError("setting language", err)
 	}
 	w := &Wizard{App: a, Eng: o.Engine, Store: o.Store, Now: o.Now, Demo: o.Demo, flush: o.Flush, queueUI: o.QueueUI}
+	a.SetIcon(Icon)
 	w.Win = a.NewWindow("Ferry")
+	w.Win.SetIcon(Icon)
 	w.Win.Resize(fyne.NewSize(1000, 700))
 	w.Site = NewSiteModel()
 	w.ShowStart()
