@@ -54,7 +54,7 @@ func TestInstallFlow(t *testing.T) {
 	setText(entry(t, w, "e.g. plant-7"), "plant-7")
 	fillHost(t, w, "node1", "node1.plant7.example")
 	_, fp := fakeengine.FakeKey("node1.plant7.example", "1")
-	mustContain(t, w, fp, "First connection to node1")
+	mustContain(t, w, fp, "First connection to node1", "node1 (node1.plant7.example) server (control plane)", "accept key?")
 	golden(t, w, "install/03-hosts-newkey.xml")
 	if !button(t, w, "Next").Disabled() {
 		t.Fatal("Next is enabled before the host key is accepted")
@@ -63,7 +63,7 @@ func TestInstallFlow(t *testing.T) {
 	tap(t, w, "Add host")
 	fillHost(t, w, "node2", "node2.plant7.example")
 	tap(t, w, "The fingerprints match: trust this host")
-	mustContain(t, w, "agent (runs workloads)", "Connected: Debian GNU/Linux 12 (amd64)")
+	mustContain(t, w, "node2 (node2.plant7.example) agent (runs workloads)", "connected", "Connected: Debian GNU/Linux 12 (amd64)")
 	golden(t, w, "install/04-hosts.xml")
 	tap(t, w, "Next")
 

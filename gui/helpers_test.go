@@ -165,7 +165,10 @@ func mustContain(t *testing.T, w *Wizard, want ...string) {
 func golden(t *testing.T, w *Wizard, name string) {
 	t.Helper()
 	w.Wait()
-	// A window grows when a transient state needs more room and never shrinks back; pin it.
+	// A window grows when a transient state needs more room and never shrinks back; pin it. The test
+	// canvas lays out only on resize (a real window lays out every frame), so a list that grew from empty
+	// would still show no rows: resize through another size to lay everything out, as a frame would.
+	w.Win.Resize(fyne.NewSize(999, 699))
 	w.Win.Resize(fyne.NewSize(1000, 700))
 	test.AssertRendersToMarkup(t, name, w.Win.Canvas())
 	// FERRY_CAPTURE=dir also saves each screen as a PNG (test theme), for a human to look at.

@@ -328,6 +328,9 @@ func (vm *HostsVM) CanContinue() (bool, string) {
 		if e.Host.Role == engine.RoleServer {
 			servers++
 		}
+		if e.State == ConnKeyChanged {
+			return false, lang.X("hosts.need.samekey", "The key of {{.Host}} changed: do not continue until the site's administrator explains why.", map[string]any{"Host": e.Host.Name})
+		}
 		if e.State != ConnOK || e.Host.HostKey == "" {
 			return false, lang.X("hosts.need.tested", "Test the connection to {{.Host}} and accept its key.", map[string]any{"Host": e.Host.Name})
 		}
@@ -409,18 +412,20 @@ func (w *Wizard) hostsStep(vm *HostsVM, next *widget.Button) fyne.CanvasObject {
 		func() fyne.CanvasObject {
 			main := widget.NewLabel("")
 			main.Truncation = fyne.TextTruncateEllipsis
-			return container.NewBorder(nil, nil, widget.NewIcon(theme.ComputerIcon()), widget.NewLabel(""), main)
+			// The state goes on its own line so a long host name can never hide it.
+			return container.NewBorder(nil, nil, widget.NewIcon(theme.ComputerIcon()), nil,
+				container.NewVBox(main, widget.NewLabel("")))
 		},
 		func(id widget.ListItemID, o fyne.CanvasObject) {
 			es := vm.Entries()
 			if id >= len(es) {
 				return
 			}
-			c := o.(*fyne.Container)
+			rows := o.(*fyne.Container).Objects[0].(*fyne.Container)
 			e := es[id]
-			c.Objects[0].(*widget.Label).SetText(fmt.Sprintf("%s (%s) %s", e.Host.Name, e.Host.Address, roleText(e.Host.Role)))
+			rows.Objects[0].(*widget.Label).SetText(fmt.Sprintf("%s (%s) %s", e.Host.Name, e.Host.Address, roleText(e.Host.Role)))
 			st, imp := stateText(e.State)
-			l := c.Objects[2].(*widget.Label)
+			l := rows.Objects[1].(*widget.Label)
 			l.Importance = imp
 			l.SetText(st)
 		})

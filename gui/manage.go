@@ -232,6 +232,7 @@ func (w *Wizard) manageStep(vm *ManageVM) fyne.CanvasObject {
 		offered := map[string]bool{}
 		for _, r := range vm.history() {
 			line := widget.NewLabel(fmt.Sprintf("%s  %s  %s — %s", r.Time.UTC().Format("2006-01-02 15:04"), r.Version, actionText(r.Action), resultText(r.Result)))
+			line.Wrapping = fyne.TextWrapWord
 			var right fyne.CanvasObject
 			if targets[r.Version] && !offered[r.Version] {
 				offered[r.Version] = true

@@ -317,7 +317,7 @@ func TestHostKeyChangedScreenIsARedStop(t *testing.T) {
 	line, _ := fakeengine.FakeKey("node1", "2")
 	f.SetHostKey("node1", line)
 	tap(t, w, "Test connection")
-	mustContain(t, w, "STOP: the identity key of node1 has changed.", "someone may be intercepting", "KEY CHANGED")
+	mustContain(t, w, "STOP: the identity key of node1 has changed.", "someone may be intercepting", "KEY CHANGED", "do not continue until")
 	for _, b := range buttonTexts(w) {
 		if strings.Contains(b, "trust this host") {
 			t.Fatal("a changed key can be accepted from the screen")
