@@ -13,6 +13,7 @@ func TestEngineFacingPackagesAreFreeOfFyne(t *testing.T) {
 		"github.com/ferry-delivery/ferry/gui/engine",
 		"github.com/ferry-delivery/ferry/gui/fakeengine",
 		"github.com/ferry-delivery/ferry/gui/siterecord",
+		"github.com/ferry-delivery/ferry/gui/realengine",
 	}
 	cmd := exec.Command("go", append([]string{"list", "-deps", "-tags", "ci", "-f", "{{.ImportPath}}"}, pkgs...)...)
 	cmd.Env = append(cmd.Environ(), "CGO_ENABLED=0")
