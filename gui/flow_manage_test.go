@@ -105,3 +105,47 @@ func TestUpgradeAndRollbackFlow(t *testing.T) {
 		t.Fatalf("engine calls %s", calls)
 	}
 }
+
+// TestOpenSiteFolder opens a site folder from elsewhere on disk (a colleague's copy) and refuses a folder
+// that is not a site, explaining why.
+func TestOpenSiteFolder(t *testing.T) {
+	w, f := newTestWizard(t)
+	f.Installed("1.0.0", "v1.33.4+k3s1")
+	other := siterecord.Store{Root: t.TempDir()}
+	if err := other.Save(siterecord.Record{Name: "plant-3", App: "shop", Version: "1.0.0", Hosts: []engine.Host{{Name: "n", Address: "n", Role: engine.RoleServer}}}); err != nil {
+		t.Fatal(err)
+	}
+	w.OpenSiteDir(t.TempDir())
+	w.Wait()
+	mustContain(t, w, "no such file or directory")
+	if len(w.Win.Canvas().Overlays().List()) != 1 {
+		t.Fatal("no error dialog for a folder that is not a site")
+	}
+	tap(t, w, "Close")
+	w.OpenSiteDir(other.Dir("plant-3"))
+	w.Wait()
+	mustContain(t, w, "Site plant-3", "1.0.0", "healthy")
+	if w.Store.Root != other.Root {
+		t.Fatalf("store %s, want the opened folder's parent %s", w.Store.Root, other.Root)
+	}
+}
+
+// TestChineseScreens renders the start and install screens in Simplified Chinese.
+func TestChineseScreens(t *testing.T) {
+	w, _ := newTestWizard(t)
+	if err := w.ChangeLanguage(LangZH); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, w, "欢迎使用 Ferry", "最近的站点")
+	button(t, w, "安装新站点")
+	button(t, w, "语言")
+	golden(t, w, "start-zh.xml")
+	installReady(w)
+	w.StartInstall()
+	w.Wait()
+	mustContain(t, w, "正在安装 shop 1.0.0", "连接主机", "完成", "96.0 MiB / 96.0 MiB")
+	if err := w.ChangeLanguage(LangEN); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, w, "Installing shop 1.0.0", "Installed.")
+}
