@@ -86,4 +86,17 @@ same 02-bundle 03-bundle-verified && fail "verifying the bundle changed nothing 
 same 03-bundle-verified 04-hosts && fail "Next did not leave the bundle screen"
 same 04-hosts 05-hosts-fingerprint && fail "Test connection changed nothing on screen"
 same 05-hosts-fingerprint 06-hosts-trusted && fail "accepting the key changed nothing on screen"
+
+# Second run: the language follows the OS locale (zh_CN -> Simplified Chinese, drawn with a system CJK
+# font through Fyne's font fallback; install-deps' gui group brings fonts-wqy-microhei).
+kill "$app"; wait "$app" 2>/dev/null || true
+HOME="$home" XDG_CONFIG_HOME="$home/.config" FERRY_SITES="$art/sites" LANG=zh_CN.UTF-8 LANGUAGE=zh_CN FYNE_SCALE=1 \
+  "$bin" >"$art/ferry-zh.log" 2>&1 &
+app=$!
+pids+=($app)
+wid=$(timeout 30 xdotool search --sync --onlyvisible --name '^Ferry$' | head -1) || fail "the window never mapped in zh_CN"
+xdotool windowmove "$wid" 0 0
+sleep 1.5
+shot 07-start-zh
+same 01-start 07-start-zh && fail "the zh_CN start screen is identical to the English one"
 echo "test-gui: PASS"
