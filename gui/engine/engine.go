@@ -38,7 +38,9 @@ type Engine interface {
 	History(ctx context.Context, s Site) ([]Release, error)
 	// PlanUpgrade says what upgrading the site to bundle b would do, without changing anything.
 	PlanUpgrade(ctx context.Context, s Site, b Bundle) (UpgradePlan, error)
-	// Upgrade moves the site to bundle b. A failed upgrade rolls itself back; the result says so.
+	// Upgrade moves the site to bundle b. A failed upgrade rolls itself back; the result says so. Nil values
+	// mean "keep the values the site runs with" (the wizard does not keep chart values on the laptop: they
+	// may hold the app's secrets).
 	Upgrade(ctx context.Context, s Site, b Bundle, values []byte, sink progress.Sink) (UpgradeResult, error)
 	// Rollback restores a version kept on site (see Release.Kept); it needs no bundle.
 	Rollback(ctx context.Context, s Site, version string, sink progress.Sink) (Release, error)
