@@ -130,7 +130,7 @@ func TestOpenSiteFolder(t *testing.T) {
 	}
 }
 
-// TestChineseScreens renders the start and install screens in Simplified Chinese.
+// TestChineseScreens shows the start and install screens in Simplified Chinese and switches back.
 func TestChineseScreens(t *testing.T) {
 	w, _ := newTestWizard(t)
 	if err := w.ChangeLanguage(LangZH); err != nil {
@@ -139,7 +139,8 @@ func TestChineseScreens(t *testing.T) {
 	mustContain(t, w, "欢迎使用 Ferry", "最近的站点")
 	button(t, w, "安装新站点")
 	button(t, w, "语言")
-	golden(t, w, "start-zh.xml")
+	// No markup golden here: Chinese glyphs come from whatever CJK system font is installed (Fyne's font
+	// fallback), so text sizes differ between machines; the assertions above are font-independent.
 	installReady(w)
 	w.StartInstall()
 	w.Wait()
