@@ -1,0 +1,119 @@
+package lab
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// nspawnPIDs finds systemd-nspawn processes running a machine whose name starts with prefix, by their
+// command line, so Down finds them even when the lab's pid files are gone.
+func nspawnPIDs(prefix string) map[int]string {
+	found := map[int]string{}
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil || len(b) == 0 {
+			continue
+		}
+		args := strings.Split(string(bytes.TrimRight(b, "\x00")), "\x00")
+		if filepath.Base(args[0]) != "systemd-nspawn" {
+			continue
+		}
+		for i, a := range args {
+			m := ""
+			switch {
+			case (a == "-M" || a == "--machine") && i+1 < len(args):
+				m = args[i+1]
+			case strings.HasPrefix(a, "--machine="):
+				m = strings.TrimPrefix(a, "--machine=")
+			}
+			if m != "" && strings.HasPrefix(m, prefix) {
+				found[pid] = m
+			}
+		}
+	}
+	return found
+}
+
+// rootedUnder finds processes whose root directory lies under dir: the processes inside the lab's
+// machines (their root is a host's merged overlay), which must not outlive their nspawn.
+func rootedUnder(dir string) []int {
+	var pids []int
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		root, err := os.Readlink(filepath.Join("/proc", e.Name(), "root"))
+		if err != nil {
+			continue
+		}
+		if under(root, dir) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	if err != nil {
+		return false
+	}
+	// A zombie is gone for our purposes.
+	b, err := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "stat"))
+	if err != nil {
+		return false
+	}
+	if i := bytes.LastIndexByte(b, ')'); i >= 0 && i+2 < len(b) {
+		return b[i+2] != 'Z'
+	}
+	return true
+}
+
+// terminate sends SIGTERM to pids, waits up to grace for them to exit, then SIGKILLs the rest.
+func terminate(pids []int, grace time.Duration) {
+	for _, p := range pids {
+		_ = syscall.Kill(p, syscall.SIGTERM)
+	}
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) {
+		left := 0
+		for _, p := range pids {
+			if alive(p) {
+				left++
+			}
+		}
+		if left == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	for _, p := range pids {
+		if alive(p) {
+			_ = syscall.Kill(p, syscall.SIGKILL)
+		}
+	}
+	for range 50 {
+		left := 0
+		for _, p := range pids {
+			if alive(p) {
+				left++
+			}
+		}
+		if left == 0 {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
