@@ -71,6 +71,8 @@ func (l *Lab) createHost(ctx context.Context, h *hostState, rootKey keyPair, pwH
 		{"etc/ssh/ssh_host_ed25519_key.pub", hk.authorizedLine("root@" + h.Name), 0o644},
 		{"root/.ssh/authorized_keys", rootKey.authorizedLine("ferry-lab"), 0o600},
 		// This exact name overrides the vendor file that would ask for DHCP. No Gateway: no route out.
+		// Read by the foreign-arch rootfs's ferrylab-net.service instead of networkd.
+		{"etc/ferrylab/network", "ADDRESS=" + h.Address + "/24\n", 0o644},
 		{"etc/systemd/network/80-container-host0.network", "[Match]\nVirtualization=container\nName=host0\n\n[Network]\nAddress=" + h.Address + "/24\nLinkLocalAddressing=no\nIPv6AcceptRA=no\n", 0o644},
 	}
 	for _, f := range files {
@@ -193,7 +195,7 @@ func (l *Lab) halt(name string, grace time.Duration) {
 		}
 	}
 	terminate(pids, grace)
-	if left := rootedUnder(l.merged(name)); len(left) > 0 {
+	if left := rootedUnder(l.hostDir(name)); len(left) > 0 {
 		terminate(left, 2*time.Second)
 	}
 	removeNspawnRun(name)

@@ -94,6 +94,13 @@ func Up(ctx context.Context, opts Options) (_ *Lab, err error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, a := range arches {
+		if a != hostArch() {
+			if err := EnsureBinfmt(ctx, a); err != nil { // a cached rootfs does not prove binfmt is still set up
+				return nil, err
+			}
+		}
+	}
 
 	if err := os.MkdirAll(l.Dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating lab state: %w", err)

@@ -44,25 +44,48 @@ func nspawnPIDs(prefix string) map[int]string {
 	return found
 }
 
-// rootedUnder finds processes whose root directory lies under dir: the processes inside the lab's
-// machines (their root is a host's merged overlay), which must not outlive their nspawn.
+// rootedUnder finds processes living on a filesystem of dir: the processes inside the lab's machines.
+// nspawn pivots into the host's overlay, so /proc/PID/root reads "/" from outside; what gives them away
+// is their root mount, an overlay whose upper layer lies in dir. Down kills these if they outlive their
+// nspawn (e.g. after it was killed -9).
 func rootedUnder(dir string) []int {
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
+	self := os.Getpid()
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
+		if err != nil || pid == self {
 			continue
 		}
-		root, err := os.Readlink(filepath.Join("/proc", e.Name(), "root"))
-		if err != nil {
+		if root, err := os.Readlink(filepath.Join("/proc", e.Name(), "root")); err == nil && root != "/" && under(root, dir) {
+			pids = append(pids, pid)
 			continue
 		}
-		if under(root, dir) {
+		if rootMountIn(filepath.Join("/proc", e.Name(), "mountinfo"), dir) {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
+}
+
+// rootMountIn reports whether the mount at "/" in a mountinfo file is an overlay with its upper layer in dir.
+func rootMountIn(path, dir string) bool {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		pre, post, ok := strings.Cut(line, " - ")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(pre)
+		if len(f) < 5 || f[4] != "/" {
+			continue
+		}
+		return strings.HasPrefix(post, "overlay ") && strings.Contains(post, "upperdir="+dir+"/")
+	}
+	return false
 }
 
 func alive(pid int) bool {

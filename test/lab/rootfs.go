@@ -20,10 +20,12 @@ import (
 // BasePackages is what debootstrap installs into the base rootfs (variant minbase). containerd and runc
 // are in it, disabled, because the k3s stand-in imports air-gap images into a real containerd inside the
 // host and an arm64 host needs arm64 binaries of them; copying the machine's own amd64 containerd in
-// would not do. netcat-openbsd gives OccupyPort a real listener.
+// would not do. netcat-openbsd gives OccupyPort a real listener. ca-certificates is left out on purpose:
+// an air-gapped site never trusts public CAs, and its postinst (a fork per certificate) costs minutes
+// under qemu.
 var BasePackages = []string{
 	"systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "iproute2", "iputils-ping",
-	"ca-certificates", "procps", "less", "netcat-openbsd", "containerd", "runc",
+	"procps", "less", "netcat-openbsd", "containerd", "runc",
 }
 
 // sshdDropIn is read before Debian's own sshd_config settings (first value wins in sshd). MaxStartups is
@@ -74,14 +76,50 @@ rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log
 : > /etc/resolv.conf
 `
 
+// Under qemu-user two things of systemd 252 fail: networkd cannot set up its netlink sockets ("Could not
+// setup manager: Protocol not supported") and units with LoadCredential= fail at the CREDENTIALS step.
+// A foreign-arch rootfs therefore gets its address from a oneshot running iproute2 (whose rtnetlink use
+// qemu translates) and drop-ins that clear LoadCredential= (the lab passes no credentials anyway).
+const foreignNetUnit = `[Unit]
+Description=Ferry site lab: static address (systemd-networkd cannot run under qemu-user)
+DefaultDependencies=no
+After=systemd-remount-fs.service
+Before=network.target ssh.service
+Wants=network.target
+ConditionPathExists=/etc/ferrylab/network
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+EnvironmentFile=/etc/ferrylab/network
+ExecStart=/bin/ip link set host0 up
+ExecStart=/bin/ip addr replace ${ADDRESS} dev host0
+
+[Install]
+WantedBy=multi-user.target
+`
+
+const foreignNetUnitName = "ferrylab-net.service"
+
+const foreignSetupScript = `set -eu
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+systemctl mask systemd-networkd.service systemd-networkd.socket systemd-networkd-wait-online.service >/dev/null 2>&1
+systemctl enable ` + foreignNetUnitName + ` >/dev/null 2>&1
+for f in $(grep -l '^LoadCredential=' /lib/systemd/system/*.service); do
+  d=/etc/systemd/system/$(basename "$f").d
+  mkdir -p "$d"
+  printf '[Service]\nLoadCredential=\n' > "$d/ferrylab-qemu.conf"
+done
+`
+
 // recipeVersion changes whenever the way the rootfs is built changes in a way the inputs below miss.
-const recipeVersion = "2"
+const recipeVersion = "3"
 
 // RootfsKey identifies a base rootfs by everything that goes into it, so a changed package list or setup
 // makes a new one instead of silently reusing a stale cache.
 func RootfsKey(arch string) string {
 	h := sha256.New()
-	for _, s := range []string{recipeVersion, Suite, "minbase", arch, strings.Join(BasePackages, ","), sshdDropIn, cgroupRWUnit, setupScript} {
+	for _, s := range []string{recipeVersion, Suite, "minbase", arch, strings.Join(BasePackages, ","), sshdDropIn, cgroupRWUnit, setupScript, foreignNetUnit, foreignSetupScript} {
 		h.Write([]byte(s))
 		h.Write([]byte{0})
 	}
@@ -123,8 +161,8 @@ func EnsureRootfs(ctx context.Context, cacheDir, mirror, arch string, sink progr
 	// debootstrap mounts proc and sys inside the target; whatever happens, take them down before the
 	// directory is renamed or removed.
 	defer unmountUnder(tmp) //nolint:errcheck // best effort; removeTree checks again
-	if err := buildRootfs(ctx, tmp, mirror, arch); err != nil {
-		return "", false, fmt.Errorf("building %s rootfs (log in %s.log): %w", arch, tmp, err)
+	if err := buildRootfs(ctx, tmp, dir+".log", mirror, arch); err != nil {
+		return "", false, fmt.Errorf("building %s rootfs (log in %s.log): %w", arch, dir, err)
 	}
 	if err := unmountUnder(tmp); err != nil {
 		return "", false, err
@@ -160,8 +198,8 @@ func EnsureRootfsAll(ctx context.Context, cacheDir, mirror string, arches []stri
 	return dirs, errors.Join(errs...)
 }
 
-func buildRootfs(ctx context.Context, tmp, mirror, arch string) error {
-	logf, err := os.Create(tmp + ".log")
+func buildRootfs(ctx context.Context, tmp, logPath, mirror, arch string) error {
+	logf, err := os.Create(logPath)
 	if err != nil {
 		return err
 	}
@@ -177,7 +215,7 @@ func buildRootfs(ctx context.Context, tmp, mirror, arch string) error {
 	// disk, most of all under qemu.
 	args := []string{"--variant=minbase", "--arch=" + arch, "--include=" + strings.Join(BasePackages, ","), "--foreign", Suite, tmp, mirror}
 	if err := runLogged(ctx, logf, "debootstrap", args...); err != nil {
-		return withLogTail(err, tmp+".log")
+		return withLogTail(err, logPath)
 	}
 	unsafeIO := filepath.Join(tmp, "etc/dpkg/dpkg.cfg.d/ferrylab-unsafe-io")
 	if err := writeFile(unsafeIO, "force-unsafe-io\n", 0o644); err != nil {
@@ -185,7 +223,7 @@ func buildRootfs(ctx context.Context, tmp, mirror, arch string) error {
 	}
 	// The second stage runs the target's own dpkg and maintainer scripts (under qemu for a foreign arch).
 	if err := runLogged(ctx, logf, "chroot", tmp, "/debootstrap/debootstrap", "--second-stage"); err != nil {
-		return withLogTail(err, tmp+".log")
+		return withLogTail(err, logPath)
 	}
 	if err := os.Remove(unsafeIO); err != nil {
 		return err
@@ -199,11 +237,18 @@ func buildRootfs(ctx context.Context, tmp, mirror, arch string) error {
 			return err
 		}
 	}
-	cmd := exec.CommandContext(ctx, "chroot", tmp, "/bin/sh", "-c", setupScript)
+	script := setupScript
+	if foreign {
+		script += foreignSetupScript
+		if err := writeFile(filepath.Join(tmp, "etc/systemd/system", foreignNetUnitName), foreignNetUnit, 0o644); err != nil {
+			return err
+		}
+	}
+	cmd := exec.CommandContext(ctx, "chroot", tmp, "/bin/sh", "-c", script)
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Run(); err != nil {
-		return withLogTail(fmt.Errorf("setting up the rootfs: %w", err), tmp+".log")
+		return withLogTail(fmt.Errorf("setting up the rootfs: %w", err), logPath)
 	}
 	return nil
 }
@@ -221,6 +266,7 @@ func pruneRootfs(cacheDir, arch, keep string) {
 		}
 		_ = removeTree(d)
 		_ = os.Remove(d + ".lock")
+		_ = os.Remove(d + ".log")
 	}
 }
 

@@ -1,11 +1,15 @@
 package lab_test
 
 import (
+	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -15,6 +19,10 @@ import (
 
 	"github.com/ferry-delivery/ferry/internal/progress"
 	"github.com/ferry-delivery/ferry/test/lab"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -392,7 +400,7 @@ func TestFaultOccupyPort(t *testing.T) {
 	}
 	c.Close()
 	// What an installer's preflight would see: the port is taken, bind fails.
-	if got := out(t, dialRoot(t, inv, h), "nc -l 6443 </dev/null >/dev/null 2>&1 & p=$!; sleep 0.5; if kill -0 $p 2>/dev/null; then kill $p; echo bound; else echo in-use; fi"); got != "in-use" {
+	if got := out(t, dialRoot(t, inv, h), "nc -4 -l 6443 </dev/null >/dev/null 2>&1 & p=$!; sleep 0.5; if kill -0 $p 2>/dev/null; then kill $p; echo bound; else echo in-use; fi"); got != "in-use" {
 		t.Errorf("a second listener on 6443: %s", got)
 	}
 	if err := l.FreePort(ctx, h.Name, 6443); err != nil {
@@ -449,15 +457,81 @@ func TestFaultSmallDataFS(t *testing.T) {
 	out(t, c, "rm -f /var/lib/rancher/big")
 }
 
-// Debian's containerd, from the base rootfs, runs inside a host prepared for containers.
-func TestContainerdStartsInHost(t *testing.T) {
+// Debian's containerd, from the base rootfs, runs inside a host prepared for containers: it imports an
+// image archive written by go-containerregistry (as the air-gap path does) and runs it with runc.
+func TestContainerdRunsImageInHost(t *testing.T) {
 	_, inv := requireLab(t)
 	h := inv.Hosts[0]
 	c := dialRoot(t, inv, h)
-	got := out(t, c, "systemctl is-active "+"ferrylab-cgroup-rw.service; findmnt -n -o FSTYPE /var/lib/containerd; systemctl start containerd && ctr version | grep -c Version; ctr plugins ls | grep overlayfs | awk '{print $NF}'; systemctl stop containerd")
+	got := out(t, c, "systemctl is-active ferrylab-cgroup-rw.service; findmnt -n -o FSTYPE /var/lib/containerd; systemctl start containerd && ctr version | grep -c Version; ctr plugins ls | grep overlayfs | awk '{print $NF}'")
+	t.Cleanup(func() { out(t, c, "systemctl stop containerd") })
 	if got != "active\next4\n2\nok" {
-		t.Errorf("containerd in %s: %q, want the cgroup unit active, ext4 store, client+server versions, overlayfs ok", h.Name, got)
+		t.Fatalf("containerd in %s: %q, want the cgroup unit active, ext4 store, client+server versions, overlayfs ok", h.Name, got)
 	}
+	archive := helloImage(t, h.Arch)
+	f, err := os.Open(archive)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if _, _, err := lab.Output(ctx, c, "cat > /var/lib/rancher/ferrylab-hello.tar", f); err != nil {
+		t.Fatal(err)
+	}
+	got = out(t, c, "ctr -n k8s.io images import /var/lib/rancher/ferrylab-hello.tar >/dev/null && ctr -n k8s.io run --rm docker.io/ferrylab/hello:test ferrylab-hello; rm -f /var/lib/rancher/ferrylab-hello.tar")
+	if got != "ferrylab-hello "+h.Arch {
+		t.Fatalf("container output %q, want %q", got, "ferrylab-hello "+h.Arch)
+	}
+}
+
+// helloImage builds testdata/hello for arch into a one-layer image and writes it as a docker archive.
+func helloImage(t *testing.T, arch string) string {
+	t.Helper()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "hello")
+	cmd := exec.Command("go", "build", "-o", bin, "./testdata/hello")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH="+arch)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building hello: %v: %s", err, b)
+	}
+	content, err := os.ReadFile(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: "hello", Mode: 0o755, Size: int64(len(content)), Typeflag: tar.TypeReg}); err != nil {
+		t.Fatal(err)
+	}
+	tw.Write(content)
+	tw.Close()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf.Bytes())), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = cfg.DeepCopy()
+	cfg.OS, cfg.Architecture, cfg.Config.Entrypoint = "linux", arch, []string{"/hello"}
+	if img, err = mutate.ConfigFile(img, cfg); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.NewTag("docker.io/ferrylab/hello:test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "hello.tar")
+	if err := tarball.WriteToFile(p, ref, img); err != nil {
+		t.Fatal(err)
+	}
+	return p
 }
 
 // Last of the site tests (go test runs them in file order): tear the site down and prove it is gone.

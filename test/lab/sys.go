@@ -23,10 +23,13 @@ var qemuBinfmt = map[string]string{ARM64: "qemu-aarch64"}
 
 const binfmtDir = "/proc/sys/fs/binfmt_misc"
 
-// EnsureBinfmt makes the kernel run arch's binaries through qemu-user-static. The handler must carry the
-// F (fix binary) flag so the interpreter is found inside chroots and nspawn machines, which do not contain
-// it. It mounts binfmt_misc and enables Debian's registration if needed; both are machine-wide settings
-// that other users of qemu rely on, so Down never undoes them.
+// EnsureBinfmt makes the kernel run arch's binaries through qemu-user-static, inside chroots and nspawn
+// machines too. Debian registers qemu-aarch64 with flags PF: F (the interpreter is opened at registration,
+// so it need not exist inside the machine) but not C, without which setuid binaries such as sudo run
+// without privileges ("effective uid is not 0"). So the lab mounts binfmt_misc if needed, enables Debian's
+// handler, and registers its own handler "ferrylab-aarch64" with flags FPC and the same interpreter; the
+// newest matching registration wins. These are machine-wide settings other users of qemu may rely on, so
+// Down never undoes them.
 func EnsureBinfmt(ctx context.Context, arch string) error {
 	name, ok := qemuBinfmt[arch]
 	if !ok {
@@ -37,33 +40,68 @@ func EnsureBinfmt(ctx context.Context, arch string) error {
 			return fmt.Errorf("mounting binfmt_misc: %w: %s", err, out)
 		}
 	}
-	if binfmtReady(name) {
+	if h, _ := readBinfmt(name); !h.enabled {
+		if out, err := run(ctx, "update-binfmts", "--enable", name); err != nil {
+			return fmt.Errorf("enabling %s binfmt (is qemu-user-static installed? run scripts/install-deps.sh lab): %w: %s", name, err, out)
+		}
+	}
+	h, err := readBinfmt(name)
+	if err != nil || !h.enabled {
+		return fmt.Errorf("binfmt handler %s is not enabled: %v", name, err)
+	}
+	if strings.Contains(h.flags, "F") && strings.Contains(h.flags, "C") {
 		return nil
 	}
-	if out, err := run(ctx, "update-binfmts", "--enable", name); err != nil {
-		return fmt.Errorf("enabling %s binfmt (is qemu-user-static installed? run scripts/install-deps.sh lab): %w: %s", name, err, out)
+	own := Prefix + "-" + strings.TrimPrefix(name, "qemu-")
+	if o, err := readBinfmt(own); err == nil && o.enabled && strings.Contains(o.flags, "F") && strings.Contains(o.flags, "C") {
+		return nil
 	}
-	if !binfmtReady(name) {
-		return fmt.Errorf("binfmt handler %s is enabled but lacks the F flag, so it cannot run inside a chroot", name)
+	reg := fmt.Sprintf(":%s:M:%s:%s:%s:%s:FPC", own, h.offset, hexEscape(h.magic), hexEscape(h.mask), h.interpreter)
+	if err := os.WriteFile(filepath.Join(binfmtDir, "register"), []byte(reg), 0o200); err != nil {
+		return fmt.Errorf("registering binfmt handler %s: %w", own, err)
 	}
 	return nil
 }
 
-func binfmtReady(name string) bool {
+type binfmt struct {
+	enabled                           bool
+	interpreter, flags, offset, magic string
+	mask                              string
+}
+
+func readBinfmt(name string) (binfmt, error) {
 	b, err := os.ReadFile(filepath.Join(binfmtDir, name))
 	if err != nil {
-		return false
+		return binfmt{}, err
 	}
-	s := string(b)
-	if !strings.HasPrefix(s, "enabled") {
-		return false
-	}
-	for _, l := range strings.Split(s, "\n") {
-		if f, ok := strings.CutPrefix(l, "flags: "); ok {
-			return strings.Contains(f, "F")
+	var h binfmt
+	for _, l := range strings.Split(string(b), "\n") {
+		k, v, _ := strings.Cut(l, " ")
+		switch k {
+		case "enabled":
+			h.enabled = true
+		case "interpreter":
+			h.interpreter = v
+		case "flags:":
+			h.flags = v
+		case "offset":
+			h.offset = v
+		case "magic":
+			h.magic = v
+		case "mask":
+			h.mask = v
 		}
 	}
-	return false
+	return h, nil
+}
+
+// hexEscape turns "7f45" into `\x7f\x45`, the form binfmt_misc's register file takes.
+func hexEscape(hex string) string {
+	var b strings.Builder
+	for i := 0; i+1 < len(hex); i += 2 {
+		b.WriteString(`\x` + hex[i:i+2])
+	}
+	return b.String()
 }
 
 // run runs a machine command and returns its combined output.

@@ -38,6 +38,10 @@ func Down(ctx context.Context, stateRoot string, id int) error {
 	if err := unmountUnder(dir); err != nil {
 		errs = append(errs, err)
 	}
+	// A loop device mounted with autoclear goes away once its last mount does, which can lag the unmount.
+	for i := 0; i < 50 && len(loopsUnder(dir)) > 0; i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
 	for _, dev := range loopsUnder(dir) {
 		if out, err := run(ctx, "losetup", "-d", dev); err != nil {
 			errs = append(errs, fmt.Errorf("detaching %s: %w: %s", dev, err, out))
