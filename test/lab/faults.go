@@ -36,12 +36,23 @@ func (l *Lab) setLink(ctx context.Context, name, updown string) error {
 	return nil
 }
 
-// Stop powers host name off (clean shutdown, killed after a grace time). Its disk is kept.
+// Stop powers host name off as an admin would (systemctl poweroff; SIGTERM to nspawn if SSH is
+// unavailable, e.g. with the link cut), killing it after a grace time. Its disk is kept.
 func (l *Lab) Stop(ctx context.Context, name string) error {
-	if _, ok := l.hostState(name); !ok {
+	h, ok := l.hostState(name)
+	if !ok {
 		return fmt.Errorf("%w: %s", ErrNoHost, name)
 	}
-	l.halt(name, 30*time.Second)
+	grace := 5 * time.Second
+	if l.running(name) {
+		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := l.Run(pctx, name, "systemctl poweroff --no-block")
+		cancel()
+		if err == nil {
+			grace = bootTimeout[h.Spec.Arch] / 3
+		}
+	}
+	l.halt(name, grace)
 	if l.running(name) {
 		return fmt.Errorf("stopping %s: systemd-nspawn still running", name)
 	}
@@ -58,13 +69,14 @@ func (l *Lab) Start(ctx context.Context, name string) error {
 
 func occupyUnit(port int) string { return fmt.Sprintf("ferrylab-occupy-%d", port) }
 
-// OccupyPort makes a listener inside host name hold TCP port (e.g. 6443, as another Kubernetes would), as
-// a transient systemd unit so it shows up like any service a site runs.
+// OccupyPort makes host name's systemd hold TCP port (e.g. 6443, as another Kubernetes would) through a
+// transient socket unit ferrylab-occupy-<port>.socket, listening on all addresses as most services do.
+// Unlike netcat it sets no SO_REUSEPORT, so nothing else can bind the port while it is held.
 func (l *Lab) OccupyPort(ctx context.Context, name string, port int) error {
 	if port <= 0 || port > 65535 {
 		return fmt.Errorf("%w: port %d", ErrBadOptions, port)
 	}
-	cmd := fmt.Sprintf("systemd-run --unit=%s --description='Ferry lab: port %d held by someone else' nc -lk %d && "+
+	cmd := fmt.Sprintf("systemd-run --unit=%s --description='Ferry lab: port %d held by another service' --socket-property=ListenStream=%d /bin/sleep infinity && "+
 		"for i in $(seq 50); do ss -Htln 'sport = :%d' | grep -q . && exit 0; sleep 0.1; done; echo port not listening >&2; exit 1",
 		occupyUnit(port), port, port, port)
 	if _, err := l.Run(ctx, name, cmd); err != nil {
@@ -73,9 +85,10 @@ func (l *Lab) OccupyPort(ctx context.Context, name string, port int) error {
 	return nil
 }
 
-// FreePort stops the listener OccupyPort started.
+// FreePort stops what OccupyPort started.
 func (l *Lab) FreePort(ctx context.Context, name string, port int) error {
-	if _, err := l.Run(ctx, name, "systemctl stop "+occupyUnit(port)); err != nil {
+	u := occupyUnit(port)
+	if _, err := l.Run(ctx, name, "systemctl stop "+u+".socket "+u+".service"); err != nil {
 		return fmt.Errorf("freeing port %d on %s: %w", port, name, err)
 	}
 	return nil

@@ -194,7 +194,7 @@ func (l *Lab) halt(name string, grace time.Duration) {
 			pids = append(pids, pid)
 		}
 	}
-	terminate(pids, grace)
+	stopNspawn(pids, grace)
 	if left := rootedUnder(l.hostDir(name)); len(left) > 0 {
 		terminate(left, 2*time.Second)
 	}

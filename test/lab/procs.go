@@ -106,28 +106,44 @@ func alive(pid int) bool {
 
 // terminate sends SIGTERM to pids, waits up to grace for them to exit, then SIGKILLs the rest.
 func terminate(pids []int, grace time.Duration) {
-	for _, p := range pids {
-		_ = syscall.Kill(p, syscall.SIGTERM)
+	signal(pids, syscall.SIGTERM)
+	if waitGone(pids, grace) {
+		return
 	}
-	deadline := time.Now().Add(grace)
-	for time.Now().Before(deadline) {
-		left := 0
-		for _, p := range pids {
-			if alive(p) {
-				left++
-			}
-		}
-		if left == 0 {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
+	signal(pids, syscall.SIGKILL)
+	waitGone(pids, 5*time.Second)
+}
+
+// stopNspawn stops nspawn processes: a first SIGTERM asks the machine to power off, a second one after
+// grace makes nspawn kill the machine itself, and SIGKILL comes last (it would orphan the machine's
+// processes, which Down then kills by their root mount). Under qemu the first SIGTERM does not power
+// off: qemu-user shifts real-time signals, so systemd receives rescue instead of poweroff; callers that
+// want a clean shutdown run systemctl poweroff first.
+func stopNspawn(pids []int, grace time.Duration) {
+	signal(pids, syscall.SIGTERM)
+	if waitGone(pids, grace) {
+		return
 	}
+	signal(pids, syscall.SIGTERM)
+	if waitGone(pids, 5*time.Second) {
+		return
+	}
+	signal(pids, syscall.SIGKILL)
+	waitGone(pids, 5*time.Second)
+}
+
+func signal(pids []int, sig syscall.Signal) {
 	for _, p := range pids {
 		if alive(p) {
-			_ = syscall.Kill(p, syscall.SIGKILL)
+			_ = syscall.Kill(p, sig)
 		}
 	}
-	for range 50 {
+}
+
+// waitGone waits up to d for every pid to exit and reports whether they did.
+func waitGone(pids []int, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
 		left := 0
 		for _, p := range pids {
 			if alive(p) {
@@ -135,7 +151,10 @@ func terminate(pids []int, grace time.Duration) {
 			}
 		}
 		if left == 0 {
-			return
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

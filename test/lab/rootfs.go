@@ -20,7 +20,7 @@ import (
 // BasePackages is what debootstrap installs into the base rootfs (variant minbase). containerd and runc
 // are in it, disabled, because the k3s stand-in imports air-gap images into a real containerd inside the
 // host and an arm64 host needs arm64 binaries of them; copying the machine's own amd64 containerd in
-// would not do. netcat-openbsd gives OccupyPort a real listener. ca-certificates is left out on purpose:
+// would not do. netcat-openbsd lets tests probe ports from inside a host. ca-certificates is left out on purpose:
 // an air-gapped site never trusts public CAs, and its postinst (a fork per certificate) costs minutes
 // under qemu.
 var BasePackages = []string{
