@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/ferry-delivery/ferry/internal/progress"
@@ -67,6 +68,9 @@ func Up(ctx context.Context, opts Options) (_ *Lab, err error) {
 		return nil, fmt.Errorf("%w: lab %d: %s (run `lab down --id %d`)", ErrLabExists, o.ID, strings.Join(leaks, "; "), o.ID)
 	}
 	if err := subnetFree(o.ID); err != nil {
+		return nil, err
+	}
+	if err := checkUpperFS(o.StateRoot); err != nil {
 		return nil, err
 	}
 	mirror := o.Mirror
@@ -184,6 +188,22 @@ func (l *Lab) startHosts(ctx context.Context, inv *Inventory, names ...string) e
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// checkUpperFS refuses a state root on a filesystem overlayfs cannot use for its upper layer.
+func checkUpperFS(root string) error {
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", root, err)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(root, &st); err != nil {
+		return fmt.Errorf("checking %s: %w", root, err)
+	}
+	const overlayfsMagic, nfsMagic = 0x794c7630, 0x6969
+	if st.Type == overlayfsMagic || st.Type == nfsMagic {
+		return fmt.Errorf("%w: state directory %s is on overlayfs or NFS, which cannot hold overlay upper layers; pick one on ext4 or xfs", ErrBadOptions, root)
+	}
+	return nil
 }
 
 // Open returns the lab with ID id from its state on disk (for knobs run from another process).

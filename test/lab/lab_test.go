@@ -187,3 +187,9 @@ func TestMountinfoUnescape(t *testing.T) {
 		t.Fatal("under wrong")
 	}
 }
+
+func TestHexEscape(t *testing.T) {
+	if got := hexEscape("7f454c46"); got != `\x7f\x45\x4c\x46` {
+		t.Fatalf("hexEscape = %q", got)
+	}
+}
