@@ -47,6 +47,22 @@ metadata:
 data: {host: {{ .Values.db.host | quote }}}
 `
 
+// credsTemplate renders the secret values into the release, as a real chart's Secret would: the rendered
+// release shows what helm got from valuesContent and the values Secret together.
+const credsTemplate = `{{- if .Values.db.pass }}
+apiVersion: v1
+kind: Secret
+metadata:
+  name: db-creds
+stringData:
+  pass: {{ .Values.db.pass | quote }}
+  license: {{ .Values.license | quote }}
+  {{- range .Values.users }}
+  pin-{{ .name }}: {{ .pin | quote }}
+  {{- end }}
+{{- end }}
+`
+
 // secretChart is the test app (web, db, svc) plus leakTemplate, with schema (may be "").
 func secretChart(t *testing.T, version, schema string) []byte {
 	t.Helper()
@@ -56,6 +72,7 @@ func secretChart(t *testing.T, version, schema string) []byte {
 			{Name: "templates/web.yaml", Data: []byte(webTemplate)},
 			{Name: "templates/db.yaml", Data: []byte(dbTemplate)},
 			{Name: "templates/leak.yaml", Data: []byte(leakTemplate)},
+			{Name: "templates/creds.yaml", Data: []byte(credsTemplate)},
 		},
 		Raw: []*chart.File{{Name: "values.yaml", Data: []byte("replicas: 1\nimage: registry.local/app:" + version + "\ndb: {host: db.local}\n")}},
 	}
