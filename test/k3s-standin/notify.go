@@ -5,9 +5,17 @@ import (
 	"os"
 )
 
+// notifySocket is taken out of the environment at start: the embedded kube-apiserver notifies READY=1
+// itself as soon as it serves, which is earlier than k3s's readiness (node up, images imported).
+var notifySocket = func() string {
+	s := os.Getenv("NOTIFY_SOCKET")
+	os.Unsetenv("NOTIFY_SOCKET")
+	return s
+}()
+
 // sdNotify sends a state to systemd (Type=notify); without NOTIFY_SOCKET it does nothing.
 func sdNotify(state string) error {
-	path := os.Getenv("NOTIFY_SOCKET")
+	path := notifySocket
 	if path == "" {
 		return nil
 	}

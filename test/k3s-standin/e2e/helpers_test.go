@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"net"
 	"os"
@@ -64,22 +66,35 @@ func start(t *testing.T, dir string, args ...string) *proc {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "K3S_STANDIN_RUN_DIR="+filepath.Join(dir, "run"), "KUBECONFIG=")
+	cmd.Env = append(os.Environ(), "NOTIFY_SOCKET="+sock, "K3S_STANDIN_RUN_DIR="+runDirFor(t, dir), "KUBECONFIG=")
 	cmd.Stdout, cmd.Stderr = lf, lf
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	p := &proc{t: t, cmd: cmd, log: logPath, notify: conn, done: make(chan struct{})}
+	runDir := runDirFor(t, dir)
 	go func() { p.err = cmd.Wait(); lf.Close(); close(p.done) }()
 	t.Cleanup(func() {
 		p.stop()
 		conn.Close()
+		os.RemoveAll(runDir)
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
 			t.Logf("---- %s (last 6000 bytes) ----\n%s", logPath, tailStr(string(b), 6000))
 		}
 	})
 	return p
+}
+
+// runDirFor gives each test dir a short run dir: a unix socket path must stay under 108 bytes, and
+// subtest temp dirs are long.
+func runDirFor(t *testing.T, dir string) string {
+	sum := sha256.Sum256([]byte(dir))
+	d := filepath.Join(os.TempDir(), "ksr-"+hex.EncodeToString(sum[:4]))
+	if err := os.MkdirAll(d, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 func tailStr(s string, n int) string {
@@ -149,7 +164,7 @@ func (p *proc) rssMiB() float64 {
 func run(t *testing.T, dir string, env []string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(standinBin(t), args...)
-	cmd.Env = append(append(os.Environ(), "K3S_STANDIN_RUN_DIR="+filepath.Join(dir, "run")), env...)
+	cmd.Env = append(append(os.Environ(), "K3S_STANDIN_RUN_DIR="+runDirFor(t, dir)), env...)
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/k3s-io/helm-controller/pkg/config"
 	"github.com/k3s-io/helm-controller/pkg/controllers"
 	"github.com/k3s-io/helm-controller/pkg/crds"
+	"github.com/k3s-io/kine/pkg/drivers/sqlite"
 	"github.com/k3s-io/kine/pkg/endpoint"
 	"github.com/rancher/wrangler/v3/pkg/crd"
 	"github.com/spf13/pflag"
@@ -20,6 +21,7 @@ import (
 	utilerrors "k8s.io/apimachinery/pkg/util/errors"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
+	logsapi "k8s.io/component-base/logs/api/v1"
 	apiserverapp "k8s.io/kubernetes/cmd/kube-apiserver/app"
 	apiserveroptions "k8s.io/kubernetes/cmd/kube-apiserver/app/options"
 	cmapp "k8s.io/kubernetes/cmd/kube-controller-manager/app"
@@ -72,7 +74,8 @@ func Start(ctx context.Context, o Options) error {
 		}
 		etcd, err := endpoint.Listen(ctx, endpoint.Config{
 			Listener: listen,
-			Endpoint: "sqlite://" + DBPath(o.ServerDir),
+			// The parameters kine uses for its own default DSN (WAL, busy timeout, immediate txlock).
+			Endpoint: "sqlite://" + DBPath(o.ServerDir) + "?" + sqlite.DefaultParams,
 			// kine rejects zero values: these are its own CLI defaults.
 			NotifyInterval:      5 * time.Second,
 			EmulatedETCDVersion: "3.6.11",
@@ -106,6 +109,8 @@ func Start(ctx context.Context, o Options) error {
 		}
 	}
 
+	// Controller-manager and scheduler each apply the (identical) logging config; one process, one klog.
+	logsapi.ReapplyHandling = logsapi.ReapplyHandlingIgnoreUnchanged
 	if err := startAPIServer(ctx, o, tlsDir, etcdServers); err != nil {
 		return err
 	}
