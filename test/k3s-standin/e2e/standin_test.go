@@ -318,6 +318,42 @@ func TestStandin(t *testing.T) {
 		}
 	})
 
+	t.Run("chart from the static charts dir", func(t *testing.T) {
+		raw, _ := base64.StdEncoding.DecodeString(testChart(t, false))
+		if err := os.WriteFile(filepath.Join(c.dataDir, "server", "static", "charts", "hello-0.1.0.tgz"), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		hc := helmChart("static", "", "image: "+imgPresent+"\nnode: server-1\n",
+			map[string]any{"chart": "https://%{KUBERNETES_API}%/static/charts/hello-0.1.0.tgz"})
+		delete(hc.Object["spec"].(map[string]any), "chartContent")
+		if _, err := dyn.Resource(helmChartGVR).Namespace("kube-system").Create(ctx, hc, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 2*time.Minute, "release static deployed", func() error { return releaseDeployed(ctx, cs, "static") })
+	})
+
+	t.Run("deleting a HelmChart uninstalls its release", func(t *testing.T) {
+		if err := dyn.Resource(helmChartGVR).Namespace("kube-system").Delete(ctx, "static", metav1.DeleteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 2*time.Minute, "release static and its Deployment gone", func() error {
+			ss, err := cs.CoreV1().Secrets("demo").List(ctx, metav1.ListOptions{LabelSelector: "owner=helm,name=static"})
+			if err != nil {
+				return err
+			}
+			if len(ss.Items) > 0 {
+				return fmt.Errorf("%d release secrets left", len(ss.Items))
+			}
+			if _, err := cs.AppsV1().Deployments("demo").Get(ctx, "static", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("deployment still there: %v", err)
+			}
+			if _, err := dyn.Resource(helmChartGVR).Namespace("kube-system").Get(ctx, "static", metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				return fmt.Errorf("HelmChart still there: %v", err)
+			}
+			return nil
+		})
+	})
+
 	t.Run("kubectl ctr and etcd-snapshot", func(t *testing.T) {
 		out, err := run(t, c.dir, []string{"KUBECONFIG=" + c.kubeconfig}, "kubectl", "get", "nodes", "-o", "name")
 		if err != nil || !strings.Contains(out, "node/server-1") {
