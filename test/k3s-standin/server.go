@@ -158,6 +158,7 @@ func runServer(ctx context.Context, log *slog.Logger, args []string) error {
 		HelmJobImage:      jobImage,
 		DisableHelm:       c.Bool("disable-helm-controller"),
 		DisableScheduler:  c.Bool("disable-scheduler"),
+		LeaderElect:       c.Bool("cluster-init") || joinURL != "" || c.String("datastore-endpoint") != "",
 		APIServerArgs:     c.List("kube-apiserver-arg"),
 		CMArgs:            c.List("kube-controller-manager-arg"),
 		SchedulerArgs:     c.List("kube-scheduler-arg"),

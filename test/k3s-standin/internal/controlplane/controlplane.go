@@ -44,9 +44,11 @@ type Options struct {
 	HelmJobImage      string
 	DisableHelm       bool
 	DisableScheduler  bool
-	APIServerArgs     []string
-	CMArgs            []string
-	SchedulerArgs     []string
+	// LeaderElect is set when servers share a datastore: one controller-manager and scheduler act.
+	LeaderElect   bool
+	APIServerArgs []string
+	CMArgs        []string
+	SchedulerArgs []string
 	// Wrap is put in front of the API server's handler chain: the supervisor's routes (/cacerts,
 	// /v1-k3s/..., /static/...) are answered there, everything else goes to the API server.
 	Wrap func(http.Handler) http.Handler
@@ -223,7 +225,7 @@ func runControllerManager(o Options, tlsDir pki.Dir) error {
 		"--authentication-kubeconfig=" + kc,
 		"--authorization-kubeconfig=" + kc,
 		"--secure-port=0",
-		"--leader-elect=false",
+		fmt.Sprintf("--leader-elect=%t", o.LeaderElect),
 		"--flex-volume-plugin-dir=" + flexDir,
 		"--service-account-private-key-file=" + tlsDir.Path(pki.ServiceKey),
 		"--root-ca-file=" + tlsDir.Path(pki.ServerCACert),
@@ -247,7 +249,7 @@ func runScheduler(o Options) error {
 		"--authentication-kubeconfig=" + kc,
 		"--authorization-kubeconfig=" + kc,
 		"--secure-port=0",
-		"--leader-elect=false",
+		fmt.Sprintf("--leader-elect=%t", o.LeaderElect),
 		"--profiling=false",
 	}, prefixed(o.SchedulerArgs)...))
 	return cmd.Execute()
