@@ -3,14 +3,25 @@
 package standinlab
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/ferry-delivery/ferry/test/lab"
 )
@@ -108,6 +119,11 @@ systemctl enable --now --no-block %s.service
 		}
 	}
 
+	// The app image's archive goes into the server's agent/images under a temporary name, then mv.
+	archive := imageArchive(t, appImage, server.Arch)
+	if _, stderr, err := output(ctx, l, server.Name, "install -d /var/lib/rancher/k3s/agent/images && cat > /var/lib/rancher/k3s/agent/images/.app.tar.tmp && mv /var/lib/rancher/k3s/agent/images/.app.tar.tmp /var/lib/rancher/k3s/agent/images/app.tar", bytes.NewReader(archive)); err != nil {
+		t.Fatalf("placing the image archive: %v %s", err, stderr)
+	}
 	install(server, "server", fmt.Sprintf("token: labsecret\ntls-san:\n  - %s\nwrite-kubeconfig-mode: \"0600\"\n", server.Address))
 	var out string
 	waitFor(t, 5*time.Minute, "server /readyz via k3s kubectl", func() error {
@@ -180,9 +196,150 @@ systemctl enable --now --no-block %s.service
 		return nil
 	})
 	t.Logf("MEASURE lab up to 3 Nodes Ready: %s", time.Since(began).Round(time.Second))
+
+	// A HelmChart pinned to the server, whose image was imported there, becomes a Ready release; the
+	// same chart pinned to the arm64 agent, which has no archive, fails to pull: air-gap per node.
+	arm := agents[len(agents)-1]
+	for _, hc := range []struct{ name, node string }{{"onserver", server.Name}, {"onarm", arm.Name}} {
+		if _, stderr, err := output(ctx, l, server.Name, "k3s kubectl apply -f -", strings.NewReader(helmChart(t, hc.name, hc.node))); err != nil {
+			t.Fatalf("applying HelmChart %s: %v %s", hc.name, err, stderr)
+		}
+	}
+	waitFor(t, 5*time.Minute, "deployment onserver available on the server", func() error {
+		out, err := l.Run(ctx, server.Name, "k3s kubectl -n demo get deploy onserver -o jsonpath='{.status.availableReplicas}'")
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(out) != "1" {
+			return fmt.Errorf("availableReplicas %q", out)
+		}
+		return nil
+	})
+	waitFor(t, 5*time.Minute, "pod of onarm waits on an image pull error on the arm64 agent", func() error {
+		out, err := l.Run(ctx, server.Name, "k3s kubectl -n demo get pods -l app=onarm -o jsonpath='{.items[0].spec.nodeName} {.items[0].status.containerStatuses[0].state.waiting.reason}'")
+		if err != nil {
+			return err
+		}
+		if f := strings.Fields(out); len(f) != 2 || f[0] != arm.Name || (f[1] != "ErrImagePull" && f[1] != "ImagePullBackOff") {
+			return fmt.Errorf("got %q", out)
+		}
+		return nil
+	})
+	pins, err := l.Run(ctx, server.Name, "k3s ctr images ls")
+	if err != nil || !strings.Contains(pins, appImage) || !strings.Contains(pins, "io.cattle.k3s.pinned=pinned") {
+		t.Errorf("server's containerd images: %v\n%s", err, pins)
+	}
 	if v, err := l.Run(ctx, agents[len(agents)-1].Name, "k3s --version; uname -m"); err == nil {
 		t.Logf("arm64 agent: %s", strings.ReplaceAll(strings.TrimSpace(v), "\n", " | "))
 	}
+}
+
+const appImage = "registry.standin.test/ferry/labapp:1.0"
+
+func output(ctx context.Context, l *lab.Lab, host, cmd string, stdin io.Reader) (string, string, error) {
+	c, err := l.Client(ctx, host)
+	if err != nil {
+		return "", "", err
+	}
+	defer c.Close()
+	return lab.Output(ctx, c, cmd, stdin)
+}
+
+// imageArchive builds a one-layer image with go-containerregistry and returns it as an OCI-layout tar
+// carrying the io.containerd.image.name annotation (what Ferry's bundle writes).
+func imageArchive(t *testing.T, ref, arch string) []byte {
+	t.Helper()
+	layer, err := random.Layer(256, types.OCILayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(empty.Image, layer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.Architecture, cf.OS = arch, "linux"
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	p, err := layout.Write(dir, empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"io.containerd.image.name": ref})); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	err = filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
+		if err != nil || fi.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, path)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if err := tw.WriteHeader(&tar.Header{Name: rel, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
+			return err
+		}
+		_, err = tw.Write(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// helmChart renders a HelmChart manifest whose chart (in chartContent) runs appImage on one node.
+func helmChart(t *testing.T, name, node string) string {
+	t.Helper()
+	files := map[string]string{
+		"Chart.yaml": "apiVersion: v2\nname: app\nversion: 0.1.0\n",
+		"templates/deploy.yaml": `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: {{ .Release.Name }}}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: {{ .Release.Name }}}}
+  template:
+    metadata: {labels: {app: {{ .Release.Name }}}}
+    spec:
+      nodeSelector: {kubernetes.io/hostname: {{ .Values.node | quote }}}
+      containers: [{name: app, image: {{ .Values.image }}}]
+`,
+	}
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for n, c := range files {
+		if err := tw.WriteHeader(&tar.Header{Name: "app/" + n, Mode: 0o644, Size: int64(len(c)), Typeflag: tar.TypeReg}); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write([]byte(c))
+	}
+	tw.Close()
+	gz.Close()
+	return fmt.Sprintf(`apiVersion: helm.cattle.io/v1
+kind: HelmChart
+metadata: {name: %s, namespace: kube-system}
+spec:
+  targetNamespace: demo
+  createNamespace: true
+  chartContent: %s
+  valuesContent: |
+    image: %s
+    node: %s
+`, name, base64.StdEncoding.EncodeToString(buf.Bytes()), appImage, node)
 }
 
 func waitFor(t *testing.T, timeout time.Duration, what string, f func() error) {
