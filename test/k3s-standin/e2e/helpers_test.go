@@ -89,12 +89,16 @@ func start(t *testing.T, dir string, args ...string) *proc {
 // runDirFor gives each test dir a short run dir: a unix socket path must stay under 108 bytes, and
 // subtest temp dirs are long.
 func runDirFor(t *testing.T, dir string) string {
-	sum := sha256.Sum256([]byte(dir))
-	d := filepath.Join(os.TempDir(), "ksr-"+hex.EncodeToString(sum[:4]))
+	d := filepath.Join(os.TempDir(), "ksr-"+hashOf(dir))
 	if err := os.MkdirAll(d, 0o700); err != nil {
 		t.Fatal(err)
 	}
 	return d
+}
+
+func hashOf(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:4])
 }
 
 func tailStr(s string, n int) string {
@@ -164,8 +168,13 @@ func (p *proc) rssMiB() float64 {
 func run(t *testing.T, dir string, env []string, args ...string) (string, error) {
 	t.Helper()
 	cmd := exec.Command(standinBin(t), args...)
+	rd := filepath.Join(os.TempDir(), "ksr-"+hashOf(dir))
+	_, statErr := os.Stat(rd)
 	cmd.Env = append(append(os.Environ(), "K3S_STANDIN_RUN_DIR="+runDirFor(t, dir)), env...)
 	out, err := cmd.CombinedOutput()
+	if statErr != nil {
+		os.RemoveAll(rd) // created for this command only; a running process's dir is left alone
+	}
 	return string(out), err
 }
 
