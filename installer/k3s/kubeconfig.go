@@ -58,6 +58,9 @@ func RewriteKubeconfig(k3sYAML []byte, address string, tlsSAN []string, site str
 	if port == "" {
 		port = "6443"
 	}
+	if ip := net.ParseIP(address); ip != nil {
+		address = ip.String() // one spelling of an IPv6 address, the one certificates and tools print
+	}
 	u.Host = net.JoinHostPort(address, port)
 	cluster.Server = u.String()
 	ctx.Cluster, ctx.AuthInfo = site, site
