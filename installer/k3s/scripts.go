@@ -29,11 +29,11 @@ func (p Paths) TokenFiles() []string {
 // UninstallScript runs the killall script, disables the services, deletes the token files and then only
 // what CreatedList says Ferry created (§3).
 func UninstallScript(p Paths) (File, error) {
-	if err := checkPaths(append([]string{p.KillallScript(), p.DataDir, CreatedList}, p.TokenFiles()...)...); err != nil {
+	if err := checkPaths(append([]string{p.KillallScript(), p.UninstallScript(), p.DataDir, CreatedList}, p.TokenFiles()...)...); err != nil {
 		return File{}, err
 	}
 	b, err := render("uninstall.sh.tmpl", map[string]any{
-		"Killall": p.KillallScript(), "CreatedList": CreatedList, "TokenFiles": p.TokenFiles(),
+		"Killall": p.KillallScript(), "Self": p.UninstallScript(), "CreatedList": CreatedList, "TokenFiles": p.TokenFiles(),
 	})
 	if err != nil {
 		return File{}, err

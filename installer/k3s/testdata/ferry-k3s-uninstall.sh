@@ -7,6 +7,7 @@
 set -eu
 ROOT="${ROOT:-}"
 KILLALL='/usr/local/bin/ferry-k3s-killall.sh'
+SELF='/usr/local/bin/ferry-k3s-uninstall.sh'
 LIST="$ROOT/var/lib/ferry/k3s-created.list"
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -51,7 +52,8 @@ protected() {
 }
 
 if [ -f "$LIST" ]; then
-    # Deepest first, so a directory is removed after what Ferry put inside it.
+    # Deepest first, so a directory is removed after what Ferry put inside it. The two scripts go last, so
+    # an interrupted uninstall can simply be run again.
     sort -r -u "$LIST" | while IFS= read -r p; do
         case "$p" in
         "" | "#"*) continue ;;
@@ -65,7 +67,15 @@ if [ -f "$LIST" ]; then
             echo "$0: refusing to remove $p" >&2
             continue
         fi
+        if [ "$p" = "$KILLALL" ] || [ "$p" = "$SELF" ]; then
+            continue
+        fi
         rm -rf "$ROOT$p"
+    done
+    for p in "$KILLALL" "$SELF"; do
+        if grep -qxF "$p" "$LIST"; then
+            rm -f "$ROOT$p"
+        fi
     done
     rm -f "$LIST"
 fi
