@@ -1,6 +1,7 @@
 package k3s
 
 import (
+	"fmt"
 	"path"
 	"strings"
 )
@@ -146,4 +147,15 @@ func OpenRCLog(r Role) string     { return "/var/log/" + r.ServiceName() + ".log
 // list and the scripts accept.
 func isAbsClean(p string) bool {
 	return strings.HasPrefix(p, "/") && path.Clean(p) == p && p != "/"
+}
+
+// ImageArchive is where an air-gap archive goes (§2) and the temporary name to upload it under: k3s
+// imports by extension and, since v1.32.0 / v1.31.5 / v1.30.9 / v1.29.13, as soon as a file appears, so a
+// half-written archive must carry a name k3s ignores until the final rename.
+func (p Paths) ImageArchive(file string) (final, temp string, err error) {
+	if file == "" || path.Base(file) != file || strings.HasPrefix(file, ".") || !safePath.MatchString("/"+file) {
+		return "", "", fmt.Errorf("%w: image archive name %q", ErrUnsafeValue, file)
+	}
+	final = path.Join(p.ImagesDir(), file)
+	return final, path.Join(p.ImagesDir(), "."+file+".ferry-partial"), nil
 }

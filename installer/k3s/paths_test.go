@@ -1,6 +1,7 @@
 package k3s
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -53,5 +54,51 @@ func TestRolePaths(t *testing.T) {
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Error(d)
+	}
+}
+
+func TestImageArchive(t *testing.T) {
+	final, temp, err := NewPaths(true, "").ImageArchive("k3s-airgap-images-arm64.tar.zst")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if final != "/var/lib/rancher/k3s/agent/images/k3s-airgap-images-arm64.tar.zst" ||
+		temp != "/var/lib/rancher/k3s/agent/images/.k3s-airgap-images-arm64.tar.zst.ferry-partial" {
+		t.Errorf("%s %s", final, temp)
+	}
+	// k3s imports by extension (§2): the temporary name must match none of them.
+	for _, ext := range []string{".tar", ".tar.gz", ".tgz", ".tar.zst", ".tzst", ".tar.lz4", ".tar.bz2", ".txt"} {
+		if strings.HasSuffix(temp, ext) {
+			t.Errorf("temporary name %s ends in %s, which k3s would import", temp, ext)
+		}
+	}
+	for _, bad := range []string{"", "../x.tar", "a/b.tar", ".hidden.tar", "x y.tar"} {
+		if _, _, err := NewPaths(true, "").ImageArchive(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+func TestSELinuxDecision(t *testing.T) {
+	tests := []struct {
+		mode      string
+		installed bool
+		want      bool
+		warn      bool
+		err       bool
+	}{
+		{"enforcing", true, true, false, false},
+		{"enforcing", false, false, false, true},
+		{"permissive", false, false, true, false},
+		{"permissive", true, true, false, false},
+		{"disabled", false, false, false, false},
+		{"", false, false, false, false},
+		{"weird", true, false, false, true},
+	}
+	for _, tt := range tests {
+		got, warn, err := SELinuxDecision(tt.mode, tt.installed)
+		if got != tt.want || (warn != "") != tt.warn || (err != nil) != tt.err {
+			t.Errorf("%q installed=%v: %v %q %v", tt.mode, tt.installed, got, warn, err)
+		}
 	}
 }
