@@ -29,7 +29,8 @@ const (
 
 // Token is a k3s join token (§5): K10<sha256 of the cluster CA>::<user>:<password>, or the short form
 // (the password alone) a site may have chosen before the cluster existed. k3s writes the full form to
-// server/token once the CA exists; the CA hash lets a joiner verify it talks to the right cluster.
+// server/token once the CA exists; the CA hash lets a joiner verify it talks to the right cluster, so
+// joiners should be given the full form read back from the first server, not the short one.
 type Token struct {
 	CAHash   string // lowercase hex sha256 of the CA bundle PEM, "" in the short form
 	Username string // "server" for the server token; "" in the short form
