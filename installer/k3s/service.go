@@ -40,7 +40,7 @@ func render(name string, data any) ([]byte, error) {
 }
 
 type serviceData struct {
-	Binary, Subcommand, Service, Log, EnvFile string
+	Binary, Subcommand, Service, Log, EnvFile, SystemdType string
 }
 
 func newServiceData(p Paths, r Role) (serviceData, error) {
@@ -48,7 +48,15 @@ func newServiceData(p Paths, r Role) (serviceData, error) {
 		return serviceData{}, err
 	}
 	return serviceData{Binary: p.Binary(), Subcommand: r.Subcommand(), Service: r.ServiceName(),
-		Log: OpenRCLog(r), EnvFile: OpenRCEnvFile(r)}, nil
+		Log: OpenRCLog(r), EnvFile: OpenRCEnvFile(r), SystemdType: systemdType(r)}, nil
+}
+
+// systemdType follows upstream's install script: notify for servers, exec for agents (§3).
+func systemdType(r Role) string {
+	if r.Subcommand() == "server" {
+		return "notify"
+	}
+	return "exec"
 }
 
 // SystemdUnit is k3s.service or k3s-agent.service with every directive of §3. Options go in config.yaml,

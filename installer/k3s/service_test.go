@@ -21,7 +21,8 @@ func TestSystemdUnitGolden(t *testing.T) {
 			}
 			golden(t, r.ServiceName()+".service", f.Data)
 			// Every directive §3 lists, word for word.
-			for _, d := range []string{"Type=notify", "EnvironmentFile=-/etc/default/%N", "EnvironmentFile=-/etc/sysconfig/%N",
+			wantType := map[Role]string{RoleServerFirst: "Type=notify", RoleAgent: "Type=exec"}[r]
+			for _, d := range []string{wantType, "EnvironmentFile=-/etc/default/%N", "EnvironmentFile=-/etc/sysconfig/%N",
 				"EnvironmentFile=-/etc/systemd/system/%N.service.env", "KillMode=process", "Delegate=yes",
 				"LimitNOFILE=1048576", "LimitNPROC=infinity", "LimitCORE=infinity", "TasksMax=infinity",
 				"TimeoutStartSec=0", "Restart=always", "RestartSec=5s", "ExecStartPre=-/sbin/modprobe br_netfilter",
