@@ -30,14 +30,19 @@ import (
 const LabID = 5
 
 func unit(kind string) string {
-	// The install script's unit, as docs/k3s-contract.md section 3 lists it.
+	// The install script's unit, as docs/k3s-contract.md section 3 lists it; like upstream's install.sh,
+	// the server is Type=notify and the agent Type=exec.
+	typ := "notify"
+	if kind == "agent" {
+		typ = "exec"
+	}
 	return fmt.Sprintf(`[Unit]
 Description=Lightweight Kubernetes (k3s stand-in)
 Wants=network-online.target
 After=network-online.target
 
 [Service]
-Type=notify
+Type=%s
 EnvironmentFile=-/etc/default/%%N
 EnvironmentFile=-/etc/sysconfig/%%N
 EnvironmentFile=-/etc/systemd/system/%%N.service.env
@@ -56,7 +61,7 @@ ExecStart=/usr/local/bin/k3s %s
 
 [Install]
 WantedBy=multi-user.target
-`, kind)
+`, typ, kind)
 }
 
 func TestStandinOnLab(t *testing.T) {
