@@ -60,8 +60,14 @@ func liveSpecJSON(t *testing.T, c *Cluster) string {
 	return string(b)
 }
 
-func specJSON(t *testing.T, b Bundle) string {
+// specJSON builds b's spec as Ferry does on c (with c's values key, which names the values Secret).
+func specJSON(t *testing.T, c *Cluster, b Bundle) string {
 	b.Namespace = DefaultNamespace
+	key, _, err := NewStore(c, "", "").ValuesKey(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.ValuesKey = key
 	s, err := BuildSpec(b.SpecInput)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +117,7 @@ func TestLifecycleWithAutomaticRollback(t *testing.T) {
 		t.Fatalf("plan %+v", res.Plan)
 	}
 	v2Spec := liveSpecJSON(t, c)
-	if v2Spec != specJSON(t, v2) {
+	if v2Spec != specJSON(t, c, v2) {
 		t.Fatal("live spec is not the built v2 spec")
 	}
 	again, err := Upgrade(ctx, c, v2, o)
@@ -166,7 +172,7 @@ func TestLifecycleWithAutomaticRollback(t *testing.T) {
 	if err != nil || rb.Version != "1.0.0" || rb.State != StateSucceeded {
 		t.Fatalf("manual rollback: %v %+v", err, rb)
 	}
-	if liveSpecJSON(t, c) != specJSON(t, v1) {
+	if liveSpecJSON(t, c) != specJSON(t, c, v1) {
 		t.Fatal("manual rollback did not re-apply the v1 spec")
 	}
 	if _, err := Rollback(ctx, c, "shop", "3.0.0", o); !errors.Is(err, ErrNoRollbackTarget) {
@@ -333,7 +339,7 @@ func TestOrphanedFailedUpgradeThenRollback(t *testing.T) {
 	if err != nil || rb.Version != "1.0.0" || rb.State != StateSucceeded {
 		t.Fatalf("rollback: %v %s %s", err, rb.Version, rb.State)
 	}
-	if liveSpecJSON(t, c) != specJSON(t, v1) {
+	if liveSpecJSON(t, c) != specJSON(t, c, v1) {
 		t.Fatal("rollback did not restore the v1 spec")
 	}
 	h, _ := History(bg, c, "shop", o)
@@ -403,7 +409,7 @@ func TestRetryPolicyHelmFailureRollsBack(t *testing.T) {
 	if log.has("cleared aborted helm release") {
 		t.Error("retry policy must not clear helm history")
 	}
-	if liveSpecJSON(t, c) != specJSON(t, v1) {
+	if liveSpecJSON(t, c) != specJSON(t, c, v1) {
 		t.Fatal("not back on v1")
 	}
 }
