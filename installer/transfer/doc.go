@@ -1,0 +1,8 @@
+// Package transfer owns Ferry's verified, resumable file upload: write to a temporary name beside the
+// target (or in the login user's staging directory when root-owned paths need sudo), hash while sending,
+// check the hash on the host, then rename into place atomically. A partial temporary file left by a cut
+// connection is continued on the next run; a target that already has the right content is skipped.
+//
+// It works over any Target (an SFTP session in installer/ssh, a local directory in tests). It must not
+// dial, prompt, or trust a partial file: the host-side hash of the finished file decides.
+package transfer
