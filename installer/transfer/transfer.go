@@ -241,6 +241,7 @@ type sendReader struct {
 	phase, host, name string
 	base, sent, total int64
 	start, last       time.Time
+	lastSent          int64
 }
 
 func (s *sendReader) Size() int64 { return s.remain }
@@ -255,8 +256,9 @@ func (s *sendReader) Read(p []byte) (int, error) {
 		s.sent += int64(n)
 		s.remain -= int64(n)
 		if s.sink != nil {
-			if now := time.Now(); now.Sub(s.last) >= 250*time.Millisecond {
-				s.last = now
+			// Report every 250 ms or every 1% of the file, whichever comes first.
+			if now := time.Now(); now.Sub(s.last) >= 250*time.Millisecond || s.sent-s.lastSent >= max(s.total/100, 1<<20) {
+				s.last, s.lastSent = now, s.sent
 				s.sink.Emit(progress.Event{Phase: s.phase, Host: s.host, Msg: rateMsg(s.name, s.sent, s.total-s.base-s.sent, now.Sub(s.start)),
 					Done: s.base + s.sent, Total: s.total})
 			}
