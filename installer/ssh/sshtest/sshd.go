@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/pem"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -160,8 +161,14 @@ LogLevel ERROR
 	for {
 		c, err := net.DialTimeout("tcp", s.Addr(), 200*time.Millisecond)
 		if err == nil {
+			// Wait for the banner so sshd does not log an aborted key exchange.
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			buf := make([]byte, 8)
+			_, err = io.ReadFull(c, buf)
 			c.Close()
-			return
+			if err == nil {
+				return
+			}
 		}
 		if time.Now().After(deadline) {
 			s.Stop()
@@ -203,7 +210,8 @@ func freePort(t testing.TB) int {
 type prefixWriter struct{ t testing.TB }
 
 func (p *prefixWriter) Write(b []byte) (int, error) {
-	if s := strings.TrimSpace(string(b)); s != "" {
+	// The readiness probe's aborted handshake is expected noise.
+	if s := strings.TrimSpace(string(b)); s != "" && !strings.Contains(s, "kex_exchange_identification") {
 		p.t.Logf("sshd: %s", s)
 	}
 	return len(b), nil
