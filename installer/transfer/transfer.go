@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/ferry-delivery/ferry/installer/host"
@@ -102,7 +104,7 @@ func upload(ctx context.Context, t Target, src, dst string, opts host.UploadOpti
 
 	root := t.IsRoot()
 	// Skip when the target already holds the right bytes. Size first: hashing is the expensive part.
-	if fi, err := rfs.Stat(dst); err == nil && fi.Mode().IsRegular() && fi.Size() == size {
+	if remoteSize(ctx, t, rfs, dst, root) == size {
 		want := opts.Sha256
 		if want == "" {
 			if want, err = hashFile(ctx, lf, size); err != nil {
@@ -275,4 +277,24 @@ func rateMsg(name string, sent, left int64, el time.Duration) string {
 	rate := float64(sent) / el.Seconds()
 	eta := time.Duration(float64(left) / rate * float64(time.Second))
 	return fmt.Sprintf("%s: %.1f MiB/s, ETA %s", name, rate/(1<<20), eta.Round(time.Second))
+}
+
+// remoteSize is the size of a regular file at p, or -1. A non-root login may not even be able to stat a
+// root-owned path, so it asks through sudo.
+func remoteSize(ctx context.Context, t Target, rfs FS, p string, root bool) int64 {
+	if root {
+		if fi, err := rfs.Stat(p); err == nil && fi.Mode().IsRegular() {
+			return fi.Size()
+		}
+		return -1
+	}
+	res, err := t.Run(ctx, host.Cmd{Line: "if [ -f " + host.Quote(p) + " ]; then wc -c < " + host.Quote(p) + "; else echo -1; fi", Sudo: true, ReadOnly: true})
+	if err != nil {
+		return -1
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(string(res.Stdout)), 10, 64)
+	if err != nil {
+		return -1
+	}
+	return n
 }
