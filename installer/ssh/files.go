@@ -97,9 +97,18 @@ func (h *Host) Sha256(ctx context.Context, p string) (string, error) {
 	return h.RemoteSha256(ctx, p, true)
 }
 
-// RemoteSha256 hashes a remote file with sha256sum, as root if sudo.
+// RemoteSha256 hashes a remote file on the host, as root if sudo.
 func (h *Host) RemoteSha256(ctx context.Context, p string, sudo bool) (string, error) {
-	res, err := h.Run(ctx, host.Cmd{Line: "sha256sum -- " + host.Quote(p), Sudo: sudo, ReadOnly: true})
+	res, err := h.Run(ctx, host.Cmd{Line: host.Sha256Line(p), Sudo: sudo, ReadOnly: true})
+	if err != nil {
+		return "", err
+	}
+	return host.ParseSha256sum(res.Stdout)
+}
+
+// RemoteSha256Range hashes part of a file the login user can read.
+func (h *Host) RemoteSha256Range(ctx context.Context, p string, off, n int64) (string, error) {
+	res, err := h.Run(ctx, host.Cmd{Line: host.Sha256RangeLine(p, off, n), ReadOnly: true})
 	if err != nil {
 		return "", err
 	}

@@ -15,10 +15,17 @@ import (
 	"github.com/ferry-delivery/ferry/installer/audit"
 	"github.com/ferry-delivery/ferry/installer/host"
 	"github.com/ferry-delivery/ferry/installer/ssh/sshtest"
+	"github.com/ferry-delivery/ferry/installer/transfer"
 	"github.com/ferry-delivery/ferry/internal/progress"
 	xssh "golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/agent"
 )
+
+func TestMain(m *testing.M) {
+	// Small verification chunks and resume margin so small test files exercise resumption.
+	transfer.VerifyChunk, transfer.ResumeMargin = 4<<20, 8<<20
+	os.Exit(m.Run())
+}
 
 func rootConfig(t *testing.T, s *sshtest.Server, records string) Config {
 	return Config{Name: "node1", Address: "127.0.0.1", Port: s.Port, User: "root", KeyFile: s.ClientKey,

@@ -25,8 +25,9 @@ var ErrChecksumMismatch = errors.New("checksum mismatch")
 
 // ResumeMargin is how far before the end of a partial temporary file a resumed upload starts again.
 // Concurrent SFTP writes complete out of order, so the last bytes of a file cut mid-transfer may hide holes;
-// pkg/sftp keeps at most 64 x 32 KiB in flight, so 8 MiB is well past any hole. The final hash still decides.
-const ResumeMargin = 8 << 20
+// installer/ssh keeps at most 64 x 252 KiB in flight, so 32 MiB is well past any hole. The host-side
+// hashes of the kept chunks still decide. A variable only so tests can use small files.
+var ResumeMargin int64 = 32 << 20
 
 // File is a remote file open for writing.
 type File interface {
@@ -57,11 +58,18 @@ type Target interface {
 	OpenFS(ctx context.Context) (FS, error)
 	// Run runs a command (used for sudo moves and root-side hashes).
 	Run(ctx context.Context, c host.Cmd) (host.Result, error)
-	// Sha256 hashes a remote file on the host; sudo selects root privileges (for root-owned targets).
+	// RemoteSha256 hashes a remote file on the host; sudo selects root privileges (for root-owned targets).
 	RemoteSha256(ctx context.Context, p string, sudo bool) (string, error)
+	// RemoteSha256Range hashes n bytes at off (both multiples of 1 MiB, except a short last range) of a
+	// file the login user can read.
+	RemoteSha256Range(ctx context.Context, p string, off, n int64) (string, error)
 	// IsRoot reports whether the login user is root (no staging, no sudo needed).
 	IsRoot() bool
 }
+
+// VerifyChunk is the unit of host-side verification and of resumption; a multiple of 1 MiB, as the host
+// reads it with dd. A variable only so tests can use small files.
+var VerifyChunk int64 = 256 << 20
 
 // StagingDir is where non-root uploads land before `sudo mv` places them; relative to the login user's
 // home so the user can always write there.
@@ -130,12 +138,15 @@ func upload(ctx context.Context, t Target, src, dst string, opts host.UploadOpti
 	var offset int64
 	if allowResume {
 		if fi, err := rfs.Stat(tmp); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 && fi.Size() <= size {
-			offset = max(0, fi.Size()-ResumeMargin)
+			// Chunk-aligned, so every chunk is verified whole.
+			// 1 MiB-aligned: the host reads verification ranges with dd in 1 MiB blocks.
+			offset = max(0, fi.Size()-ResumeMargin) / (1 << 20) * (1 << 20)
 		}
 	}
 	h := sha256.New()
 	if offset > 0 {
-		// Trust nothing on the host: the local prefix is hashed here and the final host-side hash decides.
+		// Trust nothing on the host: the prefix is hashed here, and its chunks are verified on the host
+		// like the ones sent now.
 		if _, err := io.Copy(h, io.NewSectionReader(lf, 0, offset)); err != nil {
 			return res, err
 		}
@@ -153,11 +164,40 @@ func upload(ctx context.Context, t Target, src, dst string, opts host.UploadOpti
 		rf.Close()
 		return res, err
 	}
-	r := &sendReader{ctx: ctx, r: io.NewSectionReader(lf, offset, size-offset), h: h, remain: size - offset,
-		sink: opts.Progress, phase: opts.Phase, host: t.Name(), name: path.Base(dst), base: offset, total: size, start: time.Now()}
-	n, werr := rf.ReadFrom(r)
+
+	// Host-side verification runs beside the transfer: each chunk, once every write to it is
+	// acknowledged, is hashed on the host and compared with the same bytes hashed here. Verifying the
+	// file after sending would add a full read and hash of it to every upload.
+	vctx, stopVerify := context.WithCancel(ctx)
+	defer stopVerify()
+	v := newVerifier(vctx, t, lf, tmp)
+	for pos := int64(0); pos < offset; pos += VerifyChunk {
+		v.add(pos, min(VerifyChunk, offset-pos), "")
+	}
+	r := &sendReader{ctx: ctx, sink: opts.Progress, phase: opts.Phase, host: t.Name(), name: path.Base(dst), base: offset, total: size, start: time.Now()}
+	var werr error
+	for pos := offset; pos < size && werr == nil; pos += VerifyChunk {
+		n := min(VerifyChunk, size-pos)
+		pctx, stop := context.WithCancel(ctx)
+		pf := startPrefetch(pctx, lf, pos, n, h)
+		r.r, r.remain = pf, n
+		var got int64
+		got, werr = rf.ReadFrom(r)
+		stop()
+		sum, perr := pf.wait()
+		res.Sent += got
+		if werr == nil {
+			werr = perr
+		}
+		if werr == nil && got != n {
+			werr = fmt.Errorf("sent %d of %d bytes at offset %d: local file changed during upload?", got, n, pos)
+		}
+		if werr == nil {
+			v.add(pos, n, sum)
+		}
+	}
 	cerr := rf.Close()
-	res.Sent = n
+	verr := v.wait()
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
@@ -167,26 +207,24 @@ func upload(ctx context.Context, t Target, src, dst string, opts host.UploadOpti
 	if cerr != nil {
 		return res, cerr
 	}
-	if offset+n != size {
-		return res, fmt.Errorf("sent %d of %d bytes: local file changed during upload?", offset+n, size)
-	}
 	sum := hex.EncodeToString(h.Sum(nil))
 	if opts.Sha256 != "" && sum != opts.Sha256 {
 		return res, fmt.Errorf("local file %s has sha256 %s, bundle says %s: %w", src, sum, opts.Sha256, ErrChecksumMismatch)
 	}
-	got, err := t.RemoteSha256(ctx, tmp, false)
-	if err != nil {
-		return res, fmt.Errorf("hashing %s on host: %w", tmp, err)
+	if verr == nil {
+		if fi, err := rfs.Stat(tmp); err != nil || fi.Size() != size {
+			verr = fmt.Errorf("%s on host is not %d bytes long: %w", tmp, size, ErrChecksumMismatch)
+		}
 	}
-	if got != sum {
+	if verr != nil {
 		_ = rfs.Remove(tmp)
-		if res.Resumed {
+		if res.Resumed && errors.Is(verr, ErrChecksumMismatch) {
 			// The partial file had a hole or was altered: start over once, from zero.
 			again, err := upload(ctx, t, src, dst, opts, false)
 			again.Sent += res.Sent
 			return again, err
 		}
-		return res, fmt.Errorf("host has sha256 %s, sent %s: %w", got, sum, ErrChecksumMismatch)
+		return res, verr
 	}
 	res.Sha256 = sum
 	if root {
@@ -254,7 +292,9 @@ func (s *sendReader) Read(p []byte) (int, error) {
 	}
 	n, err := s.r.Read(p)
 	if n > 0 {
-		s.h.Write(p[:n])
+		if s.h != nil {
+			s.h.Write(p[:n])
+		}
 		s.sent += int64(n)
 		s.remain -= int64(n)
 		if s.sink != nil {
@@ -297,4 +337,124 @@ func remoteSize(ctx context.Context, t Target, rfs FS, p string, root bool) int6
 		return -1
 	}
 	return n
+}
+
+// verifier checks chunks on the host, one at a time and in order, while the transfer goes on.
+type verifier struct {
+	ctx  context.Context
+	t    Target
+	lf   *os.File
+	path string
+	ch   chan vchunk
+	done chan error
+}
+
+type vchunk struct {
+	off, n int64
+	want   string // hex sha256 of the local bytes; "" to compute here
+}
+
+func newVerifier(ctx context.Context, t Target, lf *os.File, p string) *verifier {
+	v := &verifier{ctx: ctx, t: t, lf: lf, path: p, ch: make(chan vchunk, 1<<10), done: make(chan error, 1)}
+	go v.run()
+	return v
+}
+
+func (v *verifier) add(off, n int64, want string) { v.ch <- vchunk{off, n, want} }
+
+// wait returns the first mismatch or error once every added chunk is checked.
+func (v *verifier) wait() error {
+	close(v.ch)
+	return <-v.done
+}
+
+func (v *verifier) run() {
+	var first error
+	for c := range v.ch {
+		if first != nil {
+			continue // drain
+		}
+		off, n, want := c.off, c.n, c.want
+		if want == "" {
+			h := sha256.New()
+			if _, err := io.Copy(h, io.NewSectionReader(v.lf, off, n)); err != nil {
+				first = err
+				continue
+			}
+			want = hex.EncodeToString(h.Sum(nil))
+		}
+		got, err := v.t.RemoteSha256Range(v.ctx, v.path, off, n)
+		switch {
+		case err != nil:
+			first = fmt.Errorf("hashing %s on host: %w", v.path, err)
+		case got != want:
+			first = fmt.Errorf("bytes %d-%d of %s on host have sha256 %s, sent %s: %w", off, off+n, v.path, got, want, ErrChecksumMismatch)
+		}
+	}
+	v.done <- first
+}
+
+// prefetch reads [off, off+n) of a local file in blocks on its own goroutine and hashes them (into the
+// whole-file hash and a hash of this chunk), so reading and hashing run beside the encryption and
+// sending of earlier blocks instead of in line with them.
+type prefetch struct {
+	ch   chan []byte
+	cur  []byte
+	done chan struct{}
+	err  error
+	sum  string
+}
+
+const prefetchBlock = 1 << 20
+
+func startPrefetch(ctx context.Context, f *os.File, off, n int64, full hash.Hash) *prefetch {
+	p := &prefetch{ch: make(chan []byte, 8), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		defer close(p.ch)
+		ch := sha256.New()
+		for pos := off; pos < off+n; {
+			b := make([]byte, min(prefetchBlock, off+n-pos))
+			if _, err := f.ReadAt(b, pos); err != nil {
+				p.err = err
+				return
+			}
+			full.Write(b)
+			ch.Write(b)
+			select {
+			case p.ch <- b:
+			case <-ctx.Done():
+				p.err = ctx.Err()
+				return
+			}
+			pos += int64(len(b))
+		}
+		p.sum = hex.EncodeToString(ch.Sum(nil))
+	}()
+	return p
+}
+
+func (p *prefetch) Read(b []byte) (int, error) {
+	for len(p.cur) == 0 {
+		blk, ok := <-p.ch
+		if !ok {
+			<-p.done
+			if p.err != nil {
+				return 0, p.err
+			}
+			return 0, io.EOF
+		}
+		p.cur = blk
+	}
+	n := copy(b, p.cur)
+	p.cur = p.cur[n:]
+	return n, nil
+}
+
+// wait returns the chunk's hash once the goroutine has ended (the caller cancels its context first).
+func (p *prefetch) wait() (string, error) {
+	for range p.ch { // unblock a sender that has not seen the cancellation yet
+	}
+	<-p.done
+	return p.sum, p.err
 }

@@ -31,6 +31,12 @@ func payload(t *testing.T, size int) (string, []byte) {
 
 func sum(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
 
+func TestMain(m *testing.M) {
+	// Small chunks so small files exercise chunked verification and resumption.
+	transfer.VerifyChunk, transfer.ResumeMargin = 1<<20, 2<<20
+	os.Exit(m.Run())
+}
+
 func TestUploadFreshSkipResume(t *testing.T) {
 	const size = 20<<20 + 123
 	src, data := payload(t, size)
@@ -103,6 +109,21 @@ func TestUploadResumeDistrustsPartial(t *testing.T) {
 	}
 	if res.Sent < size {
 		t.Fatalf("sent %d, want a full re-send after the hash mismatch", res.Sent)
+	}
+}
+
+// Bytes altered on the way (or on the host's disk) are caught by the host-side hashes; nothing is put
+// in place.
+func TestUploadDetectsCorruptionOnHost(t *testing.T) {
+	src, _ := payload(t, 5<<20)
+	f := hosttest.New("node1", t.TempDir())
+	f.FlipAt = 3<<20 + 17
+	_, err := f.Upload(context.Background(), src, "/opt/x", host.UploadOptions{})
+	if !errors.Is(err, transfer.ErrChecksumMismatch) {
+		t.Fatalf("err = %v, want ErrChecksumMismatch", err)
+	}
+	if _, err := os.Stat(filepath.Join(f.Root, "/opt/x")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a corrupted file was put in place")
 	}
 }
 

@@ -29,6 +29,8 @@ type Fake struct {
 	Handler func(c host.Cmd) (host.Result, error)
 	// CutAfter, if > 0, makes writes fail once this many bytes were written in one upload (a cut link).
 	CutAfter int64
+	// FlipAt, if > 0, corrupts the byte written at this file offset (a bad disk or a tampering host).
+	FlipAt int64
 
 	mu        sync.Mutex
 	responses map[string]host.Result
@@ -112,6 +114,19 @@ func (f *Fake) Upload(ctx context.Context, src, dst string, o host.UploadOptions
 	return transfer.Upload(ctx, f, src, dst, o)
 }
 
+func (f *Fake) RemoteSha256Range(ctx context.Context, p string, off, n int64) (string, error) {
+	fl, err := os.Open(f.local(p))
+	if err != nil {
+		return "", err
+	}
+	defer fl.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(fl, off, n)); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
 func (f *Fake) Sha256(ctx context.Context, p string) (string, error) {
 	return f.RemoteSha256(ctx, p, true)
 }
@@ -156,6 +171,12 @@ func (c *cutFile) Write(p []byte) (int, error) {
 				c.fs.written.Add(int64(m))
 			}
 			return int(max(n, 0)), ErrCut
+		}
+	}
+	if at := c.fs.f.FlipAt; at > 0 {
+		if pos, err := c.File.Seek(0, io.SeekCurrent); err == nil && at >= pos && at < pos+int64(len(p)) {
+			p = append([]byte(nil), p...)
+			p[at-pos] ^= 0xff
 		}
 	}
 	n, err := c.File.Write(p)
