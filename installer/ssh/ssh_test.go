@@ -237,17 +237,17 @@ func TestUploadResumeSkipCancel(t *testing.T) {
 	s := sshtest.Start(t, sshtest.Options{})
 	h := dial(t, rootConfig(t, s, t.TempDir()))
 	ctx := context.Background()
-	const size = 48 << 20
+	const size = 24 << 20
 	data := make([]byte, size)
 	rand.Read(data)
 	src := filepath.Join(t.TempDir(), "images.tar")
 	os.WriteFile(src, data, 0o644)
 	dst := filepath.Join(t.TempDir(), "remote", "images.tar") // loopback: the "remote" is this machine
 
-	// Cut the link once 20 MiB have gone.
+	// Cut the link once 14 MiB have gone.
 	var cut bool
 	opts := host.UploadOptions{Progress: func(e progressEvent) {
-		if !cut && e.Done > 20<<20 {
+		if !cut && e.Done > 14<<20 {
 			cut = true
 			h.drop()
 		}
@@ -282,7 +282,7 @@ func TestUploadResumeSkipCancel(t *testing.T) {
 	cctx, cancel := context.WithCancel(ctx)
 	var at time.Time
 	opts = host.UploadOptions{Progress: func(e progressEvent) {
-		if at.IsZero() && e.Done > 5<<20 {
+		if at.IsZero() && e.Done > 2<<20 {
 			at = time.Now()
 			cancel()
 		}
