@@ -23,7 +23,7 @@ import (
 
 func TestMain(m *testing.M) {
 	// Small verification chunks and resume margin so small test files exercise resumption.
-	transfer.VerifyChunk, transfer.ResumeMargin = 4<<20, 8<<20
+	transfer.VerifyChunk, transfer.ResumeMargin = 8<<20, 8<<20
 	os.Exit(m.Run())
 }
 
