@@ -1,0 +1,56 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-delivery/ferry/payload"
+)
+
+func init() { addBundleCommand(newBundleVerifyCmd) }
+
+func newBundleVerifyCmd() *cobra.Command {
+	var keyFiles []string
+	cmd := &cobra.Command{
+		Use:   "verify --key vendor.pub [--key ...] FILE",
+		Short: "Check a bundle's signature against trusted keys and every member's checksum",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var trusted []ed25519.PublicKey
+			for _, f := range keyFiles {
+				k, err := payload.LoadPublicKey(f)
+				if err != nil {
+					return err
+				}
+				trusted = append(trusted, k)
+			}
+			b, err := payload.Open(args[0])
+			if err != nil {
+				return err
+			}
+			defer b.Close()
+			sink, stop := stderrProgress(cmd.ErrOrStderr(), time.Second)
+			v, err := b.Verify(cmd.Context(), trusted, sink)
+			stop()
+			if err != nil {
+				if errors.Is(err, payload.ErrUntrusted) && !errors.Is(err, payload.ErrBadSignature) {
+					fmt.Fprintf(cmd.ErrOrStderr(), "all %d members intact, but the bundle is not trusted\n", v.Members)
+				}
+				if len(keyFiles) == 0 {
+					return fmt.Errorf("%w (no --key given: pass the vendor's public key)", err)
+				}
+				return err
+			}
+			m := b.Manifest()
+			fmt.Fprintf(cmd.OutOrStdout(), "OK: %s %s, %d members (%s) intact, signed by trusted key %s\n",
+				m.App.Name, m.App.Version, v.Members, humanBytes(v.Bytes), v.KeyID)
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVarP(&keyFiles, "key", "k", nil, "trusted public key file (PEM); repeat for several")
+	return cmd
+}
