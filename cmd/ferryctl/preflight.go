@@ -14,6 +14,7 @@ import (
 	"github.com/ferry-delivery/ferry/installer/preflight"
 	"github.com/ferry-delivery/ferry/installer/site"
 	"github.com/ferry-delivery/ferry/internal/progress"
+	"github.com/ferry-delivery/ferry/payload"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
@@ -22,12 +23,13 @@ func init() { addCommand(newPreflightCmd) }
 
 func newPreflightCmd() *cobra.Command {
 	var (
-		sitePath, needData, needBin string
-		archs, accept               []string
-		fix, yes, dryRun, verbose   bool
+		sitePath, bundlePath      string
+		needData, needBin         string
+		archs, accept             []string
+		fix, yes, dryRun, verbose bool
 	)
 	cmd := &cobra.Command{
-		Use:   "preflight --site site.yaml",
+		Use:   "preflight --site site.yaml [--bundle app.ferry]",
 		Short: "Check that every host of a site can take k3s, and offer fixes",
 		Long: `Connects to every host in the site file (verifying host keys), gathers facts with read-only
 commands and prints a host x check table. Nothing changes on a host unless --fix is given and the
@@ -45,6 +47,24 @@ fixes are confirmed. Every remote command is recorded in the site's records dire
 			nb, err := parseBytes(needBin)
 			if err != nil {
 				return fmt.Errorf("--need-bin: %w", err)
+			}
+			if bundlePath != "" {
+				// Structure only: preflight reads the manifest's platforms and sizes; install verifies.
+				b, err := payload.Open(bundlePath)
+				if err != nil {
+					return err
+				}
+				req := installer.BundleRequirements(b.Manifest())
+				b.Close()
+				if !cmd.Flags().Changed("arch") {
+					archs = req.Platforms
+				}
+				if !cmd.Flags().Changed("need-data") {
+					nd = req.NeedData
+				}
+				if !cmd.Flags().Changed("need-bin") {
+					nb = req.NeedBin
+				}
 			}
 			out, errOut := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			o := installer.PreflightOptions{
@@ -84,10 +104,11 @@ fixes are confirmed. Every remote command is recorded in the site's records dire
 	}
 	f := cmd.Flags()
 	f.StringVar(&sitePath, "site", "site.yaml", "site file (see docs/site-file.md)")
-	f.StringSliceVar(&archs, "arch", nil, "platforms the bundle carries (amd64, arm64, arm); checks each host's architecture against them")
+	f.StringVar(&bundlePath, "bundle", "", "bundle whose platforms and sizes the hosts must fit (optional)")
+	f.StringSliceVar(&archs, "arch", nil, "platforms to require without a bundle (amd64, arm64, arm); overrides the bundle's")
 	f.StringSliceVar(&accept, "accept-host-key", nil, "accept a host key seen for the first time, by its SHA256:... fingerprint (repeatable)")
-	f.StringVar(&needData, "need-data", "4GiB", "free space needed where k3s keeps its data and air-gap images")
-	f.StringVar(&needBin, "need-bin", "200MB", "free space needed in /usr/local/bin for the k3s binary")
+	f.StringVar(&needData, "need-data", "4GiB", "free space needed where k3s keeps its data and air-gap images (default from --bundle when given)")
+	f.StringVar(&needBin, "need-bin", "200MB", "free space needed in /usr/local/bin for the k3s binary (default from --bundle when given)")
 	f.BoolVar(&fix, "fix", false, "offer the fixes Ferry can apply (clock, hostname, default route) and apply them after confirmation")
 	f.BoolVar(&yes, "yes", false, "with --fix: apply without asking")
 	f.BoolVar(&dryRun, "dry-run", false, "with --fix: print the commands the fixes would run instead of running them")

@@ -65,4 +65,18 @@ hosts:
 	if _, err := os.Stat(filepath.Join(dir, "cli.records", "audit.jsonl")); err != nil {
 		t.Fatalf("no audit log: %v", err)
 	}
+
+	// The bundle's platforms decide the architecture check (it carries amd64 and arm64).
+	bundle := smallBundle(t, "")
+	out, _, _ = runCLI("preflight", "--site", sitePath, "--bundle", bundle)
+	if f := strings.Fields(strings.Split(out, "\n")[1]); f[1] != "pass" {
+		t.Fatalf("with a bundle carrying this machine's arch: %q", out)
+	}
+	out, _, err = runCLI("preflight", "--site", sitePath, "--bundle", bundle, "--arch", "riscv64")
+	if f := strings.Fields(strings.Split(out, "\n")[1]); err == nil || f[1] != "FAIL" || !strings.Contains(out, "bundle carries riscv64") {
+		t.Fatalf("--arch riscv64 must fail the arch check: %v\n%s", err, out)
+	}
+	if _, _, err := runCLI("preflight", "--site", sitePath, "--bundle", filepath.Join(dir, "missing.ferry")); err == nil {
+		t.Fatal("a missing bundle was accepted")
+	}
 }
