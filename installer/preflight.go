@@ -37,8 +37,19 @@ type PreflightReport struct {
 // OK reports whether every host was reached and no check failed.
 func (r *PreflightReport) OK() bool { return len(r.Unreachable) == 0 && !preflight.Failed(r.Results) }
 
-// PreflightPhases is the phase list of a preflight run: the first three phases of an install.
-var PreflightPhases = []string{"Connect to hosts", "Gather host facts", "Preflight checks"}
+// PreflightSteps lists the titles of a preflight run's phases (the wizard's step list): the first
+// phases of an install.
+func PreflightSteps() []string {
+	m, _ := preflightManager(&state{}, PreflightOptions{})
+	return m.Titles()
+}
+
+func preflightManager(st *state, o PreflightOptions) (*phase.Manager, *preflightPhase) {
+	m := &phase.Manager{Sink: o.Progress, DryRun: o.DryRun}
+	pp := &preflightPhase{st: st, consent: o.Consent, opts: preflight.Options{Platforms: o.Platforms, NeedData: o.NeedData, NeedBin: o.NeedBin}}
+	m.Add(&connectPhase{st: st, tolerate: true}, &factsPhase{st: st, tolerate: true}, pp)
+	return m, pp
+}
 
 // Preflight connects to every host of the site, gathers facts and evaluates every check. It changes
 // nothing on any host unless o.Consent accepts fixes. Hosts that cannot be reached are reported, not
@@ -49,9 +60,7 @@ func Preflight(ctx context.Context, s *site.Site, o PreflightOptions) (*Prefligh
 		return nil, fmt.Errorf("running preflight: %w", err)
 	}
 	defer st.close()
-	m := &phase.Manager{Sink: o.Progress, DryRun: o.DryRun}
-	pp := &preflightPhase{st: st, consent: o.Consent, opts: preflight.Options{Platforms: o.Platforms, NeedData: o.NeedData, NeedBin: o.NeedBin}}
-	m.Add(&connectPhase{st: st, tolerate: true}, &factsPhase{st: st, tolerate: true}, pp)
+	m, pp := preflightManager(st, o)
 	if err := m.Run(ctx); err != nil {
 		return nil, fmt.Errorf("running preflight: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-delivery/ferry/installer/site"
 	"github.com/ferry-delivery/ferry/installer/ssh"
 	"github.com/ferry-delivery/ferry/internal/progress"
+	"github.com/google/go-cmp/cmp"
 )
 
 func writeSite(t *testing.T, body string) *site.Site {
@@ -98,6 +99,9 @@ func TestPreflightWithFakes(t *testing.T) {
 				t.Fatalf("preflight without consent changed %s: %q", f.Name(), c.Line)
 			}
 		}
+	}
+	if d := cmp.Diff([]string{"Connect to hosts", "Gather host facts", "Preflight checks"}, PreflightSteps()); d != "" {
+		t.Fatal(d)
 	}
 	if len(events) == 0 || events[0].Phase != "Connect to hosts" {
 		t.Fatalf("events: %+v", events)
