@@ -2,5 +2,13 @@
 // k3s's embedded helm-controller, gates every change on health, rolls a failed upgrade back by itself, and
 // keeps the history of every applied version in the cluster and in the site records.
 //
-// It must not import the GUI toolkit.
+// It owns: the HelmChart spec Ferry applies (BuildSpec), the health verdict (Evaluate, a pure function of
+// a Snapshot), the history records and stored charts in the Ferry namespace (Store), the retention and
+// image plans (Retain, PlanImages), and the verbs Deploy, Upgrade, Rollback, Status and History.
+//
+// It must not: import the GUI toolkit; open network paths of its own (the API server is reached only
+// through the caller's dialer, see Connect); delete a HelmChart (that uninstalls the app and can lose PVC
+// data) or any PVC; use helm-controller's reinstall failure policy; write into k3s's manifests directory
+// (k3s re-applies it at every start and would revert a rollback); run commands on nodes (image landing is
+// the NodeImages interface, implemented by the installer). See docs/appliance.md.
 package appliance

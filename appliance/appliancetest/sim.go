@@ -1,0 +1,414 @@
+package appliancetest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	helmv1 "github.com/k3s-io/helm-controller/pkg/apis/helm.cattle.io/v1"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chart/loader"
+	"helm.sh/helm/v3/pkg/chartutil"
+	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v3/pkg/release"
+	"helm.sh/helm/v3/pkg/storage/driver"
+	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/yaml"
+
+	helmclient "github.com/k3s-io/helm-controller/pkg/generated/clientset/versioned"
+)
+
+// Sim is a small stand-in for helm-controller plus klipper-helm plus the kubelet, driving the
+// fake clientsets so the whole deploy/upgrade/rollback state machine runs. It reacts to HelmChart spec
+// changes the way the real ones do (k3s-contract.md §9): replace the job, run helm (a release Secret
+// written with helm's own storage driver, labelled with the job's config hash), render the workloads and
+// their pods. What happens is chosen by the chart values, like a real chart: sim.mode is one of ok,
+// neverReady, helmFail, imageMissing, hold.
+type Sim struct {
+	t    testing.TB
+	kube kubernetes.Interface
+	helm helmclient.Interface
+	ns   string
+	mu   sync.Mutex
+	seen map[string]string // app -> config hash handled
+	hold chan struct{}     // closed to let "hold" jobs finish
+	uid  int
+}
+
+// Start runs the stand-in until the test ends. ns is the namespace holding the HelmCharts.
+func Start(t testing.TB, kube kubernetes.Interface, helm helmclient.Interface, ns string) *Sim {
+	s := &Sim{t: t, kube: kube, helm: helm, ns: ns, seen: map[string]string{}, hold: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for ctx.Err() == nil {
+			s.step(ctx)
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+	return s
+}
+
+// Release lets jobs of mode "hold" finish (as ok).
+func (s *Sim) Release() { close(s.hold) }
+
+// configHash stands in for helm-controller's job config hash: any function of the spec will do.
+func configHash(spec helmv1.HelmChartSpec) string {
+	b, _ := json.Marshal(spec)
+	sum := sha256.Sum256(b)
+	return strings.ToUpper(hex.EncodeToString(sum[:]))
+}
+
+func (s *Sim) step(ctx context.Context) {
+	charts, err := s.helm.HelmV1().HelmCharts(s.ns).List(ctx, metav1.ListOptions{})
+	if err != nil {
+		return
+	}
+	for i := range charts.Items {
+		hc := &charts.Items[i]
+		h := configHash(hc.Spec)
+		s.mu.Lock()
+		done := s.seen[hc.Name] == h
+		s.mu.Unlock()
+		if done {
+			s.finishHeld(ctx, hc, h)
+			continue
+		}
+		if err := s.run(ctx, hc, h); err != nil {
+			s.t.Logf("sim: %v", err)
+			continue
+		}
+		s.mu.Lock()
+		s.seen[hc.Name] = h
+		s.mu.Unlock()
+	}
+}
+
+// labelConfigHash is klipper-helm's release label holding the job's config hash.
+const labelConfigHash = "helmcharts.helm.cattle.io/configHash"
+
+type simValues struct {
+	Image string `json:"image"`
+	Sim   struct {
+		Mode string `json:"mode"`
+	} `json:"sim"`
+}
+
+func (s *Sim) run(ctx context.Context, hc *helmv1.HelmChart, hash string) error {
+	kube := s.kube
+	// Replace the job: a new UID for the new config, as helm-controller's apply does.
+	_ = kube.BatchV1().Jobs(s.ns).Delete(ctx, "helm-install-"+hc.Name, metav1.DeleteOptions{})
+	s.uid++
+	uid := types.UID(fmt.Sprintf("job-uid-%d", s.uid))
+	job := &batchv1.Job{
+		ObjectMeta: metav1.ObjectMeta{Name: "helm-install-" + hc.Name, Namespace: s.ns, UID: uid, Labels: map[string]string{"helmcharts.helm.cattle.io/chart": hc.Name}},
+		Spec: batchv1.JobSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"batch.kubernetes.io/controller-uid": string(uid)}},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{labelConfigHash: "SHA256=" + hash}}},
+		},
+	}
+	var vals simValues
+	if err := yaml.Unmarshal([]byte(hc.Spec.ValuesContent), &vals); err != nil {
+		return err
+	}
+	target := hc.Spec.TargetNamespace
+	store := driver.NewSecrets(kube.CoreV1().Secrets(target))
+	rels, _ := store.Query(map[string]string{"name": hc.Name, "owner": "helm"})
+	var newest *release.Release
+	for _, r := range rels {
+		if newest == nil || r.Version > newest.Version {
+			newest = r
+		}
+	}
+	if vals.Sim.Mode == "hold" {
+		job.Status.Active = 1
+		_, err := kube.BatchV1().Jobs(s.ns).Create(ctx, job, metav1.CreateOptions{})
+		return err
+	}
+	// klipper-helm with failurePolicy abort refuses to touch a release whose newest revision failed.
+	if newest != nil && newest.Info.Status == release.StatusFailed && hc.Spec.FailurePolicy != helmv1.FailurePolicyRetry {
+		return s.failJob(ctx, job, "Release status is 'failed' and failure policy is 'abort', not 'reinstall'; waiting for operator intervention")
+	}
+	rev := 1
+	if newest != nil {
+		rev = newest.Version + 1
+	}
+	manifest, helmErr := s.render(hc, vals, rev, newest != nil)
+	if helmErr == nil && vals.Sim.Mode == "helmFail" {
+		helmErr = errors.New("template: web.yaml:3: function \"nope\" not defined")
+	}
+	rls := &release.Release{Name: hc.Name, Namespace: target, Version: rev,
+		Chart:    &chart.Chart{Metadata: &chart.Metadata{Name: hc.Name, Version: "0"}},
+		Info:     &release.Info{Status: release.StatusDeployed, Description: "Upgrade complete"},
+		Labels:   map[string]string{labelConfigHash: hash[:63]},
+		Manifest: manifest}
+	if helmErr != nil {
+		rls.Info = &release.Info{Status: release.StatusFailed, Description: "Upgrade \"" + hc.Name + "\" failed: " + helmErr.Error()}
+		if err := store.Create(fmt.Sprintf("sh.helm.release.v1.%s.v%d", hc.Name, rev), rls); err != nil {
+			return err
+		}
+		if hc.Spec.FailurePolicy == helmv1.FailurePolicyRetry {
+			// klipper-helm's retry policy runs helm upgrade and exits 0 whatever helm said.
+			job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+			_, err := kube.BatchV1().Jobs(s.ns).Create(ctx, job, metav1.CreateOptions{})
+			return err
+		}
+		return s.failJob(ctx, job, "Error: UPGRADE FAILED: "+helmErr.Error())
+	}
+	if newest != nil && newest.Info.Status == release.StatusDeployed {
+		newest.Info.Status = release.StatusSuperseded
+		if err := store.Update(fmt.Sprintf("sh.helm.release.v1.%s.v%d", hc.Name, newest.Version), newest); err != nil {
+			return err
+		}
+	}
+	if err := store.Create(fmt.Sprintf("sh.helm.release.v1.%s.v%d", hc.Name, rev), rls); err != nil {
+		return err
+	}
+	if err := s.workloads(ctx, target, manifest, vals.Sim.Mode); err != nil {
+		return err
+	}
+	job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+	job.Status.Succeeded = 1
+	_, err := kube.BatchV1().Jobs(s.ns).Create(ctx, job, metav1.CreateOptions{})
+	return err
+}
+
+// finishHeld completes a held job once the test releases it.
+func (s *Sim) finishHeld(ctx context.Context, hc *helmv1.HelmChart, hash string) {
+	select {
+	case <-s.hold:
+	default:
+		return
+	}
+	job, err := s.kube.BatchV1().Jobs(s.ns).Get(ctx, "helm-install-"+hc.Name, metav1.GetOptions{})
+	if err != nil || job.Status.Active == 0 {
+		return
+	}
+	var vals simValues
+	_ = yaml.Unmarshal([]byte(hc.Spec.ValuesContent), &vals)
+	// Run as ok with the held job's identity: same hash, job completes in place.
+	store := driver.NewSecrets(s.kube.CoreV1().Secrets(hc.Spec.TargetNamespace))
+	rels, _ := store.Query(map[string]string{"name": hc.Name, "owner": "helm"})
+	rev := 1
+	for _, r := range rels {
+		if r.Version >= rev {
+			rev = r.Version + 1
+		}
+		if r.Info.Status == release.StatusDeployed {
+			r.Info.Status = release.StatusSuperseded
+			_ = store.Update(fmt.Sprintf("sh.helm.release.v1.%s.v%d", hc.Name, r.Version), r)
+		}
+	}
+	manifest, err := s.render(hc, vals, rev, true)
+	if err != nil {
+		return
+	}
+	rls := &release.Release{Name: hc.Name, Namespace: hc.Spec.TargetNamespace, Version: rev,
+		Chart: &chart.Chart{Metadata: &chart.Metadata{Name: hc.Name, Version: "0"}},
+		Info:  &release.Info{Status: release.StatusDeployed}, Labels: map[string]string{labelConfigHash: hash[:63]},
+		Manifest: manifest}
+	_ = store.Create(fmt.Sprintf("sh.helm.release.v1.%s.v%d", hc.Name, rev), rls)
+	_ = s.workloads(ctx, hc.Spec.TargetNamespace, manifest, "ok")
+	job.Status.Active = 0
+	job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
+	_, _ = s.kube.BatchV1().Jobs(s.ns).UpdateStatus(ctx, job, metav1.UpdateOptions{})
+}
+
+func (s *Sim) failJob(ctx context.Context, job *batchv1.Job, msg string) error {
+	job.Status.Failed = 3
+	job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobFailed, Status: corev1.ConditionTrue, Reason: "BackoffLimitExceeded", Message: "Job has reached the specified backoff limit"}}
+	// The pod exits before the job controller marks the job failed.
+	pod := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: job.Name + "-" + string(job.UID), Namespace: s.ns, Labels: job.Spec.Selector.MatchLabels},
+		Status: corev1.PodStatus{Phase: corev1.PodFailed, ContainerStatuses: []corev1.ContainerStatus{{Name: "helm",
+			State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 1, Message: msg}}}}},
+	}
+	if _, err := s.kube.CoreV1().Pods(s.ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	_, err := s.kube.BatchV1().Jobs(s.ns).Create(ctx, job, metav1.CreateOptions{})
+	return err
+}
+
+// render does helm's templating for real (helm's engine, the chart from spec.chartContent, the values
+// from spec.valuesContent) and returns the manifest as helm stores it in the release. A chart that is not
+// inline (static charts URL) gets a fixed web + db manifest.
+func (s *Sim) render(hc *helmv1.HelmChart, v simValues, rev int, upgrade bool) (string, error) {
+	if hc.Spec.ChartContent == "" {
+		return fmt.Sprintf(fixedManifest, v.Image), nil
+	}
+	tgz, err := base64.StdEncoding.DecodeString(hc.Spec.ChartContent)
+	if err != nil {
+		return "", err
+	}
+	c, err := loader.LoadArchive(bytes.NewReader(tgz))
+	if err != nil {
+		return "", err
+	}
+	vals, err := chartutil.ReadValues([]byte(hc.Spec.ValuesContent))
+	if err != nil {
+		return "", err
+	}
+	opts := chartutil.ReleaseOptions{Name: hc.Name, Namespace: hc.Spec.TargetNamespace, Revision: rev, IsInstall: !upgrade, IsUpgrade: upgrade}
+	rv, err := chartutil.ToRenderValues(c, vals, opts, chartutil.DefaultCapabilities)
+	if err != nil {
+		return "", err
+	}
+	files, err := engine.Render(c, rv)
+	if err != nil {
+		return "", err
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		body := strings.TrimSpace(files[n])
+		if body == "" || strings.HasSuffix(n, "NOTES.txt") || strings.HasPrefix(path.Base(n), "_") {
+			continue
+		}
+		fmt.Fprintf(&b, "---\n# Source: %s\n%s\n", n, body)
+	}
+	return b.String(), nil
+}
+
+const fixedManifest = `---
+# Source: app/templates/web.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: %q}]}
+---
+# Source: app/templates/db.yaml
+apiVersion: apps/v1
+kind: StatefulSet
+metadata:
+  name: db
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: db, image: registry.local/db:15}]}
+  volumeClaimTemplates: [{metadata: {name: data}}]
+`
+
+// workloads plays the workload controllers and the kubelet for a manifest: each Deployment gets a new
+// pod from its template (Running and Ready, or per mode neverReady / imageMissing), each StatefulSet is
+// created Ready once with the PVCs of its volumeClaimTemplates (kept across upgrades, as on a real node).
+func (s *Sim) workloads(ctx context.Context, ns, manifest, mode string) error {
+	kube := s.kube
+	for _, doc := range strings.Split(manifest, "\n---\n") {
+		var head struct {
+			Kind string `json:"kind"`
+		}
+		if err := yaml.Unmarshal([]byte(strings.TrimPrefix(doc, "---\n")), &head); err != nil {
+			return err
+		}
+		switch head.Kind {
+		case "Deployment":
+			var d appsv1.Deployment
+			if err := yaml.Unmarshal([]byte(strings.TrimPrefix(doc, "---\n")), &d); err != nil {
+				return err
+			}
+			if d.Namespace == "" {
+				d.Namespace = ns
+			}
+			want := int32(1)
+			if d.Spec.Replicas != nil {
+				want = *d.Spec.Replicas
+			}
+			d.Generation = 1
+			d.Status = appsv1.DeploymentStatus{ObservedGeneration: 1, Replicas: want, UpdatedReplicas: want, ReadyReplicas: want, AvailableReplicas: want}
+			tpl := d.Spec.Template
+			image := ""
+			if len(tpl.Spec.Containers) > 0 {
+				image = tpl.Spec.Containers[0].Image
+			}
+			pod := &corev1.Pod{
+				ObjectMeta: metav1.ObjectMeta{Name: d.Name + "-" + strings.NewReplacer(":", "-", "/", "-", ".", "-").Replace(image), Namespace: d.Namespace, Labels: tpl.Labels},
+				Spec:       corev1.PodSpec{NodeName: "node-1", Containers: tpl.Spec.Containers},
+				Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: tpl.Spec.Containers[0].Name, Image: image, Ready: true,
+					State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{}}}}},
+			}
+			switch mode {
+			case "neverReady":
+				d.Status.ReadyReplicas, d.Status.AvailableReplicas = 0, 0
+				pod.Status.ContainerStatuses[0].Ready = false
+			case "imageMissing":
+				d.Status.ReadyReplicas, d.Status.AvailableReplicas = 0, 0
+				pod.Status.Phase = corev1.PodPending
+				pod.Status.ContainerStatuses[0] = corev1.ContainerStatus{Name: tpl.Spec.Containers[0].Name, Image: image,
+					State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff", Message: "Back-off pulling image " + image}}}
+			}
+			if _, err := kube.AppsV1().Deployments(d.Namespace).Update(ctx, &d, metav1.UpdateOptions{}); apierrors.IsNotFound(err) {
+				if _, err := kube.AppsV1().Deployments(d.Namespace).Create(ctx, &d, metav1.CreateOptions{}); err != nil {
+					return err
+				}
+			} else if err != nil {
+				return err
+			}
+			sel := metav1.FormatLabelSelector(d.Spec.Selector)
+			pods, _ := kube.CoreV1().Pods(d.Namespace).List(ctx, metav1.ListOptions{LabelSelector: sel})
+			for _, p := range pods.Items {
+				_ = kube.CoreV1().Pods(d.Namespace).Delete(ctx, p.Name, metav1.DeleteOptions{})
+			}
+			if _, err := kube.CoreV1().Pods(d.Namespace).Create(ctx, pod, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+				return err
+			}
+		case "StatefulSet":
+			var st appsv1.StatefulSet
+			if err := yaml.Unmarshal([]byte(strings.TrimPrefix(doc, "---\n")), &st); err != nil {
+				return err
+			}
+			if st.Namespace == "" {
+				st.Namespace = ns
+			}
+			if _, err := kube.AppsV1().StatefulSets(st.Namespace).Get(ctx, st.Name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+				continue
+			}
+			st.Generation = 1
+			st.Status = appsv1.StatefulSetStatus{ObservedGeneration: 1, Replicas: 1, ReadyReplicas: 1, UpdatedReplicas: 1, CurrentRevision: st.Name + "-1", UpdateRevision: st.Name + "-1"}
+			if st.Spec.Replicas != nil {
+				st.Status.Replicas, st.Status.ReadyReplicas, st.Status.UpdatedReplicas = *st.Spec.Replicas, *st.Spec.Replicas, *st.Spec.Replicas
+			}
+			if _, err := kube.AppsV1().StatefulSets(st.Namespace).Create(ctx, &st, metav1.CreateOptions{}); err != nil {
+				return err
+			}
+			for _, vct := range st.Spec.VolumeClaimTemplates {
+				pvc := &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: vct.Name + "-" + st.Name + "-0", Namespace: st.Namespace}}
+				if _, err := kube.CoreV1().PersistentVolumeClaims(st.Namespace).Create(ctx, pvc, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}

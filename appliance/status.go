@@ -1,0 +1,133 @@
+package appliance
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Status tells where an app truly stands. It is also the reconcile on connect: an in-progress record
+// whose process is gone (laptop crash, disconnect, cancel) is judged by the cluster's real state and
+// closed as succeeded or failed; with Options.Resume a still-running change is waited for, and a failed
+// upgrade rolled back, without applying anything twice.
+func Status(ctx context.Context, c *Cluster, app string, o Options) (Result, error) {
+	e := newEngine(c, o)
+	all, current, inProgress, err := e.records(ctx, app)
+	if err != nil {
+		return Result{App: app}, err
+	}
+	res := Result{App: app, Records: all}
+	ret := Retain(all, e.o.Keep)
+	res.Retention = &ret
+	if inProgress != nil && !e.alive(inProgress) {
+		res.Orphaned = true
+		if e.o.Resume {
+			r, err := e.resume(ctx, inProgress)
+			r.Orphaned = true
+			dctx, done := detached(ctx)
+			defer done()
+			r.Records, _ = e.store.List(dctx, app)
+			r.Retention = res.Retention
+			return r, err
+		}
+		h, err := e.judge(ctx, inProgress)
+		if err != nil {
+			return res, err
+		}
+		res.Version, res.Record, res.Health, res.State = inProgress.Version, *inProgress, h, inProgress.State
+		if h.State == Failed && inProgress.Action == ActionUpgrade && current != nil {
+			res.SuggestRollbackTo = current.Version
+		}
+		res.Records, _ = e.store.List(ctx, app)
+		return res, nil
+	}
+	if inProgress != nil {
+		snap, err := collect(ctx, c, e.o.Namespace, app, inProgress.StaleJobUID, inProgress.StaleRevision, time.Time{}, 0, e.o.Now())
+		if err != nil {
+			return res, err
+		}
+		res.Version, res.Record, res.Health, res.State = inProgress.Version, *inProgress, Evaluate(snap), StateInProgress
+		return res, nil
+	}
+	if current == nil {
+		return res, fmt.Errorf("reading status of %s: %w", app, ErrNotDeployed)
+	}
+	latest := &all[len(all)-1]
+	snap, err := collect(ctx, c, e.o.Namespace, app, "", 0, time.Time{}, 0, e.o.Now())
+	if err != nil {
+		return res, err
+	}
+	res.Version, res.Record, res.Health, res.State = current.Version, *latest, Evaluate(snap), latest.State
+	if snap.Chart != nil && snap.Chart.Annotations[AnnotationSpecHash] != current.SpecHash && latest.State == StateFailed {
+		// The live spec is a failed change that was not rolled back (e.g. a failed rollback).
+		res.Version = latest.Version
+		res.SuggestRollbackTo = current.Version
+	}
+	return res, nil
+}
+
+// judge evaluates an orphaned in-progress record once; a final verdict closes the record.
+func (e *engine) judge(ctx context.Context, rec *Record) (Health, error) {
+	live, err := e.liveChart(ctx, rec.App)
+	if err != nil {
+		return Health{}, err
+	}
+	if live == nil || SpecHash(live.Spec) != rec.SpecHash {
+		h := Health{State: Failed, Reason: "interrupted before its spec was applied; nothing changed"}
+		e.finish(ctx, rec, h)
+		return h, nil
+	}
+	timeout := e.o.Timeout
+	if timeout <= 0 && live.Spec.Timeout != nil {
+		timeout = live.Spec.Timeout.Duration + time.Minute
+	}
+	snap, err := collect(ctx, e.c, e.o.Namespace, rec.App, rec.StaleJobUID, rec.StaleRevision, rec.Started, timeout, e.o.Now())
+	if err != nil {
+		return Health{}, err
+	}
+	h := Evaluate(snap)
+	if h.State != InProgress {
+		e.finish(ctx, rec, h)
+	}
+	return h, nil
+}
+
+// resume continues an orphaned in-progress record: its spec is re-applied only if it never reached the
+// cluster (apply compares hashes), then health is awaited; a failed upgrade is rolled back.
+func (e *engine) resume(ctx context.Context, rec *Record) (Result, error) {
+	res := Result{App: rec.App, Version: rec.Version}
+	hc, err := e.store.RestoreSpec(ctx, rec)
+	if err != nil {
+		return res, err
+	}
+	hc.Annotations[AnnotationRecord] = rec.ID
+	rec.Heartbeat = e.o.Now()
+	h, changed, err := e.execute(ctx, rec, hc)
+	res.Record, res.Health, res.Changed, res.State = *rec, h, changed, rec.State
+	if err != nil || h.State == Healthy {
+		return res, err
+	}
+	if rec.Action == ActionUpgrade && rec.From != "" {
+		all, err := e.store.List(ctx, rec.App)
+		if err != nil {
+			return res, err
+		}
+		for i := range all {
+			if all[i].ID == rec.From {
+				return e.autoRollback(ctx, res, rec, &all[i], h)
+			}
+		}
+	}
+	return res, unhealthy(rec.App, h)
+}
+
+// History lists every recorded change of an app, oldest first, with the retention plan.
+func History(ctx context.Context, c *Cluster, app string, o Options) (Result, error) {
+	e := newEngine(c, o)
+	all, err := e.store.List(ctx, app)
+	if err != nil {
+		return Result{App: app}, err
+	}
+	ret := Retain(all, e.o.Keep)
+	return Result{App: app, Records: all, Retention: &ret}, nil
+}

@@ -1,0 +1,131 @@
+package appliance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/Masterminds/semver/v3"
+)
+
+// Upgrade moves an app to a newer bundle: same app, newer version (older only with AllowDowngrade),
+// allowed by the bundle's UpgradeFrom; shows the plan; records the change; lands the missing blobs;
+// applies; waits for health. When the new version fails (helm error, timeout, a pod never Ready, a
+// missing image) the previous recorded spec is re-applied by itself and the cause is returned.
+func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (Result, error) {
+	e := newEngine(c, o)
+	b.Namespace = e.o.Namespace
+	spec, err := BuildSpec(b.SpecInput)
+	if err != nil {
+		return Result{}, fmt.Errorf("upgrading %s: %w", b.App, err)
+	}
+	res := Result{App: b.App, Version: b.Version, StaticChart: spec.StaticChart}
+	e.emit(PhaseCheck, fmt.Sprintf("checking %s %s", b.App, b.Version), nil)
+	_, current, inProgress, err := e.records(ctx, b.App)
+	if err != nil {
+		return res, err
+	}
+	if inProgress != nil {
+		return e.resumeSame(ctx, res, inProgress, spec)
+	}
+	if current == nil {
+		return res, fmt.Errorf("upgrading %s: %w; deploy it first", b.App, ErrNotDeployed)
+	}
+	if err := checkUpgrade(current, spec, b, e.o.AllowDowngrade); err != nil {
+		return res, fmt.Errorf("upgrading %s from %s to %s: %w", b.App, current.Version, b.Version, err)
+	}
+	if current.SpecHash == spec.Hash {
+		e.emit(PhaseCheck, fmt.Sprintf("%s %s is already applied with these values", b.App, b.Version), nil)
+		res.Record, res.State = *current, current.State
+		return res, nil
+	}
+	e.emit(PhasePlan, "reading the images present on each node", nil)
+	plan, err := e.planNodes(ctx, b.App, current.Version, b.Version, current.Images, b.Images)
+	if err != nil {
+		return res, fmt.Errorf("planning upgrade of %s: %w", b.App, err)
+	}
+	res.Plan = plan
+	for _, np := range plan.Nodes {
+		e.o.Sink.Emit(progressf(PhasePlan, np.Node.Name, "%d blob(s), %d bytes to send", len(np.Missing), np.Bytes))
+	}
+	if spec.StaticChart != "" && e.o.Charts == nil {
+		return res, fmt.Errorf("upgrading %s: %w", b.App, ErrNoChartPlacer)
+	}
+	if err := e.checkOverlay(ctx, b.App); err != nil {
+		return res, fmt.Errorf("upgrading %s: %w", b.App, err)
+	}
+	if e.o.DryRun {
+		return res, nil
+	}
+	rec := &Record{App: b.App, Version: b.Version, Action: ActionUpgrade, From: current.ID, BundleDigest: b.BundleDigest,
+		ChartName: spec.ChartName, ChartDigest: spec.ChartDigest, Values: spec.Values, SpecHash: spec.Hash,
+		StaticChart: spec.StaticChart, Images: b.Images}
+	if err := e.prepare(ctx, rec, spec.Chart, b.Chart); err != nil {
+		return res, fmt.Errorf("upgrading %s: %w", b.App, err)
+	}
+	if err := e.placeChart(ctx, spec, b.Chart); err != nil {
+		e.finishErr(ctx, rec, err)
+		return res, err
+	}
+	if err := e.landImages(ctx, rec, b.Images, plan); err != nil {
+		e.finishErr(ctx, rec, err)
+		return res, err
+	}
+	h, changed, err := e.execute(ctx, rec, spec.Chart)
+	res.Record, res.Health, res.Changed, res.State = *rec, h, changed, rec.State
+	if err != nil {
+		return res, err
+	}
+	if h.State == Healthy {
+		return res, nil
+	}
+	return e.autoRollback(ctx, res, rec, current, h)
+}
+
+// checkUpgrade applies the identity and version rules.
+func checkUpgrade(current *Record, spec Spec, b Bundle, allowDowngrade bool) error {
+	if current.ChartName != "" && current.ChartName != spec.ChartName {
+		return fmt.Errorf("%w: installed chart %q, bundle chart %q", ErrDifferentApp, current.ChartName, spec.ChartName)
+	}
+	cur, err := semver.NewVersion(current.Version)
+	if err != nil {
+		return fmt.Errorf("reading installed version %q: %w", current.Version, err)
+	}
+	next, err := semver.NewVersion(b.Version)
+	if err != nil {
+		return fmt.Errorf("%w: version %q: %v", ErrInvalidInput, b.Version, err)
+	}
+	if next.LessThan(cur) && !allowDowngrade {
+		return fmt.Errorf("%w (pass the downgrade flag to go back to an older version on purpose)", ErrDowngrade)
+	}
+	if b.UpgradeFrom != "" {
+		floor := b.UpgradeFrom
+		if _, err := semver.NewVersion(floor); err == nil {
+			floor = ">= " + floor // the bundle format names the oldest version it upgrades
+		}
+		cons, err := semver.NewConstraint(floor)
+		if err != nil {
+			return fmt.Errorf("%w: upgradeFrom %q: %v", ErrInvalidInput, b.UpgradeFrom, err)
+		}
+		if !cons.Check(cur) {
+			return fmt.Errorf("%w: the bundle upgrades only from %s; install an intermediate version first", ErrNotUpgradable, b.UpgradeFrom)
+		}
+	}
+	return nil
+}
+
+// autoRollback re-applies the previous recorded spec after a failed upgrade and reports the cause.
+func (e *engine) autoRollback(ctx context.Context, res Result, failed, previous *Record, h Health) (Result, error) {
+	cause := fmt.Errorf("upgrading %s to %s: %w: %s", failed.App, failed.Version, ErrUnhealthy, h.Reason)
+	e.emit(PhaseRollback, fmt.Sprintf("%s %s failed (%s); rolling back to %s", failed.App, failed.Version, h.Reason, previous.Version), nil)
+	rb, err := e.rollbackTo(ctx, previous, ActionAutoRollback, failed)
+	res.RolledBack = err == nil && rb.State == StateSucceeded
+	res.RolledBackTo = previous.Version
+	res.Health = rb.Health
+	res.State = failed.State
+	res.Record = *failed
+	if err != nil {
+		return res, errors.Join(cause, fmt.Errorf("rolling back to %s: %w", previous.Version, err))
+	}
+	return res, cause
+}

@@ -1,0 +1,48 @@
+package main
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ferry-delivery/ferry/appliance"
+)
+
+func init() { addCommand(newStatusCmd) }
+
+func newStatusCmd() *cobra.Command {
+	var f applianceFlags
+	var resume bool
+	c := &cobra.Command{
+		Use:   "status",
+		Short: "Show where the app truly stands (and settle a change left by a lost connection)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cl, err := f.connect()
+			if err != nil {
+				return err
+			}
+			o := f.options()
+			o.Resume = resume
+			res, err := appliance.Status(cmd.Context(), cl, f.app, o)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "app:     %s\nversion: %s\nrecord:  %s (%s %s)\nhealth:  %s\n", res.App, res.Version, res.Record.ID, res.Record.Action, res.Record.State, res.Health)
+			for _, w := range res.Health.Waiting {
+				fmt.Fprintf(out, "waiting: %s\n", w)
+			}
+			if res.Orphaned {
+				fmt.Fprintln(out, "note:    this change was interrupted (connection lost); its state above is read from the cluster")
+			}
+			if res.SuggestRollbackTo != "" {
+				fmt.Fprintf(out, "next:    roll back to %s\n", res.SuggestRollbackTo)
+			}
+			return nil
+		},
+	}
+	f.register(c)
+	c.Flags().BoolVar(&resume, "resume", false, "keep waiting on an interrupted change (and roll back a failed upgrade)")
+	return c
+}
