@@ -309,3 +309,24 @@ func parseRawKey(path string) (any, []byte, error) {
 	k, err := xssh.ParseRawPrivateKey(b)
 	return k, b, err
 }
+
+func TestUnreachableHost(t *testing.T) {
+	sshtest.SshdPath(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close() // nothing listens there now
+	cfg := Config{Name: "gone", Address: "127.0.0.1", Port: port, User: "root", KeyFile: "/nonexistent", KnownHosts: filepath.Join(t.TempDir(), "kh")}
+	if _, err := Dial(context.Background(), cfg); err == nil || !strings.Contains(err.Error(), "reading key file") {
+		t.Fatalf("missing key file: %v", err)
+	}
+	s := sshtest.Start(t, sshtest.Options{})
+	cfg.KeyFile = s.ClientKey
+	start := time.Now()
+	_, err = Dial(context.Background(), cfg)
+	if err == nil || !strings.Contains(err.Error(), "is the host up") || time.Since(start) > 5*time.Second {
+		t.Fatalf("closed port: %v after %v", err, time.Since(start))
+	}
+}
