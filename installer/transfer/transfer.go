@@ -399,7 +399,9 @@ func (v *verifier) run() {
 // sending of earlier blocks instead of in line with them.
 type prefetch struct {
 	ch   chan []byte
+	free chan []byte // consumed blocks come back here, so a long transfer does not churn the GC
 	cur  []byte
+	blk  []byte
 	done chan struct{}
 	err  error
 	sum  string
@@ -408,13 +410,19 @@ type prefetch struct {
 const prefetchBlock = 1 << 20
 
 func startPrefetch(ctx context.Context, f *os.File, off, n int64, full hash.Hash) *prefetch {
-	p := &prefetch{ch: make(chan []byte, 8), done: make(chan struct{})}
+	p := &prefetch{ch: make(chan []byte, 8), free: make(chan []byte, 10), done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
 		defer close(p.ch)
 		ch := sha256.New()
 		for pos := off; pos < off+n; {
-			b := make([]byte, min(prefetchBlock, off+n-pos))
+			var b []byte
+			select {
+			case b = <-p.free:
+			default:
+				b = make([]byte, prefetchBlock)
+			}
+			b = b[:min(prefetchBlock, off+n-pos)]
 			if _, err := f.ReadAt(b, pos); err != nil {
 				p.err = err
 				return
@@ -436,6 +444,13 @@ func startPrefetch(ctx context.Context, f *os.File, off, n int64, full hash.Hash
 
 func (p *prefetch) Read(b []byte) (int, error) {
 	for len(p.cur) == 0 {
+		if p.blk != nil {
+			select {
+			case p.free <- p.blk[:cap(p.blk)]:
+			default:
+			}
+			p.blk = nil
+		}
 		blk, ok := <-p.ch
 		if !ok {
 			<-p.done
@@ -444,7 +459,7 @@ func (p *prefetch) Read(b []byte) (int, error) {
 			}
 			return 0, io.EOF
 		}
-		p.cur = blk
+		p.cur, p.blk = blk, blk
 	}
 	n := copy(b, p.cur)
 	p.cur = p.cur[n:]
