@@ -170,7 +170,7 @@ func upload(ctx context.Context, t Target, src, dst string, opts host.UploadOpti
 	// file after sending would add a full read and hash of it to every upload.
 	vctx, stopVerify := context.WithCancel(ctx)
 	defer stopVerify()
-	v := newVerifier(vctx, t, lf, tmp)
+	v := newVerifier(vctx, t, lf, tmp, size)
 	for pos := int64(0); pos < offset; pos += VerifyChunk {
 		v.add(pos, min(VerifyChunk, offset-pos), "")
 	}
@@ -184,7 +184,7 @@ func upload(ctx context.Context, t Target, src, dst string, opts host.UploadOpti
 		var got int64
 		got, werr = rf.ReadFrom(r)
 		stop()
-		sum, perr := pf.wait()
+		perr := pf.wait()
 		res.Sent += got
 		if werr == nil {
 			werr = perr
@@ -193,7 +193,9 @@ func upload(ctx context.Context, t Target, src, dst string, opts host.UploadOpti
 			werr = fmt.Errorf("sent %d of %d bytes at offset %d: local file changed during upload?", got, n, pos)
 		}
 		if werr == nil {
-			v.add(pos, n, sum)
+			// The verifier hashes its chunk from the page cache on its own goroutine: hashing twice in
+			// the prefetcher would lengthen the sending pipeline.
+			v.add(pos, n, "")
 		}
 	}
 	cerr := rf.Close()
@@ -345,6 +347,7 @@ type verifier struct {
 	t    Target
 	lf   *os.File
 	path string
+	size int64
 	ch   chan vchunk
 	done chan error
 }
@@ -354,8 +357,8 @@ type vchunk struct {
 	want   string // hex sha256 of the local bytes; "" to compute here
 }
 
-func newVerifier(ctx context.Context, t Target, lf *os.File, p string) *verifier {
-	v := &verifier{ctx: ctx, t: t, lf: lf, path: p, ch: make(chan vchunk, 1<<10), done: make(chan error, 1)}
+func newVerifier(ctx context.Context, t Target, lf *os.File, p string, size int64) *verifier {
+	v := &verifier{ctx: ctx, t: t, lf: lf, path: p, size: size, ch: make(chan vchunk, 1<<10), done: make(chan error, 1)}
 	go v.run()
 	return v
 }
@@ -383,7 +386,13 @@ func (v *verifier) run() {
 			}
 			want = hex.EncodeToString(h.Sum(nil))
 		}
-		got, err := v.t.RemoteSha256Range(v.ctx, v.path, off, n)
+		var got string
+		var err error
+		if off == 0 && n == v.size {
+			got, err = v.t.RemoteSha256(v.ctx, v.path, false) // one chunk: no dd pipe needed
+		} else {
+			got, err = v.t.RemoteSha256Range(v.ctx, v.path, off, n)
+		}
 		switch {
 		case err != nil:
 			first = fmt.Errorf("hashing %s on host: %w", v.path, err)
@@ -394,9 +403,9 @@ func (v *verifier) run() {
 	v.done <- first
 }
 
-// prefetch reads [off, off+n) of a local file in blocks on its own goroutine and hashes them (into the
-// whole-file hash and a hash of this chunk), so reading and hashing run beside the encryption and
-// sending of earlier blocks instead of in line with them.
+// prefetch reads [off, off+n) of a local file in blocks on its own goroutine and hashes them into the
+// whole-file hash, so reading and hashing run beside the encryption and sending of earlier blocks
+// instead of in line with them.
 type prefetch struct {
 	ch   chan []byte
 	free chan []byte // consumed blocks come back here, so a long transfer does not churn the GC
@@ -404,7 +413,6 @@ type prefetch struct {
 	blk  []byte
 	done chan struct{}
 	err  error
-	sum  string
 }
 
 const prefetchBlock = 1 << 20
@@ -414,7 +422,6 @@ func startPrefetch(ctx context.Context, f *os.File, off, n int64, full hash.Hash
 	go func() {
 		defer close(p.done)
 		defer close(p.ch)
-		ch := sha256.New()
 		for pos := off; pos < off+n; {
 			var b []byte
 			select {
@@ -428,7 +435,6 @@ func startPrefetch(ctx context.Context, f *os.File, off, n int64, full hash.Hash
 				return
 			}
 			full.Write(b)
-			ch.Write(b)
 			select {
 			case p.ch <- b:
 			case <-ctx.Done():
@@ -437,7 +443,6 @@ func startPrefetch(ctx context.Context, f *os.File, off, n int64, full hash.Hash
 			}
 			pos += int64(len(b))
 		}
-		p.sum = hex.EncodeToString(ch.Sum(nil))
 	}()
 	return p
 }
@@ -466,10 +471,10 @@ func (p *prefetch) Read(b []byte) (int, error) {
 	return n, nil
 }
 
-// wait returns the chunk's hash once the goroutine has ended (the caller cancels its context first).
-func (p *prefetch) wait() (string, error) {
+// wait returns once the goroutine has ended (the caller cancels its context first).
+func (p *prefetch) wait() error {
 	for range p.ch { // unblock a sender that has not seen the cancellation yet
 	}
 	<-p.done
-	return p.sum, p.err
+	return p.err
 }
