@@ -1,7 +1,12 @@
 // Package packaging builds Ferry bundles on an internet-connected build machine: it reads an appliance
-// spec, gathers and checks the k3s release assets for every platform, loads and lints the Helm chart,
-// discovers the images the chart uses by rendering it, pulls every image for every platform, and hands
-// the staged release to package payload to be written and signed.
+// spec (appliance.yaml), gathers and checks the k3s release assets for every platform, loads and lints the
+// Helm chart, discovers the images the chart uses by rendering it, pulls every image for every platform
+// into an OCI image layout, and hands the staged release to package payload to be written and signed.
 //
-// It must not touch target hosts or clusters, and must not import the GUI toolkit.
+// Everything fetched is kept in a work directory, content-addressed and verified before it takes its
+// final name, so an interrupted build resumes where it stopped; the bundle file itself appears only when
+// complete (payload.Write renames it into place).
+//
+// It must not touch target hosts or clusters, must not define the bundle layout (payload owns it), and
+// must not import the GUI toolkit.
 package packaging

@@ -7,9 +7,9 @@ set -euo pipefail
 
 declare -A groups=(
   [build]="gcc libc6-dev pkg-config git make ca-certificates"
-  [gui]="libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev xvfb xauth imagemagick xdotool"
+  [gui]="libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev xvfb xauth imagemagick xdotool fonts-wqy-microhei"
   [containerd]="containerd runc"
-  [lab]="systemd-container debootstrap qemu-user-static binfmt-support openssh-client openssh-server sshpass sudo passwd dash iproute2 iptables e2fsprogs util-linux kmod procps psmisc"
+  [lab]="systemd-container debootstrap qemu-user-static binfmt-support openssh-client openssh-server sshpass sudo passwd dash iproute2 iptables e2fsprogs util-linux mount openssl kmod procps psmisc"
 )
 
 want=()
