@@ -4,6 +4,10 @@
 // and starts k3s as its install script would, joins servers and agents, fetches the kubeconfig, and resets
 // hosts to clean.
 //
-// Operations are ordered lists of phases that talk to hosts through a narrow Host interface and report
-// through an injected progress sink. It must not import the GUI toolkit.
+// Operations are ordered lists of phases (installer/phase) sharing one state: connect, facts, preflight,
+// upload, then (next) install first server, join servers one by one, join agents, wait ready, fetch
+// kubeconfig. Phases talk to hosts through the narrow host.Host interface (installer/ssh in production,
+// host/hosttest in unit tests) and report through an injected progress sink. Sub-packages: site (the site
+// file), ssh (transport), transfer (verified upload), preflight (facts, checks, fixes), audit (the audit
+// log). It must not import the GUI toolkit, prompt, or print: callers supply prompts and consent.
 package installer

@@ -10,7 +10,7 @@ declare -A groups=(
   [gui]="libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev xvfb xauth imagemagick xdotool fonts-wqy-microhei"
   [containerd]="containerd runc"
   [k3sfiles]="shellcheck systemd iproute2 iptables procps util-linux mawk"
-  [lab]="systemd-container debootstrap qemu-user-static binfmt-support openssh-client openssh-server sshpass iproute2 iptables e2fsprogs util-linux mount openssl kmod procps psmisc"
+  [lab]="systemd-container debootstrap qemu-user-static binfmt-support openssh-client openssh-server sshpass sudo passwd dash iproute2 iptables e2fsprogs util-linux mount openssl kmod procps psmisc"
 )
 
 want=()

@@ -1,0 +1,107 @@
+package installer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/ferry-delivery/ferry/installer/phase"
+	"github.com/ferry-delivery/ferry/installer/preflight"
+	"github.com/ferry-delivery/ferry/internal/progress"
+)
+
+// ErrPreflightFailed means at least one check failed on at least one host.
+var ErrPreflightFailed = errors.New("preflight failed")
+
+// preflightPhase evaluates the checks; with consent it applies the fixes Ferry offers and checks again.
+type preflightPhase struct {
+	st   *state
+	m    *phase.Manager
+	opts preflight.Options
+	// consent decides which offered fixes to apply; nil applies none.
+	consent func([]preflight.Fix) []preflight.Fix
+	fixed   []preflight.Fix
+	// fatal makes a failed check an error (install); preflight alone only reports.
+	fatal bool
+}
+
+func (p *preflightPhase) Title() string { return "Preflight checks" }
+
+func (p *preflightPhase) Prepare(m *phase.Manager) error {
+	p.m = m
+	p.opts.Site = p.st.site.Name
+	p.opts.DataDir = p.st.site.DataDir()
+	p.opts.Roles = map[string]string{}
+	for _, h := range p.st.site.Hosts {
+		p.opts.Roles[h.Name] = h.Role
+	}
+	return nil
+}
+
+func (p *preflightPhase) Run(ctx context.Context) error {
+	rs := preflight.Evaluate(p.opts, p.st.factsInOrder())
+	if fixes := offered(rs); len(fixes) > 0 && p.consent != nil {
+		if chosen := p.consent(fixes); len(chosen) > 0 {
+			if err := p.apply(ctx, chosen); err != nil {
+				return err
+			}
+			if p.m.DryRun {
+				// The fixes were recorded, not made: the facts are unchanged.
+				p.fixed = chosen
+			} else {
+				p.fixed = chosen
+				if err := gatherAll(ctx, p.st, p.m); err != nil {
+					return err
+				}
+				rs = preflight.Evaluate(p.opts, p.st.factsInOrder())
+			}
+		}
+	}
+	p.st.mu.Lock()
+	p.st.results = rs
+	p.st.mu.Unlock()
+	for _, r := range rs {
+		if r.Status != preflight.Pass {
+			p.m.Emit(progress.Event{Host: r.Host, Msg: fmt.Sprintf("%s %s: %s", r.Check, r.Status, r.Detail)})
+		}
+	}
+	if p.fatal && preflight.Failed(rs) {
+		var failed []string
+		for _, r := range rs {
+			if r.Status == preflight.Fail {
+				failed = append(failed, r.Host+": "+r.Check+": "+r.Detail+" ("+r.Fix+")")
+			}
+		}
+		return fmt.Errorf("%w:\n  %s", ErrPreflightFailed, strings.Join(failed, "\n  "))
+	}
+	return nil
+}
+
+func (p *preflightPhase) apply(ctx context.Context, fixes []preflight.Fix) error {
+	var errs []error
+	for _, f := range fixes {
+		p.st.mu.Lock()
+		h, ok := p.st.hosts[f.Host]
+		p.st.mu.Unlock()
+		if !ok {
+			continue
+		}
+		p.m.Emit(progress.Event{Host: f.Host, Msg: "fixing: " + f.Desc})
+		if err := preflight.ApplyFix(ctx, h, f, p.st.opts.Now); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// offered lists the fixes Ferry could apply, one per host and kind.
+func offered(rs []preflight.Result) []preflight.Fix {
+	var out []preflight.Fix
+	for _, r := range rs {
+		if r.AutoFix != nil {
+			out = append(out, *r.AutoFix)
+		}
+	}
+	return out
+}

@@ -1,0 +1,58 @@
+package preflight
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ferry-delivery/ferry/installer/host"
+)
+
+// FixKind names a fix Ferry can apply.
+type FixKind string
+
+const (
+	FixClock    FixKind = "clock"
+	FixHostname FixKind = "hostname"
+	FixRoute    FixKind = "route"
+)
+
+// DummyLink is the interface the route fix creates.
+const DummyLink = "ferry-dummy0"
+
+// Fix is a consented change to one host.
+type Fix struct {
+	Kind  FixKind
+	Host  string
+	Desc  string
+	Value string // the hostname for FixHostname
+}
+
+// Commands returns the commands the fix runs (all under sudo), for dry runs and the consent prompt.
+// now is read at apply time so the clock is set to the laptop's current time.
+func (f Fix) Commands(now time.Time) []host.Cmd {
+	switch f.Kind {
+	case FixClock:
+		// An NTP client could move it again, but an air-gapped site whose clock is off has none that works.
+		return []host.Cmd{{Line: fmt.Sprintf("date -u -s @%d", now.Unix()), Sudo: true}}
+	case FixHostname:
+		n := host.Quote(f.Value)
+		return []host.Cmd{{Line: fmt.Sprintf("if command -v hostnamectl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then hostnamectl set-hostname %s; else echo %s > /etc/hostname && hostname %s; fi", n, n, n), Sudo: true}}
+	case FixRoute:
+		return []host.Cmd{{Line: fmt.Sprintf("ip link show %[1]s >/dev/null 2>&1 || ip link add %[1]s type dummy; ip link set %[1]s up && ip route replace default dev %[1]s metric 10000", DummyLink), Sudo: true}}
+	}
+	return nil
+}
+
+// ApplyFix runs the fix on h. Callers must have the user's consent.
+func ApplyFix(ctx context.Context, h host.Host, f Fix, now func() time.Time) error {
+	if now == nil {
+		now = time.Now
+	}
+	for _, c := range f.Commands(now()) {
+		if _, err := h.Run(ctx, c); err != nil {
+			return fmt.Errorf("applying fix %q on %s: %w", f.Kind, h.Name(), err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,5 @@
+package ssh
+
+import "errors"
+
+func errAs(err error, target any) bool { return err != nil && errors.As(err, target) }
