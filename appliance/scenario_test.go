@@ -47,9 +47,16 @@ func bundle(t *testing.T, version, mode string) Bundle {
 	}
 }
 
+// testOptions gives healthy changes ample time: a loaded CI machine running -race can take seconds to
+// render and reconcile, and a healthy path returns as soon as it is healthy anyway. Scenarios that must
+// time out use neverReadyTimeout instead.
 func testOptions(t *testing.T, log *eventLog) Options {
-	return Options{RecordsDir: t.TempDir(), PollInterval: 3 * time.Millisecond, Timeout: time.Second, Sink: log.sink, HeartbeatInterval: time.Hour}
+	return Options{RecordsDir: t.TempDir(), PollInterval: 3 * time.Millisecond, Timeout: 15 * time.Second, Sink: log.sink, HeartbeatInterval: time.Hour}
 }
+
+// neverReadyTimeout bounds the scenarios whose app never becomes Ready: they wait it out in full, and the
+// automatic rollback that follows gets the same budget.
+const neverReadyTimeout = 2 * time.Second
 
 func liveSpecJSON(t *testing.T, c *Cluster) string {
 	hc, err := c.Helm.HelmV1().HelmCharts(DefaultNamespace).Get(context.Background(), "shop", metav1.GetOptions{})
@@ -134,6 +141,10 @@ func TestLifecycleWithAutomaticRollback(t *testing.T) {
 	}
 	for _, b := range broken {
 		t.Run(b.mode, func(t *testing.T) {
+			o := o
+			if b.mode == "neverReady" {
+				o.Timeout = neverReadyTimeout
+			}
 			res, err := Upgrade(ctx, c, bundle(t, "3.0.0", b.mode), o)
 			if !errors.Is(err, ErrUnhealthy) || !strings.Contains(err.Error(), b.cause) {
 				t.Fatalf("err = %v, want ErrUnhealthy naming %q", err, b.cause)
@@ -507,6 +518,7 @@ func TestUpgradeEventsUseListedPhases(t *testing.T) {
 	if _, err := Deploy(context.Background(), c, bundle(t, "1.0.0", "ok"), o); err != nil {
 		t.Fatal(err)
 	}
+	o.Timeout = neverReadyTimeout
 	if _, err := Upgrade(context.Background(), c, bundle(t, "2.0.0", "neverReady"), o); !errors.Is(err, ErrUnhealthy) {
 		t.Fatal(err)
 	}

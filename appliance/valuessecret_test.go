@@ -245,7 +245,9 @@ func TestValuesSecretLifecycle(t *testing.T) {
 	v2Spec := liveSpecJSON(t, c)
 
 	// A failed upgrade rolls back to v2's exact spec; its own values Secret, used by no kept version, goes.
-	res, err := Upgrade(ctx, c, mk("3.0.0", "pass-three-3333", "neverReady"), o)
+	failing := o
+	failing.Timeout = neverReadyTimeout
+	res, err := Upgrade(ctx, c, mk("3.0.0", "pass-three-3333", "neverReady"), failing)
 	if !errors.Is(err, ErrUnhealthy) || !res.RolledBack {
 		t.Fatalf("failed upgrade: %v %+v", err, res)
 	}
