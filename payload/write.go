@@ -71,8 +71,9 @@ type WriteOptions struct {
 }
 
 // ImageStager is a source of image blobs still being staged while Write runs. Write plans the bundle
-// from IndexJSON and the manifests already in Source.Images (they must be there when Write starts;
-// layers and configs may be missing, their sizes then come from the manifests), writes members in the
+// from IndexJSON and the manifests already in Source.Images (they must be there when Write starts, and
+// so must the config of a single-platform entry whose descriptor names no platform; layers and other
+// configs may be missing, their sizes then come from the manifests), writes members in the
 // same fixed order as always (so the bundle's bytes do not depend on which download finished first) and,
 // before copying each image blob, waits for it with Await.
 type ImageStager interface {
