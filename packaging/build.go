@@ -150,7 +150,7 @@ func Build(ctx context.Context, spec *Spec, opts BuildOptions) (*Result, error) 
 	// (one phase at a time on the user's screen); the write then shows only the part still left to do.
 	writeSink := func(e progress.Event) {
 		select {
-		case <-pl.finished:
+		case <-pl.allStaged:
 			sink.Emit(e)
 		default:
 		}

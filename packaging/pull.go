@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -97,9 +98,13 @@ type pull struct {
 	index []byte
 	descs []v1.Descriptor
 
-	staged   map[v1.Hash]chan struct{} // closed once that blob is under its final name
-	finished chan struct{}             // closed when every download ended; err is then set
-	err      error
+	staged map[v1.Hash]chan struct{} // closed once that blob is under its final name
+	left   atomic.Int64              // downloads not yet staged
+	// allStaged is closed when the last download is staged, before that blob's staged channel: a
+	// writer that awaited every blob knows the pull is done (Build shows the write's progress from then).
+	allStaged chan struct{}
+	finished  chan struct{} // closed when every download ended; err is then set
+	err       error
 }
 
 // startPull resolves every reference, then starts downloading the missing blobs in the background, in
@@ -162,7 +167,8 @@ func startPull(ctx context.Context, dir string, refs []name.Reference, opts Pull
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-	p := &pull{dir: dir, lp: lp, tmp: tmp, plans: plans, early: early, staged: map[v1.Hash]chan struct{}{}, finished: make(chan struct{})}
+	p := &pull{dir: dir, lp: lp, tmp: tmp, plans: plans, early: early, staged: map[v1.Hash]chan struct{}{},
+		allStaged: make(chan struct{}), finished: make(chan struct{})}
 	for _, pl := range plans {
 		p.descs = append(p.descs, pl.indexDescriptor())
 	}
@@ -207,6 +213,11 @@ func startPull(ctx context.Context, dir string, refs []name.Reference, opts Pull
 		msg += fmt.Sprintf(", %d bytes already staged", present)
 	}
 	p.meter.flush(msg)
+	p.left.Store(int64(len(jobs)))
+	if len(jobs) == 0 {
+		p.meter.flush("done")
+		close(p.allStaged)
+	}
 
 	g, gctx = errgroup.WithContext(ctx)
 	g.SetLimit(opts.Concurrency)
@@ -219,6 +230,10 @@ func startPull(ctx context.Context, dir string, refs []name.Reference, opts Pull
 				if err := fetchBlob(gctx, puller, lp, tmp, j.repo, j.desc, p.meter); err != nil {
 					return fmt.Errorf("fetching %s@%s: %w", j.repo, j.desc.Digest, err)
 				}
+				if p.left.Add(-1) == 0 {
+					p.meter.flush("done")
+					close(p.allStaged)
+				}
 				close(p.staged[j.desc.Digest])
 				return nil
 			})
@@ -226,9 +241,6 @@ func startPull(ctx context.Context, dir string, refs []name.Reference, opts Pull
 		p.err = g.Wait()
 		if p.err == nil {
 			p.err = ctx.Err()
-		}
-		if p.err == nil {
-			p.meter.flush("done")
 		}
 		close(p.finished)
 	}()

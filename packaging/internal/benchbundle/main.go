@@ -108,18 +108,20 @@ func run(total, layerSize int64, rounds int, dir string, strict bool) error {
 			return err
 		}
 		args := append(append([]string{"pull", "--format", "oci"}, info.Refs...), filepath.Join(out, "crane"))
-		ct, _, crss, err := timed("", filepath.Join(bin, "crane"), args...)
+		ct, _, crss, ccpu, err := timed("", filepath.Join(bin, "crane"), args...)
 		if err != nil {
 			return fmt.Errorf("crane: %w", err)
 		}
-		ft, fw, frss, err := timed(payload.PhaseWrite, filepath.Join(bin, "ferryctl"), "bundle", "build", "-f", spec, "-o", filepath.Join(out, "bench.ferry"),
+		ft, fw, frss, fcpu, err := timed(payload.PhaseWrite, filepath.Join(bin, "ferryctl"), "bundle", "build", "-f", spec, "-o", filepath.Join(out, "bench.ferry"),
 			"--key", key, "--work-dir", filepath.Join(out, "work"))
 		if err != nil {
 			return fmt.Errorf("ferryctl: %w", err)
 		}
-		fmt.Printf("round %d: crane %v (peak RSS %d MB), ferry %v = gather+pull %v + bundle write %v (peak RSS %d MB)\n", r+1,
-			ct.Round(time.Millisecond), crss/1e6, ft.Round(time.Millisecond), fw.Round(time.Millisecond),
-			(ft - fw).Round(time.Millisecond), frss/1e6)
+		// The bundle is written while the images download; ferry's progress shows the write phase once
+		// the pull is done, so the second figure is the part of the write that did not overlap the pull.
+		fmt.Printf("round %d: crane %v (cpu %v, peak RSS %d MB), ferry %v = gather+pull %v + rest of bundle write %v (cpu %v, peak RSS %d MB), load %s\n", r+1,
+			ct.Round(time.Millisecond), ccpu.Round(time.Millisecond), crss/1e6, ft.Round(time.Millisecond), fw.Round(time.Millisecond),
+			(ft - fw).Round(time.Millisecond), fcpu.Round(time.Millisecond), frss/1e6, loadavg())
 		if craneBest == 0 || ct < craneBest {
 			craneBest = ct
 		}
@@ -176,17 +178,30 @@ func writeAppliance(dir, host string, refs []string) (spec, key string, err erro
 	return spec, base + ".key", payload.WriteKeyPair(base, k)
 }
 
+// loadavg is the 1-minute load average: on a shared machine the ratio means little without it.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return "?"
+	}
+	return f[0]
+}
+
 // timed runs a command and returns its wall time, the time until a stderr line first contained mark
-// (its progress output names phases), and its peak RSS in bytes.
-func timed(mark, name string, args ...string) (time.Duration, time.Duration, int64, error) {
+// (its progress output names phases), its peak RSS in bytes and its CPU time (user + system).
+func timed(mark, name string, args ...string) (time.Duration, time.Duration, int64, time.Duration, error) {
 	cmd := exec.Command(name, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	start := time.Now()
 	if err := cmd.Start(); err != nil {
-		return 0, 0, 0, err
+		return 0, 0, 0, 0, err
 	}
 	var errb strings.Builder
 	var marked time.Duration
@@ -200,13 +215,13 @@ func timed(mark, name string, args ...string) (time.Duration, time.Duration, int
 	err = cmd.Wait()
 	el := time.Since(start)
 	if err != nil {
-		return 0, 0, 0, fmt.Errorf("%w: %s", err, errb.String())
+		return 0, 0, 0, 0, fmt.Errorf("%w: %s", err, errb.String())
 	}
 	var rss int64
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		rss = ru.Maxrss * 1024 // Linux reports KiB
 	}
-	return el, marked, rss, nil
+	return el, marked, rss, cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime(), nil
 }
 
 func sh(name string, args ...string) error {
