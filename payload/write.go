@@ -2,7 +2,6 @@ package payload
 
 import (
 	"archive/zip"
-	"bufio"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -122,13 +121,14 @@ func Write(ctx context.Context, dst string, src Source, opts WriteOptions) (err 
 	if err != nil {
 		return fmt.Errorf("writing bundle: %w", err)
 	}
+	bw := newOutFile(f)
 	defer func() {
+		bw.Close()
 		if err != nil {
 			f.Close()
 			os.Remove(partial)
 		}
 	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
 	zw := zip.NewWriter(bw)
 	w := &bundleWriter{ctx: ctx, zw: zw, sink: opts.Progress, buf: make([]byte, 1<<20), stager: opts.Stager, trusted: opts.BlobsVerified}
 	for _, m := range members {
