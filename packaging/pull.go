@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -494,7 +495,9 @@ func fetchBlob(ctx context.Context, puller *remote.Puller, lp layout.Path, tmp s
 	}
 	defer os.Remove(f.Name())
 	defer f.Close()
-	n, err := io.Copy(&meterWriter{ctx: ctx, w: f, m: meter, msg: repo.String()}, rc)
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	n, err := io.CopyBuffer(&meterWriter{ctx: ctx, w: f, m: meter, msg: repo.String()}, rc, *buf)
 	if err != nil {
 		return err
 	}
@@ -509,6 +512,10 @@ func fetchBlob(ctx context.Context, puller *remote.Puller, lp layout.Path, tmp s
 	}
 	return os.Rename(f.Name(), blobPath(lp, d.Digest))
 }
+
+// copyBufs hold the download buffers: 512 KiB instead of io.Copy's 32 KiB cuts the read and write
+// system calls per GiB sixteenfold, for 2 MiB at the default concurrency.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 512<<10); return &b }}
 
 func blobPath(lp layout.Path, h v1.Hash) string {
 	return filepath.Join(string(lp), "blobs", h.Algorithm, h.Hex)
