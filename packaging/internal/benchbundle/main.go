@@ -1,7 +1,8 @@
 // Command benchbundle compares `ferryctl bundle build` with `crane pull --format oci` on the same images,
 // served by one in-process registry running in its own process (cmd/testregistry), and prints the time
 // ratio Ferry/crane and Ferry's peak RSS. Both tools run as subprocesses built before any timing; each
-// round starts from empty output and work directories. Run through `make bench-bundle` (>= 1 GiB) or
+// round starts from empty output and work directories, the tools' order alternates between rounds, and
+// dirty pages are synced (untimed) before each run, so neither tool pays for the other's writeback. Run through `make bench-bundle` (>= 1 GiB) or
 // `make bench-bundle-smoke` (small, for CI: it checks the pipeline, its ratio is noise).
 package main
 
@@ -108,14 +109,34 @@ func run(total, layerSize int64, rounds int, dir string, strict bool) error {
 			return err
 		}
 		args := append(append([]string{"pull", "--format", "oci"}, info.Refs...), filepath.Join(out, "crane"))
-		ct, _, crss, ccpu, err := timed("", filepath.Join(bin, "crane"), args...)
-		if err != nil {
-			return fmt.Errorf("crane: %w", err)
+		var ct, ft, fw, ccpu, fcpu time.Duration
+		var crss, frss int64
+		runCrane := func() (err error) {
+			ct, _, crss, ccpu, err = timed("", filepath.Join(bin, "crane"), args...)
+			if err != nil {
+				return fmt.Errorf("crane: %w", err)
+			}
+			return nil
 		}
-		ft, fw, frss, fcpu, err := timed(payload.PhaseWrite, filepath.Join(bin, "ferryctl"), "bundle", "build", "-f", spec, "-o", filepath.Join(out, "bench.ferry"),
-			"--key", key, "--work-dir", filepath.Join(out, "work"))
-		if err != nil {
-			return fmt.Errorf("ferryctl: %w", err)
+		runFerry := func() (err error) {
+			ft, fw, frss, fcpu, err = timed(payload.PhaseWrite, filepath.Join(bin, "ferryctl"), "bundle", "build", "-f", spec, "-o", filepath.Join(out, "bench.ferry"),
+				"--key", key, "--work-dir", filepath.Join(out, "work"))
+			if err != nil {
+				return fmt.Errorf("ferryctl: %w", err)
+			}
+			return nil
+		}
+		// Alternate which tool goes first: whichever runs second otherwise pays for the first one's
+		// dirty pages being written back (timed also syncs before starting the clock).
+		first, second := runCrane, runFerry
+		if r%2 == 1 {
+			first, second = runFerry, runCrane
+		}
+		if err := first(); err != nil {
+			return err
+		}
+		if err := second(); err != nil {
+			return err
 		}
 		// The bundle is written while the images download; ferry's progress shows the write phase once
 		// the pull is done, so the second figure is the part of the write that did not overlap the pull.
@@ -194,6 +215,9 @@ func loadavg() string {
 // timed runs a command and returns its wall time, the time until a stderr line first contained mark
 // (its progress output names phases), its peak RSS in bytes and its CPU time (user + system).
 func timed(mark, name string, args ...string) (time.Duration, time.Duration, int64, time.Duration, error) {
+	// Write back what earlier runs left dirty, untimed: each tool is timed for its own work only (Ferry
+	// fsyncs its bundle itself; neither tool's staged files are synced).
+	syscall.Sync()
 	cmd := exec.Command(name, args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
