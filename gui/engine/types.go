@@ -1,0 +1,180 @@
+package engine
+
+import "time"
+
+// Trust says how far the bundle's signature could be checked.
+type Trust int
+
+const (
+	// TrustSigned: signed by a key the laptop trusts.
+	TrustSigned Trust = iota
+	// TrustUntrusted: signed, but by a key the laptop does not know.
+	TrustUntrusted
+	// TrustUnsigned: no signature at all.
+	TrustUnsigned
+)
+
+// Bundle is a verified bundle as the wizard shows it.
+type Bundle struct {
+	Path       string
+	App        string
+	Version    string
+	K3sVersion string
+	Platforms  []string // e.g. linux/amd64
+	Signer     string   // empty when unsigned
+	Trust      Trust
+	Images     []Image
+	// ValuesSchema is the chart's values.schema.json (may be empty); DefaultValues its values.yaml.
+	ValuesSchema  []byte
+	DefaultValues []byte
+}
+
+// Image is one container image the bundle carries.
+type Image struct {
+	Ref   string
+	Bytes int64
+}
+
+// Role is a host's part in the cluster.
+type Role string
+
+const (
+	RoleServer Role = "server"
+	RoleAgent  Role = "agent"
+)
+
+// Host is one target machine. Password and KeyPassphrase live only in memory: they are never serialised.
+type Host struct {
+	Name          string `json:"name"`
+	Address       string `json:"address"`
+	Port          int    `json:"port,omitempty"`
+	User          string `json:"user"`
+	Role          Role   `json:"role"`
+	KeyPath       string `json:"keyPath,omitempty"`
+	Password      string `json:"-"`
+	KeyPassphrase string `json:"-"`
+	Sudo          bool   `json:"sudo"`
+	JumpHost      string `json:"jumpHost,omitempty"` // user@host:port of a bastion, optional
+	// HostKey is the accepted key as a known_hosts line; empty until first contact is accepted.
+	HostKey string `json:"hostKey,omitempty"`
+}
+
+// KeyStatus is how a presented host key compares with the accepted one.
+type KeyStatus int
+
+const (
+	KeyKnown KeyStatus = iota
+	KeyNew
+	KeyChanged
+)
+
+// Connection is the outcome of a connection test.
+type Connection struct {
+	KeyStatus   KeyStatus
+	Fingerprint string // SHA256:..., of the presented key
+	KeyLine     string // the presented key as a known_hosts line, stored when accepted
+	OS          string
+	Arch        string
+}
+
+// Site is what the engine needs to act on an installed or to-be-installed site.
+type Site struct {
+	Name  string
+	Dir   string // the site record folder: known_hosts, kubeconfig, audit log
+	Hosts []Host
+}
+
+// Severity of a preflight check.
+type Severity int
+
+const (
+	Pass Severity = iota
+	Warn
+	Fail
+)
+
+// Check is one preflight result for one host.
+type Check struct {
+	Host     string
+	ID       string
+	Title    string
+	Severity Severity
+	Detail   string // what was found
+	Fix      string // plain-language fix
+	Fixable  bool   // Ferry can apply the fix itself
+}
+
+// Phase is one step of a long operation.
+type Phase struct {
+	ID    string
+	Title string
+}
+
+// InstallRequest is everything Install needs.
+type InstallRequest struct {
+	Site   Site
+	Bundle Bundle
+	Values []byte // the chart values the user configured, as YAML
+}
+
+// InstallResult is what the Done screen shows.
+type InstallResult struct {
+	AppURL     string
+	Kubeconfig []byte
+	Release    Release
+}
+
+// Health is the overall state of the app or one component.
+type Health string
+
+const (
+	Healthy     Health = "healthy"
+	Degraded    Health = "degraded"
+	Progressing Health = "progressing"
+	Down        Health = "down"
+)
+
+// Component is one workload or service of the app.
+type Component struct {
+	Kind   string // Deployment, StatefulSet, DaemonSet, Service
+	Name   string
+	State  Health
+	Ready  string // e.g. "2/2"; empty for services
+	Detail string
+}
+
+// Status is the site's current state.
+type Status struct {
+	App        string
+	Version    string
+	K3sVersion string
+	Health     Health
+	Components []Component
+	AppURL     string
+}
+
+// Release is one entry of the site's history.
+type Release struct {
+	Version string
+	Time    time.Time
+	Action  string // install, upgrade, rollback, auto-rollback
+	Result  string // succeeded, failed, rolled back
+	Kept    bool   // its images and chart are kept on site, so Rollback can restore it
+}
+
+// UpgradePlan describes an upgrade before it runs.
+type UpgradePlan struct {
+	From, To      string
+	K3sFrom       string
+	K3sTo         string
+	ChangedImages []string
+	BytesPerNode  map[string]int64 // host name -> bytes to send
+	Phases        []Phase
+}
+
+// UpgradeResult is the outcome of Upgrade.
+type UpgradeResult struct {
+	Version    string // the version running afterwards
+	RolledBack bool   // the upgrade failed and Ferry restored the previous version
+	Reason     string // why it rolled back, in plain words
+}

@@ -1,0 +1,152 @@
+package gui
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2/test"
+
+	"github.com/ferry-delivery/ferry/gui/engine"
+	"github.com/ferry-delivery/ferry/gui/fakeengine"
+	"github.com/ferry-delivery/ferry/gui/siterecord"
+)
+
+// installedSite saves a site record and tells the fake the app runs 1.0.0.
+func installedSite(t *testing.T, w *Wizard, f *fakeengine.Fake) {
+	t.Helper()
+	line, _ := fakeengine.FakeKey("node1", "1")
+	hist := []engine.Release{{Version: "1.0.0", Time: fixedNow.Add(-48 * time.Hour), Action: "install", Result: "succeeded", Kept: true}}
+	f.Installed("1.0.0", "v1.33.4+k3s1", hist...)
+	err := w.Store.Save(siterecord.Record{Name: "plant-7", App: "shop", Version: "1.0.0", BundlePath: bundlePath,
+		Hosts:   []engine.Host{{Name: "node1", Address: "node1", User: "root", Role: engine.RoleServer, KeyPath: "/k", HostKey: line}},
+		History: hist, Updated: fixedNow})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.ShowStart() // re-read recent sites
+}
+
+// confirm taps the confirmation dialog's affirmative button.
+func confirm(t *testing.T, w *Wizard) {
+	t.Helper()
+	tap(t, w, "Yes")
+}
+
+// TestUpgradeAndRollbackFlow: open a recent site, upgrade it (plan, confirm, success), upgrade again into a
+// failing version that rolls itself back (shown plainly), then roll back to 1.0.0 from the history.
+func TestUpgradeAndRollbackFlow(t *testing.T) {
+	w, f := newTestWizard(t)
+	installedSite(t, w, f)
+	for _, v := range []string{"1.1.0", "1.2.0"} {
+		f.AddBundle(fakeengine.DemoBundle("/media/usb/shop-"+v+".ferry", v))
+	}
+	golden(t, w, "manage/01-start-recent.xml")
+	tap(t, w, "plant-7 — shop 1.0.0")
+	mustContain(t, w, "Site plant-7", "healthy", "web", "db", "Service", "2/2", "installed — succeeded")
+	golden(t, w, "manage/02-manage.xml")
+
+	// Upgrade to 1.1.0: plan, confirm, success.
+	tap(t, w, "Upgrade…")
+	if !button(t, w, "Upgrade").Disabled() {
+		t.Fatal("Upgrade is enabled before a bundle is verified")
+	}
+	setText(entry(t, w, "Path to the .ferry bundle file"), "/media/usb/shop-1.1.0.ferry")
+	tap(t, w, "Verify")
+	mustContain(t, w, "1.0.0 → 1.1.0", "registry.local/shop/web:1.1.0", "node1: 42.0 MiB")
+	golden(t, w, "manage/03-upgrade-plan.xml")
+	tap(t, w, "Upgrade")
+	mustContain(t, w, "Upgrade plant-7 from 1.0.0 to 1.1.0?")
+	confirm(t, w)
+	mustContain(t, w, "Upgraded: the site runs 1.1.0.")
+	golden(t, w, "manage/04-upgrade-ok.xml")
+	tap(t, w, "Back to the site")
+	mustContain(t, w, "1.1.0  upgraded — succeeded")
+
+	// Upgrade to 1.2.0 fails its health check: Ferry rolls back by itself and says so.
+	f.FailNextUpgrade("web did not become ready within 5m: CrashLoopBackOff")
+	tap(t, w, "Upgrade…")
+	setText(entry(t, w, "Path to the .ferry bundle file"), "/media/usb/shop-1.2.0.ferry")
+	tap(t, w, "Verify")
+	tap(t, w, "Upgrade")
+	confirm(t, w)
+	mustContain(t, w, "The upgrade to 1.2.0 failed, so Ferry rolled back. The site runs 1.1.0, as before.", "Why: web did not become ready within 5m: CrashLoopBackOff")
+	golden(t, w, "manage/05-upgrade-rolledback.xml")
+	tap(t, w, "Back to the site")
+	mustContain(t, w, "1.1.0  rolled back automatically — succeeded", "1.2.0  upgraded — failed, rolled back")
+
+	// Roll back to 1.0.0 from the history, with confirmation. 1.2.0 and 1.0.0 are kept; 1.1.0 runs.
+	rb := buttons(w, "Roll back to this version")
+	if len(rb) != 2 {
+		t.Fatalf("%d rollback buttons, want 2 (1.2.0 and 1.0.0)", len(rb))
+	}
+	test.Tap(rb[len(rb)-1]) // the oldest release is listed last
+	w.Wait()
+	mustContain(t, w, "Roll the site back from 1.1.0 to 1.0.0?")
+	confirm(t, w)
+	mustContain(t, w, "The site now runs 1.0.0.")
+	if st, _ := f.Status(t.Context(), engine.Site{}); st.Version != "1.0.0" {
+		t.Fatalf("engine runs %s after rollback", st.Version)
+	}
+	golden(t, w, "manage/06-rolledback.xml")
+	rec, err := w.Store.Load("plant-7")
+	if err != nil || rec.Version != "1.0.0" || rec.History[0].Action != "rollback" {
+		t.Fatalf("record after rollback: %+v %v", rec, err)
+	}
+	audit, _ := os.ReadFile(filepath.Join(w.Store.Dir("plant-7"), "audit.log"))
+	for _, want := range []string{"upgrade 1.0.0 -> 1.1.0 succeeded", "upgrade 1.1.0 -> 1.2.0 failed and rolled back automatically", "rollback to 1.0.0 succeeded"} {
+		if !strings.Contains(string(audit), want) {
+			t.Errorf("audit log lacks %q:\n%s", want, audit)
+		}
+	}
+	if calls := strings.Join(f.Calls(), ","); !strings.Contains(calls, "Rollback 1.0.0") {
+		t.Fatalf("engine calls %s", calls)
+	}
+}
+
+// TestOpenSiteFolder opens a site folder from elsewhere on disk (a colleague's copy) and refuses a folder
+// that is not a site, explaining why.
+func TestOpenSiteFolder(t *testing.T) {
+	w, f := newTestWizard(t)
+	f.Installed("1.0.0", "v1.33.4+k3s1")
+	other := siterecord.Store{Root: t.TempDir()}
+	if err := other.Save(siterecord.Record{Name: "plant-3", App: "shop", Version: "1.0.0", Hosts: []engine.Host{{Name: "n", Address: "n", Role: engine.RoleServer}}}); err != nil {
+		t.Fatal(err)
+	}
+	w.OpenSiteDir(t.TempDir())
+	w.Wait()
+	mustContain(t, w, "no such file or directory")
+	if len(w.Win.Canvas().Overlays().List()) != 1 {
+		t.Fatal("no error dialog for a folder that is not a site")
+	}
+	tap(t, w, "Close")
+	w.OpenSiteDir(other.Dir("plant-3"))
+	w.Wait()
+	mustContain(t, w, "Site plant-3", "1.0.0", "healthy")
+	if w.Store.Root != other.Root {
+		t.Fatalf("store %s, want the opened folder's parent %s", w.Store.Root, other.Root)
+	}
+}
+
+// TestChineseScreens shows the start and install screens in Simplified Chinese and switches back.
+func TestChineseScreens(t *testing.T) {
+	w, _ := newTestWizard(t)
+	if err := w.ChangeLanguage(LangZH); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, w, "欢迎使用 Ferry", "最近的站点")
+	button(t, w, "安装新站点")
+	button(t, w, "语言")
+	// No markup golden here: Chinese glyphs come from whatever CJK system font is installed (Fyne's font
+	// fallback), so text sizes differ between machines; the assertions above are font-independent.
+	installReady(w)
+	w.StartInstall()
+	w.Wait()
+	mustContain(t, w, "正在安装 shop 1.0.0", "连接主机", "完成", "96.0 MiB / 96.0 MiB")
+	if err := w.ChangeLanguage(LangEN); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, w, "Installing shop 1.0.0", "Installed.")
+}

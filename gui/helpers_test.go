@@ -1,0 +1,183 @@
+package gui
+
+import (
+	"image/png"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/test"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/ferry-delivery/ferry/gui/fakeengine"
+	"github.com/ferry-delivery/ferry/gui/siterecord"
+)
+
+// fixedNow makes records, history and goldens deterministic.
+var fixedNow = time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
+
+// goldenStore is a fixed path (it appears on the Done screen), emptied before and after each test.
+func goldenStore(t *testing.T) siterecord.Store {
+	root := filepath.Join(os.TempDir(), "ferry-gui-test-sites")
+	os.RemoveAll(root)
+	t.Cleanup(func() { os.RemoveAll(root) })
+	return siterecord.Store{Root: root}
+}
+
+func newTestWizard(t *testing.T) (*Wizard, *fakeengine.Fake) {
+	t.Helper()
+	a := test.NewTempApp(t)
+	a.Preferences().SetString(prefLang, LangEN)
+	f := fakeengine.New()
+	f.Clock = func() time.Time { return fixedNow }
+	w := New(a, Options{Engine: f, Store: goldenStore(t), Now: func() time.Time { return fixedNow }, Flush: 10 * time.Millisecond, QueueUI: true})
+	w.Win.Resize(fyne.NewSize(1000, 700))
+	t.Cleanup(func() {
+		w.Wait()
+		_ = SetLanguage(LangEN)
+	})
+	return w, f
+}
+
+// objects lists everything drawn in the window, dialogs (overlays) first.
+func objects(w *Wizard) []fyne.CanvasObject {
+	var out []fyne.CanvasObject
+	c := w.Win.Canvas()
+	for _, o := range c.Overlays().List() {
+		out = append(out, test.LaidOutObjects(o)...)
+	}
+	return append(out, test.LaidOutObjects(c.Content())...)
+}
+
+func button(t *testing.T, w *Wizard, text string) *widget.Button {
+	t.Helper()
+	for _, o := range objects(w) {
+		if b, ok := o.(*widget.Button); ok && b.Text == text && b.Visible() {
+			return b
+		}
+	}
+	t.Fatalf("no button %q on screen; buttons: %v", text, buttonTexts(w))
+	return nil
+}
+
+// buttons returns the visible buttons labelled text, in drawing order.
+func buttons(w *Wizard, text string) []*widget.Button {
+	var out []*widget.Button
+	for _, o := range objects(w) {
+		if b, ok := o.(*widget.Button); ok && b.Text == text && b.Visible() {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func buttonTexts(w *Wizard) []string {
+	var s []string
+	for _, o := range objects(w) {
+		if b, ok := o.(*widget.Button); ok {
+			s = append(s, b.Text)
+		}
+	}
+	return s
+}
+
+// tap taps an enabled button and waits for the engine work it started.
+func tap(t *testing.T, w *Wizard, text string) {
+	t.Helper()
+	b := button(t, w, text)
+	if b.Disabled() {
+		t.Fatalf("button %q is disabled", text)
+	}
+	test.Tap(b)
+	w.Wait()
+}
+
+func entry(t *testing.T, w *Wizard, placeholder string) *widget.Entry {
+	t.Helper()
+	for _, o := range objects(w) {
+		if e, ok := o.(*widget.Entry); ok && e.PlaceHolder == placeholder && e.Visible() {
+			return e
+		}
+	}
+	t.Fatalf("no entry with placeholder %q", placeholder)
+	return nil
+}
+
+// formEntry finds the entry in the form row labelled label.
+func formEntry(t *testing.T, w *Wizard, label string) *widget.Entry {
+	t.Helper()
+	for _, o := range objects(w) {
+		f, ok := o.(*widget.Form)
+		if !ok {
+			continue
+		}
+		for _, it := range f.Items {
+			if it.Text != label {
+				continue
+			}
+			for _, c := range test.LaidOutObjects(it.Widget) {
+				if e, ok := c.(*widget.Entry); ok && e.Visible() {
+					return e
+				}
+			}
+		}
+	}
+	t.Fatalf("no form entry %q", label)
+	return nil
+}
+
+func setText(e *widget.Entry, s string) { e.SetText(s) }
+
+// screenText joins every label on screen, for assertions on what the user reads.
+func screenText(w *Wizard) string {
+	var b strings.Builder
+	for _, o := range objects(w) {
+		switch x := o.(type) {
+		case *widget.Label:
+			b.WriteString(x.Text + "\n")
+		case *widget.Hyperlink:
+			b.WriteString(x.Text + "\n")
+		case *widget.Form:
+			for _, it := range x.Items {
+				b.WriteString(it.Text + "\n")
+			}
+		case *widget.Card:
+			b.WriteString(x.Title + "\n")
+		}
+	}
+	return b.String()
+}
+
+func mustContain(t *testing.T, w *Wizard, want ...string) {
+	t.Helper()
+	s := screenText(w)
+	for _, x := range want {
+		if !strings.Contains(s, x) {
+			t.Errorf("screen lacks %q; it shows:\n%s", x, s)
+		}
+	}
+}
+
+// golden compares the window with testdata/<name>.
+func golden(t *testing.T, w *Wizard, name string) {
+	t.Helper()
+	w.Wait()
+	// A window grows when a transient state needs more room and never shrinks back; pin it. The test
+	// canvas lays out only on resize (a real window lays out every frame), so a list that grew from empty
+	// would still show no rows: resize through another size to lay everything out, as a frame would.
+	w.Win.Resize(fyne.NewSize(999, 699))
+	w.Win.Resize(fyne.NewSize(1000, 700))
+	test.AssertRendersToMarkup(t, name, w.Win.Canvas())
+	// FERRY_CAPTURE=dir also saves each screen as a PNG (test theme), for a human to look at.
+	if dir := os.Getenv("FERRY_CAPTURE"); dir != "" {
+		p := filepath.Join(dir, strings.TrimSuffix(name, ".xml")+".png")
+		_ = os.MkdirAll(filepath.Dir(p), 0o755)
+		if f, err := os.Create(p); err == nil {
+			_ = png.Encode(f, w.Win.Canvas().Capture())
+			f.Close()
+		}
+	}
+}

@@ -1,0 +1,277 @@
+package gui
+
+import (
+	"fmt"
+	"sort"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/data/binding"
+	"fyne.io/fyne/v2/dialog"
+	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/ferry-delivery/ferry/gui/engine"
+)
+
+// ManageVM is the Manage site screen: status, components, history and rollback.
+type ManageVM struct {
+	Status  binding.Untyped // engine.Status
+	History binding.Untyped // []engine.Release
+	Busy    binding.Bool
+	Message binding.String
+	Problem ProblemBinding
+}
+
+// NewManageVM returns an empty model; Refresh fills it.
+func NewManageVM() *ManageVM {
+	return &ManageVM{Status: binding.NewUntyped(), History: binding.NewUntyped(), Busy: binding.NewBool(),
+		Message: binding.NewString(), Problem: newProblemBinding()}
+}
+
+func (vm *ManageVM) status() (engine.Status, bool) {
+	v, _ := vm.Status.Get()
+	s, ok := v.(*engine.Status)
+	if !ok || s == nil {
+		return engine.Status{}, false
+	}
+	return *s, true
+}
+
+func (vm *ManageVM) history() []engine.Release {
+	v, _ := vm.History.Get()
+	h, _ := v.(*[]engine.Release)
+	if h == nil {
+		return nil
+	}
+	return *h
+}
+
+// RollbackTargets are the kept versions other than the running one, newest first, each listed once.
+func RollbackTargets(current string, history []engine.Release) []string {
+	seen := map[string]bool{current: true}
+	var out []string
+	for _, r := range history {
+		if r.Kept && !seen[r.Version] {
+			seen[r.Version] = true
+			out = append(out, r.Version)
+		}
+	}
+	return out
+}
+
+// Refresh reads status and history on a goroutine.
+func (vm *ManageVM) Refresh(w *Wizard) {
+	site := w.engineSite()
+	_ = vm.Busy.Set(true)
+	setProblem(vm.Problem, nil)
+	w.Run(func() func() { return vm.fetch(w, site) })
+}
+
+// fetch reads status and history (engine goroutine) and returns the UI update showing them.
+func (vm *ManageVM) fetch(w *Wizard, site engine.Site) func() {
+	st, err := w.Eng.Status(w.ctx(), site)
+	var h []engine.Release
+	if err == nil {
+		h, err = w.Eng.History(w.ctx(), site)
+	}
+	return func() {
+		_ = vm.Busy.Set(false)
+		if err != nil {
+			setProblem(vm.Problem, err)
+			return
+		}
+		_ = vm.Status.Set(&st)
+		_ = vm.History.Set(&h)
+	}
+}
+
+// Rollback restores version on a goroutine, then refreshes and saves the site record.
+func (vm *ManageVM) Rollback(w *Wizard, version string) {
+	site := w.engineSite()
+	rec := w.Site.Record()
+	_ = vm.Busy.Set(true)
+	_ = vm.Message.Set(lang.X("manage.rollingback", "Rolling back to {{.Version}}…", map[string]any{"Version": version}))
+	setProblem(vm.Problem, nil)
+	w.Run(func() func() {
+		_ = w.Store.Audit(rec.Name, w.Now(), "rollback to "+version+" started")
+		_, err := w.Eng.Rollback(w.ctx(), site, version, nil)
+		if err != nil {
+			_ = w.Store.Audit(rec.Name, w.Now(), "rollback to "+version+" failed: "+err.Error())
+			return func() {
+				_ = vm.Message.Set("")
+				_ = vm.Busy.Set(false)
+				setProblem(vm.Problem, err)
+			}
+		}
+		_ = w.Store.Audit(rec.Name, w.Now(), "rollback to "+version+" succeeded")
+		show := vm.fetch(w, site)
+		saveErr := error(nil)
+		if h, herr := w.Eng.History(w.ctx(), site); herr == nil {
+			rec.Version, rec.History, rec.Updated = version, h, w.Now()
+			saveErr = w.Store.Save(rec)
+		}
+		return func() {
+			show()
+			_ = vm.Message.Set(lang.X("manage.rolledback", "The site now runs {{.Version}}.", map[string]any{"Version": version}))
+			if saveErr != nil {
+				setProblem(vm.Problem, saveErr)
+			}
+			w.Site.Version, w.Site.History = rec.Version, rec.History
+		}
+	})
+}
+
+func healthText(h engine.Health) (string, widget.Importance) {
+	switch h {
+	case engine.Healthy:
+		return lang.X("health.healthy", "healthy"), widget.SuccessImportance
+	case engine.Degraded:
+		return lang.X("health.degraded", "degraded"), widget.WarningImportance
+	case engine.Progressing:
+		return lang.X("health.progressing", "starting"), widget.MediumImportance
+	}
+	return lang.X("health.down", "down"), widget.DangerImportance
+}
+
+func actionText(a string) string {
+	switch a {
+	case "install":
+		return lang.X("history.install", "installed")
+	case "upgrade":
+		return lang.X("history.upgrade", "upgraded")
+	case "rollback":
+		return lang.X("history.rollback", "rolled back")
+	case "auto-rollback":
+		return lang.X("history.autorollback", "rolled back automatically")
+	}
+	return a
+}
+
+func resultText(r string) string {
+	switch r {
+	case "succeeded":
+		return lang.X("history.succeeded", "succeeded")
+	case "failed":
+		return lang.X("history.failed", "failed")
+	case "rolled back":
+		return lang.X("history.rolledback", "failed, rolled back")
+	}
+	return r
+}
+
+// ShowManage shows the Manage site screen for w.Site.
+func (w *Wizard) ShowManage() {
+	vm := NewManageVM()
+	vm.Refresh(w)
+	w.show(func() fyne.CanvasObject { return w.manageStep(vm) })
+}
+
+func (w *Wizard) manageStep(vm *ManageVM) fyne.CanvasObject {
+	summary := container.NewVBox()
+	components := container.NewVBox()
+	history := container.NewVBox()
+	upgrade := widget.NewButtonWithIcon(lang.X("manage.upgrade", "Upgrade…"), theme.UploadIcon(), func() { w.ShowUpgrade() })
+	upgrade.Importance = widget.HighImportance
+	refresh := widget.NewButtonWithIcon(lang.X("manage.refresh", "Refresh"), theme.ViewRefreshIcon(), func() { vm.Refresh(w) })
+	start := widget.NewButtonWithIcon(lang.X("done.start", "Back to start"), theme.HomeIcon(), w.ShowStart)
+	busy := widget.NewProgressBarInfinite()
+	busy.Stop()
+	busy.Hide()
+	msg := widget.NewLabelWithData(vm.Message)
+	msg.Wrapping = fyne.TextWrapWord
+
+	redraw := func() {
+		summary.RemoveAll()
+		components.RemoveAll()
+		history.RemoveAll()
+		st, ok := vm.status()
+		if !ok {
+			return
+		}
+		ht, imp := healthText(st.Health)
+		hl := widget.NewLabelWithStyle(ht, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+		hl.Importance = imp
+		summary.Add(widget.NewForm(
+			widget.NewFormItem(lang.X("bundle.app", "Application"), widget.NewLabel(st.App)),
+			widget.NewFormItem(lang.X("bundle.version", "Version"), widget.NewLabel(st.Version)),
+			widget.NewFormItem(lang.X("bundle.k3s", "k3s version"), widget.NewLabel(st.K3sVersion)),
+			widget.NewFormItem(lang.X("manage.health", "Health"), hl),
+			widget.NewFormItem(lang.X("done.address", "Application address"), widget.NewLabel(st.AppURL)),
+		))
+		grid := container.NewGridWithColumns(4, bold(lang.X("manage.col.part", "Part")), bold(lang.X("manage.col.kind", "Kind")),
+			bold(lang.X("manage.col.state", "State")), bold(lang.X("manage.col.ready", "Ready")))
+		cs := append([]engine.Component(nil), st.Components...)
+		// Workloads first, then the services that expose them: the app reads as one system.
+		rank := func(c engine.Component) int {
+			if c.Kind == "Service" {
+				return 1
+			}
+			return 0
+		}
+		sort.SliceStable(cs, func(i, j int) bool { return rank(cs[i]) < rank(cs[j]) })
+		for _, c := range cs {
+			t, imp := healthText(c.State)
+			sl := widget.NewLabel(t)
+			sl.Importance = imp
+			ready := c.Ready
+			if ready == "" {
+				ready = c.Detail
+			}
+			grid.Add(widget.NewLabel(c.Name))
+			grid.Add(widget.NewLabel(c.Kind))
+			grid.Add(sl)
+			grid.Add(widget.NewLabel(ready))
+		}
+		components.Add(grid)
+		targets := map[string]bool{}
+		for _, v := range RollbackTargets(st.Version, vm.history()) {
+			targets[v] = true
+		}
+		offered := map[string]bool{}
+		for _, r := range vm.history() {
+			line := widget.NewLabel(fmt.Sprintf("%s  %s  %s — %s", r.Time.UTC().Format("2006-01-02 15:04"), r.Version, actionText(r.Action), resultText(r.Result)))
+			line.Wrapping = fyne.TextWrapWord
+			var right fyne.CanvasObject
+			if targets[r.Version] && !offered[r.Version] {
+				offered[r.Version] = true
+				v := r.Version
+				b := widget.NewButtonWithIcon(lang.X("manage.rollback", "Roll back to this version"), theme.MediaReplayIcon(), func() {
+					dialog.ShowConfirm(lang.X("manage.rollback.title", "Roll back?"),
+						lang.X("manage.rollback.confirm", "Roll the site back from {{.From}} to {{.To}}? The application restarts with the older version and its settings.", map[string]any{"From": st.Version, "To": v}),
+						func(ok bool) {
+							if ok {
+								vm.Rollback(w, v)
+							}
+						}, w.Win)
+				})
+				right = b
+			}
+			if right != nil {
+				history.Add(container.NewBorder(nil, nil, nil, right, line))
+			} else {
+				history.Add(line)
+			}
+		}
+	}
+	vm.Status.AddListener(binding.NewDataListener(redraw))
+	vm.History.AddListener(binding.NewDataListener(redraw))
+	vm.Busy.AddListener(binding.NewDataListener(func() {
+		b, _ := vm.Busy.Get()
+		enable(upgrade, !b)
+		enable(refresh, !b)
+		if b {
+			busy.Show()
+			busy.Start()
+		} else {
+			busy.Stop()
+			busy.Hide()
+		}
+	}))
+	left := container.NewVBox(bold(lang.X("manage.status", "Status")), summary, bold(lang.X("manage.components", "Components")), components)
+	right := container.NewVBox(bold(lang.X("manage.history", "History")), history)
+	body := container.NewBorder(container.NewVBox(busy, msg, w.problemView(vm.Problem)), nil, nil, nil,
+		container.NewVScroll(container.NewGridWithColumns(2, left, right)))
+	return w.page(lang.X("manage.title", "Site {{.Site}}", map[string]any{"Site": w.Site.Name}), -1, body, start, refresh, upgrade)
+}

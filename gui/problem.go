@@ -1,0 +1,104 @@
+package gui
+
+import (
+	"context"
+	"errors"
+
+	"fyne.io/fyne/v2"
+	"fyne.io/fyne/v2/container"
+	"fyne.io/fyne/v2/data/binding"
+	"fyne.io/fyne/v2/lang"
+	"fyne.io/fyne/v2/theme"
+	"fyne.io/fyne/v2/widget"
+
+	"github.com/ferry-delivery/ferry/gui/engine"
+)
+
+// Problem is an error as the user sees it: what happened, what to do next, and the technical details
+// behind a "copy details" button for whoever they ask for help.
+type Problem struct {
+	What    string
+	Next    string
+	Details string
+}
+
+// explain turns an engine error into a Problem, choosing the advice by sentinel error.
+func explain(err error) Problem {
+	p := Problem{Details: err.Error()}
+	switch {
+	case errors.Is(err, context.Canceled):
+		p.What = lang.X("err.cancelled", "The operation was cancelled.")
+		p.Next = lang.X("err.cancelled.next", "Press Retry to continue where it stopped.")
+	case errors.Is(err, engine.ErrHostKeyMismatch):
+		p.What = lang.X("err.hostkey", "The host's identity key has changed since Ferry last connected.")
+		p.Next = lang.X("err.hostkey.next", "Stop. Ask the site's administrator whether the machine was reinstalled; if not, someone may be intercepting the connection.")
+	case errors.Is(err, engine.ErrAuth):
+		p.What = lang.X("err.auth", "The host refused the user name, key or password.")
+		p.Next = lang.X("err.auth.next", "Check the user name and the key file or password, then test the connection again.")
+	case errors.Is(err, engine.ErrUnreachable):
+		p.What = lang.X("err.unreachable", "Ferry could not reach the host.")
+		p.Next = lang.X("err.unreachable.next", "Check the address, the cable or Wi-Fi, and that SSH (port 22) is open on the host.")
+	case errors.Is(err, engine.ErrBundleCorrupt):
+		p.What = lang.X("err.bundle", "The bundle file is damaged or incomplete.")
+		p.Next = lang.X("err.bundle.next", "Copy the bundle again from its original medium and open the new copy.")
+	case errors.Is(err, engine.ErrNoKeptVersion):
+		p.What = lang.X("err.notkept", "That version is no longer kept on the site.")
+		p.Next = lang.X("err.notkept.next", "Open the bundle of that version and upgrade to it instead.")
+	default:
+		p.What = lang.X("err.generic", "It failed: {{.Err}}", map[string]any{"Err": err.Error()})
+		p.Next = lang.X("err.generic.next", "Read the details below; if they do not help, copy them and send them to your vendor's support.")
+	}
+	return p
+}
+
+// ProblemBinding holds the step's current problem (nil when there is none).
+type ProblemBinding = binding.Untyped
+
+func newProblemBinding() ProblemBinding { return binding.NewUntyped() }
+
+func setProblem(b ProblemBinding, err error) {
+	if err == nil {
+		_ = b.Set(nil)
+		return
+	}
+	p := explain(err)
+	_ = b.Set(&p)
+}
+
+func getProblem(b ProblemBinding) *Problem {
+	v, _ := b.Get()
+	p, _ := v.(*Problem)
+	return p
+}
+
+// problemView shows b's problem, or nothing, and follows its changes.
+func (w *Wizard) problemView(b ProblemBinding) fyne.CanvasObject {
+	box := container.NewVBox()
+	b.AddListener(binding.NewDataListener(func() {
+		box.RemoveAll()
+		if p := getProblem(b); p != nil {
+			box.Add(w.problemCard(*p))
+		}
+	}))
+	return box
+}
+
+func (w *Wizard) problemCard(p Problem) fyne.CanvasObject {
+	what := widget.NewLabelWithStyle(p.What, fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+	what.Importance = widget.DangerImportance
+	what.Wrapping = fyne.TextWrapWord
+	next := widget.NewLabel(p.Next)
+	next.Wrapping = fyne.TextWrapWord
+	details := widget.NewLabel(p.Details)
+	details.Wrapping = fyne.TextWrapWord
+	details.TextStyle.Monospace = true
+	copyBtn := widget.NewButtonWithIcon(lang.X("err.copy", "Copy details"), theme.ContentCopyIcon(), func() {
+		w.App.Clipboard().SetContent(p.What + "\n" + p.Next + "\n\n" + p.Details)
+	})
+	return container.NewVBox(
+		container.NewBorder(nil, nil, widget.NewIcon(theme.ErrorIcon()), nil, what),
+		next,
+		widget.NewAccordion(widget.NewAccordionItem(lang.X("err.details", "Details"), details)),
+		container.NewHBox(copyBtn),
+	)
+}
