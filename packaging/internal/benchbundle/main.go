@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"syscall"
 	"time"
@@ -103,6 +104,7 @@ func run(total, layerSize int64, rounds int, dir string, strict bool) error {
 	}
 	var craneBest, ferryBest, pullBest time.Duration
 	var ferryRSS, craneRSS int64
+	var perRound []float64
 	for r := 0; r < rounds; r++ {
 		out := filepath.Join(dir, "round")
 		if err := os.RemoveAll(out); err != nil {
@@ -143,6 +145,7 @@ func run(total, layerSize int64, rounds int, dir string, strict bool) error {
 		fmt.Printf("round %d: crane %v (cpu %v, peak RSS %d MB), ferry %v = gather+pull %v + rest of bundle write %v (cpu %v, peak RSS %d MB), load %s\n", r+1,
 			ct.Round(time.Millisecond), ccpu.Round(time.Millisecond), crss/1e6, ft.Round(time.Millisecond), fw.Round(time.Millisecond),
 			(ft - fw).Round(time.Millisecond), fcpu.Round(time.Millisecond), frss/1e6, loadavg())
+		perRound = append(perRound, ft.Seconds()/ct.Seconds())
 		if craneBest == 0 || ct < craneBest {
 			craneBest = ct
 		}
@@ -158,6 +161,8 @@ func run(total, layerSize int64, rounds int, dir string, strict bool) error {
 	fmt.Printf("images: %d MiB of layers (%d images x 2 platforms)\n", info.Bytes>>20, len(info.Refs))
 	fmt.Printf("crane pull --format oci: %v   ferryctl bundle build: %v (best of %d)\n", craneBest.Round(time.Millisecond), ferryBest.Round(time.Millisecond), rounds)
 	fmt.Printf("ratio ferry/crane: %.2f (target <= 1.20)\n", ratio)
+	sort.Float64s(perRound)
+	fmt.Printf("median of the per-round ratios: %.2f (range %.2f-%.2f)\n", perRound[len(perRound)/2], perRound[0], perRound[len(perRound)-1])
 	fmt.Printf("ratio ferry's gather+pull (before writing the bundle)/crane: %.2f\n", pullBest.Seconds()/craneBest.Seconds())
 	fmt.Printf("ferry peak RSS: %d MB (target <= 200 MB); crane peak RSS: %d MB\n", ferryRSS/1e6, craneRSS/1e6)
 	if strict && (ratio > 1.2 || ferryRSS > 200e6) {
