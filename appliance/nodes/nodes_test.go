@@ -14,6 +14,7 @@ import (
 
 	"github.com/ferry-delivery/ferry/appliance"
 	"github.com/ferry-delivery/ferry/installer/host"
+	"github.com/ferry-delivery/ferry/installer/transfer"
 	"github.com/ferry-delivery/ferry/payload"
 )
 
@@ -326,5 +327,46 @@ func TestPlaceChartOnEveryServer(t *testing.T) {
 	s = &Site{TempDir: t.TempDir(), Targets: []Target{{Host: a1, Platform: amd64}}}
 	if err := s.PlaceChart(context.Background(), p, tgz); err == nil {
 		t.Error("no server: no error")
+	}
+}
+
+// A link cut mid-upload: the landing fails, nothing is imported; the re-run builds the same archive (same
+// content name) and resumes it instead of starting over.
+func TestLandResumesAfterCut(t *testing.T) {
+	// Small verify chunks so a ~1.3 MB archive has whole chunks to keep.
+	old := transfer.VerifyChunk
+	transfer.VerifyChunk = 64 << 10
+	t.Cleanup(func() { transfer.VerifyChunk = old })
+	f := newFixture(t, 256<<10)
+	h, ctrd := newFakeNode(t, "node1")
+	ctrd.know(t, f.a1, f.a2, f.bb, f.tools)
+	s := &Site{Targets: []Target{{Host: h, Platform: amd64}}, Bundle: f.bundles, TempDir: t.TempDir()}
+	n := appliance.Node{Name: "node1", Platform: amd64}
+	req := appliance.LandRequest{App: "shop", Version: "1.0.0", Platform: amd64, Images: f.v1i.Images[amd64]}
+	h.CutAfter = 600 << 10
+	if err := s.Land(context.Background(), n, req); err == nil {
+		t.Fatal("landing over a cut link succeeded")
+	}
+	if ctrd.imports != 0 || len(ctrd.pinned()) != 0 {
+		t.Fatalf("imports %d, pinned %v after a failed upload", ctrd.imports, ctrd.pinned())
+	}
+	cut := s.Stats()["node1"].Sent
+	h.CutAfter = 0
+	if err := s.Land(context.Background(), n, req); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()["node1"]
+	var full bytes.Buffer
+	if err := f.b1.WriteImageArchive(context.Background(), &full, amd64, payload.ArchiveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	resent := st.Sent - cut
+	t.Logf("MEASURE cut after %d bytes, re-run sent %d of %d", cut, resent, full.Len())
+	// At most what the cut had written is kept; at worst each stream's chunk in flight is lost.
+	if lo, hi := int64(full.Len())-cut, int64(full.Len())-cut+int64(transfer.Streams)*transfer.VerifyChunk; resent < lo || resent > hi {
+		t.Errorf("re-run sent %d bytes of a %d-byte archive cut after %d: not resumed", resent, full.Len(), cut)
+	}
+	if len(ctrd.pinned()) != 3 {
+		t.Errorf("pinned %v", ctrd.pinned())
 	}
 }
