@@ -227,6 +227,50 @@ func TestNodesOnStandinLab(t *testing.T) {
 	if out := run("ls -A "+filepath.Dir(p), nil); strings.TrimSpace(out) != "shop-2.0.0.tgz" {
 		t.Errorf("static charts dir holds %q", out)
 	}
+
+	// The same through a login whose sudo asks for a password: v1 comes back after its prune (only what
+	// the prune took travels again), imported and pinned through sudo, and a chart placed through it.
+	if lh.SudoUser == "" {
+		return
+	}
+	pw, err := os.ReadFile(lh.PasswordFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw = bytes.TrimSpace(pw)
+	sh, err := ssh.Dial(ctx, ssh.Config{Name: lh.Name, Address: lh.Address, Port: lh.Port, User: lh.SudoUser, Password: pw, KnownHosts: inv.KnownHostsFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sh.Close()
+	if sh.IsRoot() {
+		t.Fatal("the sudo user logs in as root")
+	}
+	ss := &Site{Targets: []Target{{Host: sh, Server: true}}, Bundle: f.bundles, TempDir: t.TempDir()}
+	sp, err := ss.Present(ctx, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(sp, present) {
+		t.Errorf("content seen through sudo differs: %d vs %d blobs", len(sp), len(present))
+	}
+	plan = appliance.PlanImages(f.v2i, f.v1i, []appliance.Node{n}, map[string]appliance.BlobSet{n.Name: sp})
+	land(t, ss, n, "1.0.0", f.v1i)
+	resent := ss.Stats()[n.Name].Sent
+	t.Logf("MEASURE v1 re-landed after its prune through sudo: sent %d bytes, plan %d", resent, plan.Nodes[0].Bytes)
+	if resent < plan.Nodes[0].Bytes || float64(resent) > 1.05*float64(plan.Nodes[0].Bytes) {
+		t.Errorf("re-landing v1 sent %d bytes, plan %d", resent, plan.Nodes[0].Bytes)
+	}
+	if got := pinnedOn(t, run); !reflect.DeepEqual(got, all) {
+		t.Errorf("pinned after re-landing v1 through sudo %v, want %v", got, all)
+	}
+	p1 := appliance.StaticChartsDir + "/shop-1.0.0.tgz"
+	if err := ss.PlaceChart(ctx, p1, tgz[:1000]); err != nil {
+		t.Fatal(err)
+	}
+	if out := run("stat -c '%U %a %s' "+p1, nil); strings.TrimSpace(out) != "root 644 1000" {
+		t.Errorf("chart placed through sudo: %q", out)
+	}
 }
 
 // labelsOf maps each image name in k8s.io to its LABELS column.
