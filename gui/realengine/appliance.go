@@ -119,7 +119,9 @@ func sshCluster(ctx context.Context, s engine.Site) (*appliance.Cluster, func(),
 }
 
 func (e *Engine) applianceOptions(s engine.Site, sink progress.Sink) appliance.Options {
-	return appliance.Options{RecordsDir: s.Dir, Sink: sink}
+	o := e.o.Appliance
+	o.RecordsDir, o.Sink = s.Dir, sink
+	return o
 }
 
 // Status reads the app's state from the cluster.

@@ -25,6 +25,8 @@ type Options struct {
 	// Installer is passed to installer.Preflight (Dial lets tests use fake hosts). Its Prompt, Getenv,
 	// Progress and AcceptHostKeys are set per call.
 	Installer installer.Options
+	// Appliance is the base of every appliance call's options (RecordsDir and Sink are set per call).
+	Appliance appliance.Options
 	// Cluster opens the appliance connection to a site; nil dials the first server over SSH and reaches
 	// its API server at 127.0.0.1:6443 through that connection. Tests return fake clientsets.
 	Cluster func(ctx context.Context, s engine.Site) (*appliance.Cluster, func(), error)
@@ -47,8 +49,8 @@ func (e *Engine) OpenBundle(ctx context.Context, path string, sink progress.Sink
 // an install as far as the engine defines it today.
 func (e *Engine) InstallPhases(engine.Site, engine.Bundle) []engine.Phase {
 	var out []engine.Phase
-	for i, t := range installer.PreflightSteps() {
-		out = append(out, engine.Phase{ID: fmt.Sprintf("preflight-%d", i+1), Title: t})
+	for _, t := range installer.PreflightSteps() {
+		out = append(out, engine.Phase{ID: t, Title: t}) // the installer's events name phases by title
 	}
 	for _, s := range appliance.Phases("deploy") {
 		out = append(out, engine.Phase{ID: s.Phase, Title: s.Title})

@@ -1,0 +1,63 @@
+package realengine
+
+import (
+	"context"
+	"errors"
+	"net"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/ferry-delivery/ferry/gui/engine"
+	"github.com/ferry-delivery/ferry/installer/ssh"
+	"github.com/ferry-delivery/ferry/installer/ssh/sshtest"
+)
+
+// A real sshd: first contact shows the key without logging in, the accepted key logs in, a wrong key file
+// is ErrAuth, a changed host key is KeyChanged + ErrHostKeyMismatch, a closed port ErrUnreachable.
+func TestTestConnectionOverRealSSH(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	e := New(Options{})
+	ctx := context.Background()
+	h := engine.Host{Name: "Node 1", Address: "127.0.0.1", Port: srv.Port, User: "root", KeyPath: srv.ClientKey, Role: engine.RoleServer}
+
+	first, err := e.TestConnection(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.KeyStatus != engine.KeyNew || first.Fingerprint != srv.Fingerprint || first.KeyLine == "" || first.OS != "" {
+		t.Fatalf("first contact: %+v (server key %s)", first, srv.Fingerprint)
+	}
+
+	h.HostKey = first.KeyLine
+	known, err := e.TestConnection(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if known.KeyStatus != engine.KeyKnown || known.Fingerprint != srv.Fingerprint || known.OS != "linux" || known.Arch != runtime.GOARCH {
+		t.Fatalf("known key: %+v", known)
+	}
+
+	bad := h
+	bad.KeyPath = filepath.Join(t.TempDir(), "other_key")
+	sshtest.WriteKey(t, bad.KeyPath, nil)
+	if _, err := e.TestConnection(ctx, bad); !errors.Is(err, engine.ErrAuth) || !errors.Is(err, ssh.ErrAuthFailed) {
+		t.Fatalf("foreign client key: %v", err)
+	}
+
+	srv.RestartWithNewHostKey()
+	changed, err := e.TestConnection(ctx, h)
+	if !errors.Is(err, engine.ErrHostKeyMismatch) || !errors.Is(err, ssh.ErrHostKeyMismatch) || changed.KeyStatus != engine.KeyChanged || changed.Fingerprint != srv.Fingerprint {
+		t.Fatalf("changed key: %+v, %v", changed, err)
+	}
+
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	for _, key := range []string{"", h.HostKey} {
+		down := engine.Host{Name: "down", Address: "127.0.0.1", Port: port, User: "root", KeyPath: srv.ClientKey, HostKey: key}
+		if _, err := e.TestConnection(ctx, down); !errors.Is(err, engine.ErrUnreachable) {
+			t.Fatalf("closed port (key %q): %v", key, err)
+		}
+	}
+}
