@@ -46,6 +46,25 @@ func (e *Engine) cluster(ctx context.Context, s engine.Site) (*appliance.Cluster
 // installer/ssh does not expose a TCP dial over its connection yet, hence the small client here; it uses
 // the same known_hosts and refuses any key not recorded there.
 func sshCluster(ctx context.Context, s engine.Site) (*appliance.Cluster, func(), error) {
+	client, kube, err := tunnel(ctx, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+		// Whatever the kubeconfig names, the API server is the one on the server we logged into.
+		return client.DialContext(ctx, network, apiAddr)
+	}
+	c, err := appliance.Connect(kube, dial)
+	if err != nil {
+		client.Close()
+		return nil, nil, fmt.Errorf("connecting to the cluster of %s: %w", s.Name, err)
+	}
+	return c, func() { client.Close() }, nil
+}
+
+// tunnel logs into the site's first server, trusting only the keys in the site record's known_hosts, and
+// reads the stored kubeconfig.
+func tunnel(ctx context.Context, s engine.Site) (*xssh.Client, []byte, error) {
 	var first *engine.Host
 	for i := range s.Hosts {
 		if s.Hosts[i].Role == engine.RoleServer || s.Hosts[i].Role == "" {
@@ -93,11 +112,16 @@ func sshCluster(ctx context.Context, s engine.Site) (*appliance.Cluster, func(),
 	if err != nil {
 		return nil, nil, fmt.Errorf("connecting to %s: %w: %w", first.Name, engine.ErrUnreachable, err)
 	}
+	raw.SetDeadline(time.Now().Add(cfg.Timeout))
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
 	cc, chans, reqs, err := xssh.NewClientConn(raw, addr(*first), cfg)
+	stop()
 	if err != nil {
 		raw.Close()
 		var ke *knownhosts.KeyError
 		switch {
+		case ctx.Err() != nil:
+			return nil, nil, ctx.Err()
 		case errors.As(err, &ke) && len(ke.Want) > 0:
 			return nil, nil, fmt.Errorf("connecting to %s: %w: %w", first.Name, engine.ErrHostKeyMismatch, err)
 		case errors.As(err, &ke):
@@ -105,17 +129,8 @@ func sshCluster(ctx context.Context, s engine.Site) (*appliance.Cluster, func(),
 		}
 		return nil, nil, fmt.Errorf("connecting to %s: %w: %w", first.Name, engine.ErrAuth, err)
 	}
-	client := xssh.NewClient(cc, chans, reqs)
-	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
-		// Whatever the kubeconfig names, the API server is the one on the server we logged into.
-		return client.DialContext(ctx, network, apiAddr)
-	}
-	c, err := appliance.Connect(kube, dial)
-	if err != nil {
-		client.Close()
-		return nil, nil, fmt.Errorf("connecting to the cluster of %s: %w", s.Name, err)
-	}
-	return c, func() { client.Close() }, nil
+	raw.SetDeadline(time.Time{})
+	return xssh.NewClient(cc, chans, reqs), kube, nil
 }
 
 func (e *Engine) applianceOptions(s engine.Site, sink progress.Sink) appliance.Options {

@@ -3,9 +3,11 @@ package realengine
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/ferry-delivery/ferry/gui/engine"
@@ -59,5 +61,57 @@ func TestTestConnectionOverRealSSH(t *testing.T) {
 		if _, err := e.TestConnection(ctx, down); !errors.Is(err, engine.ErrUnreachable) {
 			t.Fatalf("closed port (key %q): %v", key, err)
 		}
+	}
+}
+
+// The management tunnel logs into the first server with the site record's known_hosts only, and carries
+// TCP to the server's loopback (where k3s's API server listens on a real site).
+func TestTunnelTrustsOnlyTheSiteRecord(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	e := New(Options{})
+	ctx := context.Background()
+	h := engine.Host{Name: "cp", Address: "127.0.0.1", Port: srv.Port, User: "root", KeyPath: srv.ClientKey, Role: engine.RoleServer}
+	c, err := e.TestConnection(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	s := engine.Site{Name: "plant", Dir: dir, Hosts: []engine.Host{h}}
+	write(t, filepath.Join(dir, "known_hosts"), nil)
+	if _, _, err := tunnel(ctx, s); err == nil || !strings.Contains(err.Error(), "kubeconfig") {
+		t.Fatalf("no kubeconfig: %v", err)
+	}
+	write(t, filepath.Join(dir, "kubeconfig"), []byte("kubeconfig"))
+	if _, _, err := tunnel(ctx, s); !errors.Is(err, engine.ErrUnreachable) || !strings.Contains(err.Error(), "never accepted") {
+		t.Fatalf("key not in the record: %v", err)
+	}
+	write(t, filepath.Join(dir, "known_hosts"), []byte(c.KeyLine+"\n"))
+	client, kube, err := tunnel(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		if conn, err := l.Accept(); err == nil {
+			conn.Write([]byte("hello through ssh"))
+			conn.Close()
+		}
+	}()
+	conn, err := client.DialContext(ctx, "tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := io.ReadAll(conn)
+	client.Close()
+	if string(kube) != "kubeconfig" || string(got) != "hello through ssh" {
+		t.Fatalf("kubeconfig %q, forwarded %q", kube, got)
+	}
+	srv.RestartWithNewHostKey()
+	if _, _, err := tunnel(ctx, s); !errors.Is(err, engine.ErrHostKeyMismatch) {
+		t.Fatalf("changed key: %v", err)
 	}
 }
