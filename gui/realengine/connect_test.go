@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -113,5 +114,44 @@ func TestTunnelTrustsOnlyTheSiteRecord(t *testing.T) {
 	srv.RestartWithNewHostKey()
 	if _, _, err := tunnel(ctx, s); !errors.Is(err, engine.ErrHostKeyMismatch) {
 		t.Fatalf("changed key: %v", err)
+	}
+}
+
+// Preflight over a real sshd before the site was ever saved: the key accepted on the Machines screen is
+// trusted (and recorded in the site's known_hosts), a host whose key was never accepted is a failed
+// connect row.
+func TestPreflightOverRealSSH(t *testing.T) {
+	srv := sshtest.Start(t, sshtest.Options{})
+	other := sshtest.Start(t, sshtest.Options{})
+	e := New(Options{})
+	ctx := context.Background()
+	cp := engine.Host{Name: "CP 1", Address: "127.0.0.1", Port: srv.Port, User: "root", KeyPath: srv.ClientKey, Role: engine.RoleServer}
+	c, err := e.TestConnection(ctx, cp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp.HostKey = c.KeyLine
+	agent := engine.Host{Name: "Agent", Address: "127.0.0.1", Port: other.Port, User: "root", KeyPath: other.ClientKey, Role: engine.RoleAgent}
+	s := engine.Site{Name: "loop", Dir: filepath.Join(t.TempDir(), "loop"), Hosts: []engine.Host{cp, agent}}
+	rows, err := e.Preflight(ctx, s, engine.Bundle{Platforms: []string{"linux/" + runtime.GOARCH}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]engine.Severity{}
+	for _, r := range rows {
+		if got[r.Host] == nil {
+			got[r.Host] = map[string]engine.Severity{}
+		}
+		got[r.Host][r.ID] = r.Severity
+	}
+	if len(got["Agent"]) != 1 || got["Agent"]["connect"] != engine.Fail {
+		t.Fatalf("never-accepted host: %v", got["Agent"])
+	}
+	if _, ok := got["CP 1"]["connect"]; ok || got["CP 1"]["arch"] != engine.Pass || len(got["CP 1"]) < 10 {
+		t.Fatalf("accepted host: %v", got["CP 1"])
+	}
+	kh, err := os.ReadFile(filepath.Join(s.Dir, "known_hosts"))
+	if err != nil || !strings.Contains(string(kh), keyPart(cp.HostKey)) || len(strings.Fields(string(kh))) != 3 {
+		t.Fatalf("site known_hosts %q, %v", kh, err)
 	}
 }

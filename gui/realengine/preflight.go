@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	xssh "golang.org/x/crypto/ssh"
 	"sigs.k8s.io/yaml"
 
 	"github.com/ferry-delivery/ferry/gui/engine"
@@ -26,6 +27,8 @@ type siteMap struct {
 	site    *site.Site
 	secrets map[string]string
 	names   map[string]string // installer host name -> wizard host name
+	// accepted are the SHA256 fingerprints of the keys the user accepted.
+	accepted []string
 }
 
 var badNameRE = regexp.MustCompile(`[^a-z0-9-]+`)
@@ -53,6 +56,9 @@ func toSite(s engine.Site) (*siteMap, error) {
 			n = fmt.Sprintf("%s-%d", n, i+1)
 		}
 		m.names[n] = h.Name
+		if pk, _, _, _, err := xssh.ParseAuthorizedKey([]byte(keyPart(h.HostKey))); h.HostKey != "" && err == nil {
+			m.accepted = append(m.accepted, xssh.FingerprintSHA256(pk))
+		}
 		sudo := h.Sudo
 		sh := site.Host{Name: n, Address: h.Address, Role: string(h.Role),
 			Login: site.Login{User: h.User, Port: h.Port, Sudo: &sudo, Auth: site.Auth{KeyFile: h.KeyPath}}}
@@ -126,7 +132,11 @@ func (m *siteMap) wizardName(n string) string {
 
 func (e *Engine) preflightOptions(m *siteMap, b engine.Bundle, sink progress.Sink) installer.PreflightOptions {
 	o := installer.PreflightOptions{Options: e.o.Installer}
-	o.Getenv, o.Prompt, o.Progress, o.AcceptHostKeys = m.getenv, nil, sink, nil
+	o.Getenv, o.Prompt, o.Progress = m.getenv, nil, sink
+	// The keys the user accepted on the Machines screen live in Host.HostKey; the record's known_hosts is
+	// only rewritten when the site is saved. Accepting their fingerprints lets the installer record them
+	// in the site's known_hosts on first use, while a key that differs from a recorded one still stops.
+	o.AcceptHostKeys = m.accepted
 	for _, p := range b.Platforms {
 		o.Platforms = append(o.Platforms, strings.TrimPrefix(p, "linux/"))
 	}
