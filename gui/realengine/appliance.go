@@ -2,6 +2,7 @@ package realengine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -214,8 +215,32 @@ func toReleases(res appliance.Result) []engine.Release {
 	return out
 }
 
+// targetNamespace is the namespace the app runs in now, read from the newest succeeded record's spec: an
+// upgrade keeps it. The app's name is the fallback (the wizard installs there).
+func (e *Engine) targetNamespace(ctx context.Context, c *appliance.Cluster, s engine.Site, app string) (string, error) {
+	res, err := appliance.History(ctx, c, app, e.applianceOptions(s, nil))
+	if err != nil {
+		return "", fmt.Errorf("reading history of %s: %w", s.Name, err)
+	}
+	for i := len(res.Records) - 1; i >= 0; i-- {
+		r := res.Records[i]
+		if r.State != appliance.StateSucceeded || len(r.Spec) == 0 {
+			continue
+		}
+		var hc struct {
+			Spec struct {
+				TargetNamespace string `json:"targetNamespace"`
+			} `json:"spec"`
+		}
+		if json.Unmarshal(r.Spec, &hc) == nil && hc.Spec.TargetNamespace != "" {
+			return hc.Spec.TargetNamespace, nil
+		}
+	}
+	return app, nil
+}
+
 // upgradeBundle reopens the verified bundle for the appliance.
-func upgradeBundle(b engine.Bundle, values []byte) (appliance.Bundle, error) {
+func upgradeBundle(b engine.Bundle, namespace string, values []byte) (appliance.Bundle, error) {
 	pb, err := payload.Open(b.Path)
 	if err != nil {
 		return appliance.Bundle{}, fmt.Errorf("opening bundle: %w: %w", engine.ErrBundleCorrupt, err)
@@ -227,7 +252,7 @@ func upgradeBundle(b engine.Bundle, values []byte) (appliance.Bundle, error) {
 			return appliance.Bundle{}, fmt.Errorf("reading the settings: %w", err)
 		}
 	}
-	ab, err := appliance.FromPayload(pb, "", over)
+	ab, err := appliance.FromPayload(pb, namespace, over)
 	if err != nil {
 		return appliance.Bundle{}, fmt.Errorf("reading bundle: %w: %w", engine.ErrBundleCorrupt, err)
 	}
@@ -236,15 +261,19 @@ func upgradeBundle(b engine.Bundle, values []byte) (appliance.Bundle, error) {
 
 // PlanUpgrade is a dry-run Upgrade: the appliance checks and plans, and changes nothing.
 func (e *Engine) PlanUpgrade(ctx context.Context, s engine.Site, b engine.Bundle) (engine.UpgradePlan, error) {
-	ab, err := upgradeBundle(b, nil)
-	if err != nil {
-		return engine.UpgradePlan{}, err
-	}
-	c, _, done, err := e.cluster(ctx, s)
+	c, app, done, err := e.cluster(ctx, s)
 	if err != nil {
 		return engine.UpgradePlan{}, err
 	}
 	defer done()
+	ns, err := e.targetNamespace(ctx, c, s, app)
+	if err != nil {
+		return engine.UpgradePlan{}, err
+	}
+	ab, err := upgradeBundle(b, ns, nil)
+	if err != nil {
+		return engine.UpgradePlan{}, err
+	}
 	o := e.applianceOptions(s, nil)
 	o.DryRun = true
 	res, err := appliance.Upgrade(ctx, c, ab, o)
@@ -269,15 +298,19 @@ func (e *Engine) PlanUpgrade(ctx context.Context, s engine.Site, b engine.Bundle
 // installer implementation yet: the images must already be on the nodes, else the upgrade fails its
 // health check and rolls back by itself, which the result says.
 func (e *Engine) Upgrade(ctx context.Context, s engine.Site, b engine.Bundle, values []byte, sink progress.Sink) (engine.UpgradeResult, error) {
-	ab, err := upgradeBundle(b, values)
-	if err != nil {
-		return engine.UpgradeResult{}, err
-	}
-	c, _, done, err := e.cluster(ctx, s)
+	c, app, done, err := e.cluster(ctx, s)
 	if err != nil {
 		return engine.UpgradeResult{}, err
 	}
 	defer done()
+	ns, err := e.targetNamespace(ctx, c, s, app)
+	if err != nil {
+		return engine.UpgradeResult{}, err
+	}
+	ab, err := upgradeBundle(b, ns, values)
+	if err != nil {
+		return engine.UpgradeResult{}, err
+	}
 	res, err := appliance.Upgrade(ctx, c, ab, e.applianceOptions(s, sink))
 	out := engine.UpgradeResult{Version: res.Version, RolledBack: res.RolledBack}
 	if res.RolledBack {
