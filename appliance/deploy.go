@@ -8,14 +8,16 @@ import (
 // Deploy installs the first version of an app: build and validate the spec, record it, land images,
 // apply, and wait for health. A failed first install is left in place and reported (there is nothing to
 // roll back to, and deleting the HelmChart would uninstall whatever did start).
-func Deploy(ctx context.Context, c *Cluster, b Bundle, o Options) (Result, error) {
+func Deploy(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, err error) {
 	e := newEngine(c, o)
+	defer e.seal(&res, &err)
 	b.Namespace = e.o.Namespace
 	spec, err := BuildSpec(b.SpecInput)
 	if err != nil {
 		return Result{}, fmt.Errorf("deploying %s: %w", b.App, err)
 	}
-	res := Result{App: b.App, Version: b.Version, StaticChart: spec.StaticChart}
+	e.scrub.AddValues(spec.Values, spec.SecretPaths)
+	res = Result{App: b.App, Version: b.Version, StaticChart: spec.StaticChart}
 	e.emit(PhaseCheck, fmt.Sprintf("checking %s %s", b.App, b.Version), nil)
 	_, current, inProgress, err := e.records(ctx, b.App)
 	if err != nil {
@@ -41,7 +43,7 @@ func Deploy(ctx context.Context, c *Cluster, b Bundle, o Options) (Result, error
 		return res, nil
 	}
 	rec := &Record{App: b.App, Version: b.Version, Action: ActionDeploy, BundleDigest: b.BundleDigest,
-		ChartName: spec.ChartName, ChartDigest: spec.ChartDigest, Values: spec.Values, SpecHash: spec.Hash, StaticChart: spec.StaticChart, Images: b.Images}
+		ChartName: spec.ChartName, ChartDigest: spec.ChartDigest, Values: spec.Values, SecretPaths: spec.SecretPaths, SpecHash: spec.Hash, StaticChart: spec.StaticChart, Images: b.Images}
 	if err := e.prepare(ctx, rec, spec.Chart, b.Chart); err != nil {
 		return res, fmt.Errorf("deploying %s: %w", b.App, err)
 	}

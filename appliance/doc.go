@@ -10,5 +10,7 @@
 // through the caller's dialer, see Connect); delete a HelmChart (that uninstalls the app and can lose PVC
 // data) or any PVC; use helm-controller's reinstall failure policy; write into k3s's manifests directory
 // (k3s re-applies it at every start and would revert a rollback); run commands on nodes (image landing is
-// the NodeImages interface, implemented by the installer). See docs/appliance.md.
+// the NodeImages interface, implemented by the installer); let a secret value (SecretPaths) leave the
+// cluster in plain text: the laptop mirror, Results, progress events and errors are redacted or scrubbed,
+// only the in-cluster record keeps the plaintext rollback needs. See docs/appliance.md.
 package appliance

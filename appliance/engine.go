@@ -21,11 +21,60 @@ type engine struct {
 	c     *Cluster
 	store *Store
 	o     Options
+	// scrub knows the secret values of every record and spec this verb has read; everything the verb
+	// reports (events, errors, Result) passes through it.
+	scrub *Scrubber
 }
 
 func newEngine(c *Cluster, o Options) *engine {
 	o = o.withDefaults()
-	return &engine{c: c, store: NewStore(c, o.Namespace, o.RecordsDir), o: o}
+	e := &engine{c: c, store: NewStore(c, o.Namespace, o.RecordsDir), o: o, scrub: &Scrubber{}}
+	e.store.scrub = e.scrub
+	sink := o.Sink
+	e.o.Sink = func(ev progress.Event) {
+		ev.Msg = e.scrub.String(ev.Msg)
+		ev.Err = e.scrub.Err(ev.Err)
+		sink.Emit(ev)
+	}
+	return e
+}
+
+// learn registers the secrets of records read from the cluster.
+func (e *engine) learn(recs ...Record) {
+	for _, r := range recs {
+		e.scrub.AddValues(r.Values, r.SecretPaths)
+	}
+}
+
+// seal is deferred by every verb: what leaves the engine carries no secret. Records in the Result are
+// redacted copies, free text is scrubbed, and the error keeps its chain (errors.Is) under a scrubbed
+// message.
+func (e *engine) seal(res *Result, err *error) {
+	*err = e.scrub.Err(*err)
+	res.Health.Reason = e.scrub.String(res.Health.Reason)
+	for i, w := range res.Health.Waiting {
+		res.Health.Waiting[i] = e.scrub.String(w)
+	}
+	redact := func(r Record) Record {
+		if r.ID == "" && r.Values == "" && len(r.Spec) == 0 {
+			return r
+		}
+		red, rerr := e.store.Redact(r)
+		if rerr != nil {
+			// No key, no marker: drop the values rather than hand them out.
+			r.Values, r.Spec, r.Reason, r.Redacted = "", nil, e.scrub.String(r.Reason), true
+			return r
+		}
+		return red
+	}
+	res.Record = redact(res.Record)
+	if len(res.Records) > 0 {
+		out := make([]Record, len(res.Records))
+		for i, r := range res.Records {
+			out[i] = redact(r)
+		}
+		res.Records = out
+	}
 }
 
 func (e *engine) emit(phase, msg string, err error) {
@@ -337,6 +386,7 @@ func (e *engine) records(ctx context.Context, app string) (all []Record, current
 	if err != nil {
 		return nil, nil, nil, err
 	}
+	e.learn(all...)
 	for i := range all {
 		r := &all[i]
 		switch r.State {

@@ -1,6 +1,7 @@
 package appliance
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	helmv1 "github.com/k3s-io/helm-controller/pkg/apis/helm.cattle.io/v1"
@@ -62,8 +64,13 @@ type Record struct {
 	BundleDigest string `json:"bundleDigest,omitempty"`
 	ChartName    string `json:"chartName"`
 	ChartDigest  string `json:"chartDigest"`
-	Values       string `json:"values,omitempty"`
-	SpecHash     string `json:"specHash"`
+	// Values are the merged values as applied. In the cluster record they are plaintext (rollback
+	// re-applies them); everywhere else (laptop mirror, Result) secret leaves are markers (Redacted).
+	Values string `json:"values,omitempty"`
+	// SecretPaths are JSON pointers of the secret values (chart schema marks, plus secret-like names);
+	// absent in records written before Ferry tracked them, whose mirror falls back to the name rule.
+	SecretPaths []string `json:"secretPaths,omitempty"`
+	SpecHash    string   `json:"specHash"`
 	// Spec is the exact HelmChart applied, with spec.chartContent moved to the chart Secret ChartRef
 	// (a record Secret must stay under the 1 MiB object limit).
 	Spec        json.RawMessage `json:"spec"`
@@ -82,6 +89,9 @@ type Record struct {
 	// Heartbeat is refreshed by the process applying the record; a stale heartbeat on an in-progress
 	// record means that process is gone (laptop crash or disconnect).
 	Heartbeat time.Time `json:"heartbeat,omitzero"`
+	// Redacted is set on copies that left the cluster (mirror file, Result): their values and spec carry
+	// markers instead of secrets, so such a copy can be read but never re-applied.
+	Redacted bool `json:"redacted,omitempty"`
 }
 
 // Store keeps records as Secrets in the Ferry namespace (values may hold site secrets) and mirrors each
@@ -90,6 +100,13 @@ type Store struct {
 	c   *Cluster
 	ns  string
 	dir string
+	// scrub holds secrets of the operation using the store (other versions' values can surface in a
+	// reason, e.g. a rollback note quoting the failed release); nil means the record's own only.
+	scrub *Scrubber
+
+	redOnce sync.Once
+	red     *Redactor
+	redErr  error
 }
 
 // NewStore returns a store in namespace ns; dir "" disables the laptop mirror.
@@ -134,6 +151,13 @@ func (s *Store) List(ctx context.Context, app string) ([]Record, error) {
 
 // Create stores a new record with the next sequence number and sets its ID.
 func (s *Store) Create(ctx context.Context, r *Record) error {
+	if s.dir != "" {
+		// A damaged redaction key would fail the mirror after the cluster record exists: find out first,
+		// while nothing has changed.
+		if _, err := s.redactor(); err != nil {
+			return fmt.Errorf("storing history record for %s: %w", r.App, err)
+		}
+	}
 	existing, err := s.List(ctx, r.App)
 	if err != nil {
 		return err
@@ -179,6 +203,13 @@ func (s *Store) Update(ctx context.Context, r *Record) error {
 }
 
 func (s *Store) secret(r *Record) (*corev1.Secret, error) {
+	if r.Redacted {
+		// A copy that left the cluster has markers for values: storing it would lose them for good.
+		return nil, fmt.Errorf("storing history record %s: %w: it is a redacted copy", r.ID, ErrInvalidInput)
+	}
+	// Reasons come from the cluster (helm errors, termination messages) and may quote a value; history
+	// prints them, so they are stored scrubbed.
+	r.Reason = s.scrubReason(r)
 	b, err := json.Marshal(r)
 	if err != nil {
 		return nil, fmt.Errorf("encoding history record %s: %w", r.ID, err)
@@ -193,8 +224,33 @@ func (s *Store) secret(r *Record) (*corev1.Secret, error) {
 	}, nil
 }
 
-// mirror writes the record to the site records on the laptop: temp file then rename, so a crash never
-// leaves a torn record.
+func (s *Store) scrubReason(r *Record) string {
+	own := &Scrubber{}
+	own.AddValues(r.Values, r.SecretPaths)
+	return s.scrub.String(own.String(r.Reason))
+}
+
+// redactor loads the site's redaction key once (from the records directory, or a per-process key).
+func (s *Store) redactor() (*Redactor, error) {
+	s.redOnce.Do(func() { s.red, s.redErr = LoadRedactor(s.dir) })
+	return s.red, s.redErr
+}
+
+// Redact returns a copy of r fit to leave the cluster (see Record.Redacted).
+func (s *Store) Redact(r Record) (Record, error) {
+	if r.Redacted {
+		return r, nil
+	}
+	red, err := s.redactor()
+	if err != nil {
+		return Record{}, err
+	}
+	return redactRecord(r, red, s.scrub)
+}
+
+// mirror writes the record, redacted, to the site records on the laptop: temp file then rename, so a
+// crash never leaves a torn record. Secrets never reach the laptop's disk in plain text; the cluster
+// record keeps them for rollback.
 func (s *Store) mirror(r *Record) error {
 	if s.dir == "" {
 		return nil
@@ -203,15 +259,24 @@ func (s *Store) mirror(r *Record) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("mirroring history record %s: %w", r.ID, err)
 	}
-	b, err := json.MarshalIndent(r, "", "  ")
+	red, err := s.Redact(*r)
 	if err != nil {
 		return fmt.Errorf("mirroring history record %s: %w", r.ID, err)
 	}
+	// Markers stay legible ("<redacted:...>", not "\u003credacted...") for the engineer reading the file.
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(red); err != nil {
+		return fmt.Errorf("mirroring history record %s: %w", r.ID, err)
+	}
+	b := buf.Bytes()
 	f, err := os.CreateTemp(dir, ".tmp-"+r.ID+"-*")
 	if err != nil {
 		return fmt.Errorf("mirroring history record %s: %w", r.ID, err)
 	}
-	_, werr := f.Write(append(b, '\n'))
+	_, werr := f.Write(b)
 	cerr := f.Close()
 	if err := errors.Join(werr, cerr); err != nil {
 		os.Remove(f.Name())

@@ -10,9 +10,10 @@ import (
 // Rollback re-applies the spec of a kept version, read from the in-cluster records alone (no bundle),
 // health-gated like any change. to "" means the previous version: the last good one when the live spec
 // failed, else the newest kept version other than the current one.
-func Rollback(ctx context.Context, c *Cluster, app, to string, o Options) (Result, error) {
+func Rollback(ctx context.Context, c *Cluster, app, to string, o Options) (res Result, err error) {
 	e := newEngine(c, o)
-	res := Result{App: app}
+	defer e.seal(&res, &err)
+	res = Result{App: app}
 	all, current, inProgress, err := e.records(ctx, app)
 	if err != nil {
 		return res, err
@@ -87,9 +88,15 @@ func (e *engine) rollbackTo(ctx context.Context, target *Record, action Action, 
 	if err != nil {
 		return res, err
 	}
+	paths := target.SecretPaths
+	if paths == nil {
+		// A record from before Ferry tracked secrets: read the marks from its stored chart when inline.
+		paths = specSecretPaths(hc, target.Values)
+		e.scrub.AddValues(target.Values, paths)
+	}
 	rec := &Record{App: target.App, Version: target.Version, Action: action, From: target.ID,
 		BundleDigest: target.BundleDigest, ChartName: target.ChartName, ChartDigest: target.ChartDigest,
-		Values: target.Values, SpecHash: target.SpecHash, ChartRef: target.ChartRef,
+		Values: target.Values, SecretPaths: paths, SpecHash: target.SpecHash, ChartRef: target.ChartRef,
 		StaticChart: target.StaticChart, Images: target.Images}
 	if replaced != nil {
 		rec.From = replaced.ID

@@ -75,6 +75,8 @@ type Spec struct {
 	ChartDigest string // sha256:<hex> of the chart archive
 	Values      string // the merged values as applied (valuesContent)
 	ChartName   string // name in Chart.yaml: the app's identity across versions
+	// SecretPaths are JSON pointers of the secret values in Values (see SecretPaths).
+	SecretPaths []string
 	// StaticChart is set when the chart is too big for chartContent: the archive must be written to this
 	// path on every server before the spec is applied.
 	StaticChart string
@@ -138,7 +140,8 @@ func BuildSpec(in SpecInput) (Spec, error) {
 	}
 
 	sum := sha256.Sum256(in.Chart)
-	out := Spec{ChartDigest: "sha256:" + hex.EncodeToString(sum[:]), Values: valuesYAML, ChartName: c.Metadata.Name}
+	out := Spec{ChartDigest: "sha256:" + hex.EncodeToString(sum[:]), Values: valuesYAML, ChartName: c.Metadata.Name,
+		SecretPaths: SecretPaths(c, vals)}
 	hc := &helmv1.HelmChart{
 		TypeMeta: metav1.TypeMeta{APIVersion: helmv1.SchemeGroupVersion.String(), Kind: "HelmChart"},
 		ObjectMeta: metav1.ObjectMeta{

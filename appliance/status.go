@@ -10,13 +10,14 @@ import (
 // whose process is gone (laptop crash, disconnect, cancel) is judged by the cluster's real state and
 // closed as succeeded or failed; with Options.Resume a still-running change is waited for, and a failed
 // upgrade rolled back, without applying anything twice.
-func Status(ctx context.Context, c *Cluster, app string, o Options) (Result, error) {
+func Status(ctx context.Context, c *Cluster, app string, o Options) (res Result, err error) {
 	e := newEngine(c, o)
+	defer e.seal(&res, &err)
 	all, current, inProgress, err := e.records(ctx, app)
 	if err != nil {
 		return Result{App: app}, err
 	}
-	res := Result{App: app, Records: all}
+	res = Result{App: app, Records: all}
 	ret := Retain(all, e.o.Keep)
 	res.Retention = &ret
 	if inProgress != nil && !e.alive(inProgress) {
@@ -122,12 +123,14 @@ func (e *engine) resume(ctx context.Context, rec *Record) (Result, error) {
 }
 
 // History lists every recorded change of an app, oldest first, with the retention plan.
-func History(ctx context.Context, c *Cluster, app string, o Options) (Result, error) {
+func History(ctx context.Context, c *Cluster, app string, o Options) (res Result, err error) {
 	e := newEngine(c, o)
+	defer e.seal(&res, &err)
 	all, err := e.store.List(ctx, app)
 	if err != nil {
 		return Result{App: app}, err
 	}
+	e.learn(all...)
 	ret := Retain(all, e.o.Keep)
 	return Result{App: app, Records: all, Retention: &ret}, nil
 }

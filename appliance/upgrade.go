@@ -12,14 +12,16 @@ import (
 // allowed by the bundle's UpgradeFrom; shows the plan; records the change; lands the missing blobs;
 // applies; waits for health. When the new version fails (helm error, timeout, a pod never Ready, a
 // missing image) the previous recorded spec is re-applied by itself and the cause is returned.
-func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (Result, error) {
+func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, err error) {
 	e := newEngine(c, o)
+	defer e.seal(&res, &err)
 	b.Namespace = e.o.Namespace
 	spec, err := BuildSpec(b.SpecInput)
 	if err != nil {
 		return Result{}, fmt.Errorf("upgrading %s: %w", b.App, err)
 	}
-	res := Result{App: b.App, Version: b.Version, StaticChart: spec.StaticChart}
+	e.scrub.AddValues(spec.Values, spec.SecretPaths)
+	res = Result{App: b.App, Version: b.Version, StaticChart: spec.StaticChart}
 	e.emit(PhaseCheck, fmt.Sprintf("checking %s %s", b.App, b.Version), nil)
 	_, current, inProgress, err := e.records(ctx, b.App)
 	if err != nil {
@@ -58,7 +60,7 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (Result, erro
 		return res, nil
 	}
 	rec := &Record{App: b.App, Version: b.Version, Action: ActionUpgrade, From: current.ID, BundleDigest: b.BundleDigest,
-		ChartName: spec.ChartName, ChartDigest: spec.ChartDigest, Values: spec.Values, SpecHash: spec.Hash,
+		ChartName: spec.ChartName, ChartDigest: spec.ChartDigest, Values: spec.Values, SecretPaths: spec.SecretPaths, SpecHash: spec.Hash,
 		StaticChart: spec.StaticChart, Images: b.Images}
 	if err := e.prepare(ctx, rec, spec.Chart, b.Chart); err != nil {
 		return res, fmt.Errorf("upgrading %s: %w", b.App, err)

@@ -112,14 +112,25 @@ func LoadChart(tgz []byte) (*chart.Chart, error) {
 
 // ValidateValues checks vals the way helm install will: the chart's own defaults coalesced with vals, then
 // validated against values.schema.json of the chart and of every subchart. A chart without a schema
-// accepts anything.
+// accepts anything. The schema validator quotes offending values ("'x' does not match pattern ..."), so
+// secret values are scrubbed from the error.
 func ValidateValues(c *chart.Chart, vals map[string]any) error {
 	all, err := chartutil.CoalesceValues(c, vals)
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidValues, err)
+		return fmt.Errorf("%w: %s", ErrInvalidValues, scrubValues(c, vals, err.Error()))
 	}
 	if err := chartutil.ValidateAgainstSchema(c, all); err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidValues, err)
+		return fmt.Errorf("%w: %s", ErrInvalidValues, scrubValues(c, vals, err.Error()))
 	}
 	return nil
+}
+
+func scrubValues(c *chart.Chart, vals map[string]any, msg string) string {
+	doc, err := ValuesYAML(vals)
+	if err != nil {
+		return "values could not be rendered to report the error safely"
+	}
+	sc := &Scrubber{}
+	sc.AddValues(doc, SecretPaths(c, vals))
+	return sc.String(msg)
 }

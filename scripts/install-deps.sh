@@ -2,13 +2,14 @@
 # Installs the Debian packages Ferry's build and tests need. Idempotent: packages already present are
 # skipped, so a warm machine pays only for a dpkg query. Groups can be chosen so a developer who only
 # builds the desktop app does not pull the site lab's packages:
-#   scripts/install-deps.sh [build] [gui] [lab] [containerd] [all]
+#   scripts/install-deps.sh [build] [gui] [lab] [containerd] [k3sfiles] [all]
 set -euo pipefail
 
 declare -A groups=(
   [build]="gcc libc6-dev pkg-config git make ca-certificates"
   [gui]="libgl1-mesa-dev libx11-dev libxcursor-dev libxrandr-dev libxinerama-dev libxi-dev libxxf86vm-dev xvfb xauth imagemagick xdotool fonts-wqy-microhei"
   [containerd]="containerd runc"
+  [k3sfiles]="shellcheck systemd iproute2 iptables procps util-linux mawk"
   [lab]="systemd-container debootstrap qemu-user-static binfmt-support openssh-client openssh-server sshpass sudo passwd dash iproute2 iptables e2fsprogs util-linux mount openssl kmod procps psmisc"
 )
 
@@ -21,7 +22,7 @@ for g in "${sel[@]}"; do
   elif [ -n "${groups[$g]:-}" ]; then
     want+=(${groups[$g]})
   else
-    echo "install-deps: unknown group '$g' (build gui lab containerd all)" >&2; exit 2
+    echo "install-deps: unknown group '$g' (build gui lab containerd k3sfiles all)" >&2; exit 2
   fi
 done
 
