@@ -139,6 +139,10 @@ func (c *cluster) setupNode(ctx context.Context, ph string, h host.Host, tok k3s
 		plan, what = k3s.RestartArgv(in, role), "restarted "+svc+" (files changed)"
 	default:
 		for _, chk := range k3s.PreStartChecks(paths) {
+			if c.st.m.DryRun {
+				c.st.m.Record(h.Name(), "check: "+argvLine(chk.Argv))
+				continue
+			}
 			if ok, detail := runCheck(ctx, h, chk); !ok {
 				return fmt.Errorf("checking %s before starting k3s: %s failed: %s", h.Name(), chk.Name, detail)
 			}

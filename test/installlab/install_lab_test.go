@@ -278,7 +278,9 @@ func TestInstallOnLab(t *testing.T) {
 	for _, h := range inv.Hosts {
 		out, err := l.Run(ctx, h.Name, `for p in /usr/local/bin/k3s /usr/local/bin/kubectl /usr/local/bin/crictl /usr/local/bin/ferry-k3s-killall.sh /usr/local/bin/ferry-k3s-uninstall.sh `+
 			`/etc/systemd/system/k3s.service /etc/systemd/system/k3s-agent.service /etc/systemd/system/k3s.service.env /etc/systemd/system/k3s-agent.service.env `+
-			`/etc/rancher /var/lib/rancher /var/lib/ferry/k3s-created.list /run/k3s; do [ -e $p ] && echo "file $p"; done; `+
+			`/etc/rancher /var/lib/rancher/k3s /var/lib/ferry/k3s-created.list /run/k3s; do [ -e $p ] && echo "file $p"; done; `+
+			// The lab binds its own /var/lib/rancher before Ferry comes: the host's, so it must stay.
+			`[ -d /var/lib/rancher ] || echo "host's own /var/lib/rancher removed"; `+
 			`for d in /proc/[0-9]*; do read -r n < $d/comm 2>/dev/null || continue; case "$n" in k3s*) echo "proc $n";; `+
 			`containerd*) tr '\0' ' ' < $d/cmdline | grep -F rancher/k3s >/dev/null && echo "proc $n";; esac; done; `+
 			`systemctl list-units --all --no-legend 'k3s*' | grep -v not-found; true`)
