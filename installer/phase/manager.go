@@ -41,6 +41,9 @@ type Manager struct {
 	mu  sync.Mutex
 	dry []DryStep
 	cur string
+	// emitMu serialises deliveries: phases report from one goroutine per host, and a sink (a CLI
+	// printer, a test's slice) should not have to be safe for concurrent use.
+	emitMu sync.Mutex
 }
 
 // DryStep is one thing a dry run would have done.
@@ -94,7 +97,7 @@ func (m *Manager) Run(ctx context.Context) (err error) {
 		m.mu.Lock()
 		m.cur = title
 		m.mu.Unlock()
-		m.Sink.Emit(progress.Event{Phase: title, Msg: "started"})
+		m.Emit(progress.Event{Phase: title, Msg: "started"})
 		started = append(started, p)
 		if m.DryRun {
 			if d, ok := p.(DryRunner); ok {
@@ -109,21 +112,27 @@ func (m *Manager) Run(ctx context.Context) (err error) {
 			err = ctx.Err()
 		}
 		if err != nil {
-			m.Sink.Emit(progress.Event{Phase: title, Msg: "failed", Err: err})
+			m.Emit(progress.Event{Phase: title, Msg: "failed", Err: err})
 			return err
 		}
-		m.Sink.Emit(progress.Event{Phase: title, Msg: "done"})
+		m.Emit(progress.Event{Phase: title, Msg: "done"})
 	}
 	return nil
 }
 
-// Emit sends a per-host event stamped with the current phase.
+// Emit sends an event stamped with the current phase. Safe for concurrent use; deliveries are
+// serialised.
 func (m *Manager) Emit(e progress.Event) {
+	if m.Sink == nil {
+		return
+	}
 	if e.Phase == "" {
 		m.mu.Lock()
 		e.Phase = m.cur
 		m.mu.Unlock()
 	}
+	m.emitMu.Lock()
+	defer m.emitMu.Unlock()
 	m.Sink.Emit(e)
 }
 

@@ -26,7 +26,10 @@ func TestBenchUpload(t *testing.T) {
 		t.Skip("set FERRY_BENCH_UPLOAD=1 (make bench-upload)")
 	}
 	// Production chunk sizes, not the small ones TestMain sets for the unit tests.
-	transfer.VerifyChunk, transfer.ResumeMargin = 256<<20, 32<<20
+	transfer.VerifyChunk = 64 << 20
+	if v := os.Getenv("FERRY_BENCH_STREAMS"); v != "" {
+		transfer.Streams, _ = strconv.Atoi(v)
+	}
 	size := int64(1 << 30)
 	if v := os.Getenv("FERRY_BENCH_BYTES"); v != "" {
 		size, _ = strconv.ParseInt(v, 10, 64)

@@ -95,7 +95,13 @@ func runOn(ctx context.Context, c *xssh.Client, line string, stdin io.Reader) (h
 	case <-ctx.Done():
 		s.Signal(xssh.SIGKILL)
 		s.Close()
-		return host.Result{Stdout: out.Bytes(), Stderr: errb.Bytes(), ExitCode: -1}, ctx.Err()
+		// The output buffers are written by the session's copiers until Wait returns.
+		select {
+		case <-done:
+			return host.Result{Stdout: out.Bytes(), Stderr: errb.Bytes(), ExitCode: -1}, ctx.Err()
+		case <-time.After(time.Second):
+			return host.Result{ExitCode: -1}, ctx.Err()
+		}
 	}
 	res := host.Result{Stdout: out.Bytes(), Stderr: errb.Bytes()}
 	var xe *xssh.ExitError

@@ -13,6 +13,8 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ferry-delivery/ferry/installer/host"
@@ -22,12 +24,6 @@ import (
 // ErrChecksumMismatch means the bytes on the host are not the bytes that were sent (or the local file
 // does not match the hash the bundle promised).
 var ErrChecksumMismatch = errors.New("checksum mismatch")
-
-// ResumeMargin is how far before the end of a partial temporary file a resumed upload starts again.
-// Concurrent SFTP writes complete out of order, so the last bytes of a file cut mid-transfer may hide holes;
-// installer/ssh keeps at most 64 x 252 KiB in flight, so 32 MiB is well past any hole. The host-side
-// hashes of the kept chunks still decide. A variable only so tests can use small files.
-var ResumeMargin int64 = 32 << 20
 
 // File is a remote file open for writing.
 type File interface {
@@ -69,7 +65,11 @@ type Target interface {
 
 // VerifyChunk is the unit of host-side verification and of resumption; a multiple of 1 MiB, as the host
 // reads it with dd. A variable only so tests can use small files.
-var VerifyChunk int64 = 256 << 20
+var VerifyChunk int64 = 64 << 20
+
+// Streams is how many SFTP sessions send chunks of one file at once: each has its own sftp-server
+// process on the host, so two keep a link busy while one waits on the disk or the CPU.
+var Streams = 2
 
 // StagingDir is where non-root uploads land before `sudo mv` places them; relative to the login user's
 // home so the user can always write there.
@@ -135,81 +135,146 @@ func upload(ctx context.Context, t Target, src, dst string, opts host.UploadOpti
 		return res, fmt.Errorf("creating %s: %w", path.Dir(tmp), err)
 	}
 
-	var offset int64
+	// Chunks the host already holds (a cut upload's partial file) are verified there and kept; every
+	// other chunk is sent. Trust nothing: a kept chunk is one whose host-side hash matches the local one.
+	var have int64
 	if allowResume {
-		if fi, err := rfs.Stat(tmp); err == nil && fi.Mode().IsRegular() && fi.Size() > 0 && fi.Size() <= size {
-			// Chunk-aligned, so every chunk is verified whole.
-			// 1 MiB-aligned: the host reads verification ranges with dd in 1 MiB blocks.
-			offset = max(0, fi.Size()-ResumeMargin) / (1 << 20) * (1 << 20)
+		if fi, err := rfs.Stat(tmp); err == nil && fi.Mode().IsRegular() && fi.Size() <= size {
+			have = fi.Size()
 		}
 	}
-	h := sha256.New()
-	if offset > 0 {
-		// Trust nothing on the host: the prefix is hashed here, and its chunks are verified on the host
-		// like the ones sent now.
-		if _, err := io.Copy(h, io.NewSectionReader(lf, 0, offset)); err != nil {
-			return res, err
-		}
-		res.Resumed = true
-	}
-	rf, err := rfs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE)
+	first, err := rfs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE)
 	if err != nil {
 		return res, fmt.Errorf("opening %s: %w", tmp, err)
 	}
-	if err := rf.Truncate(offset); err != nil {
-		rf.Close()
+	if err := first.Truncate(have); err != nil {
+		first.Close()
 		return res, fmt.Errorf("truncating %s: %w", tmp, err)
 	}
-	if _, err := rf.Seek(offset, io.SeekStart); err != nil {
-		rf.Close()
-		return res, err
+
+	// The whole-file hash (for the bundle's hash and the result) is taken beside the transfer.
+	fullc := make(chan string, 1)
+	fullErr := make(chan error, 1)
+	go func() {
+		s, err := hashFile(ctx, lf, size)
+		fullc <- s
+		fullErr <- err
+	}()
+
+	var chunks, toSend []vchunk
+	for pos := int64(0); pos < size || (size == 0 && pos == 0); pos += VerifyChunk {
+		chunks = append(chunks, vchunk{off: pos, n: min(VerifyChunk, size-pos)})
+		if size == 0 {
+			break
+		}
+	}
+	for _, c := range chunks {
+		if c.n > 0 && c.off+c.n <= have {
+			ok, err := verifyChunk(ctx, t, lf, tmp, c, size)
+			if err != nil && !errors.Is(err, ErrChecksumMismatch) {
+				first.Close()
+				return res, err
+			}
+			if ok {
+				res.Resumed = true
+				continue
+			}
+		}
+		toSend = append(toSend, c)
 	}
 
 	// Host-side verification runs beside the transfer: each chunk, once every write to it is
-	// acknowledged, is hashed on the host and compared with the same bytes hashed here. Verifying the
-	// file after sending would add a full read and hash of it to every upload.
+	// acknowledged, is hashed on the host and compared with the same bytes hashed here.
 	vctx, stopVerify := context.WithCancel(ctx)
 	defer stopVerify()
 	v := newVerifier(vctx, t, lf, tmp, size)
-	for pos := int64(0); pos < offset; pos += VerifyChunk {
-		v.add(pos, min(VerifyChunk, offset-pos), "")
+	pr := &progressCounter{sink: opts.Progress, phase: opts.Phase, host: t.Name(), name: path.Base(dst), total: size, start: time.Now()}
+	pr.base = size
+	for _, c := range toSend {
+		pr.base -= c.n // what is already on the host counts as done
 	}
-	r := &sendReader{ctx: ctx, sink: opts.Progress, phase: opts.Phase, host: t.Name(), name: path.Base(dst), base: offset, total: size, start: time.Now()}
-	var werr error
-	for pos := offset; pos < size && werr == nil; pos += VerifyChunk {
-		n := min(VerifyChunk, size-pos)
-		pctx, stop := context.WithCancel(ctx)
-		pf := startPrefetch(pctx, lf, pos, n, h)
-		r.r, r.remain = pf, n
-		var got int64
-		got, werr = rf.ReadFrom(r)
-		stop()
-		perr := pf.wait()
-		res.Sent += got
+
+	// Several SFTP streams (each its own sftp-server on the host) send different chunks at once.
+	work := make(chan vchunk)
+	go func() {
+		defer close(work)
+		for _, c := range toSend {
+			select {
+			case work <- c:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	var (
+		mu   sync.Mutex
+		werr error
+		wg   sync.WaitGroup
+	)
+	fail := func(err error) {
+		mu.Lock()
 		if werr == nil {
-			werr = perr
+			werr = err
 		}
-		if werr == nil && got != n {
-			werr = fmt.Errorf("sent %d of %d bytes at offset %d: local file changed during upload?", got, n, pos)
-		}
-		if werr == nil {
-			// The verifier hashes its chunk from the page cache on its own goroutine: hashing twice in
-			// the prefetcher would lengthen the sending pipeline.
-			v.add(pos, n, "")
-		}
+		mu.Unlock()
 	}
-	cerr := rf.Close()
+	for i := range Streams {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			f, fsys := first, FS(nil)
+			if i > 0 {
+				var err error
+				if fsys, err = t.OpenFS(ctx); err != nil {
+					fail(err)
+					return
+				}
+				defer fsys.Close()
+				if f, err = fsys.OpenFile(tmp, os.O_WRONLY); err != nil {
+					fail(fmt.Errorf("opening %s: %w", tmp, err))
+					return
+				}
+			}
+			defer func() {
+				if err := f.Close(); err != nil {
+					fail(err)
+				}
+			}()
+			for c := range work {
+				if _, err := f.Seek(c.off, io.SeekStart); err != nil {
+					fail(err)
+					return
+				}
+				r := &sendReader{ctx: ctx, r: io.NewSectionReader(lf, c.off, c.n), remain: c.n, pr: pr}
+				got, err := f.ReadFrom(r)
+				pr.sent.Add(got)
+				if err == nil && got != c.n {
+					err = fmt.Errorf("sent %d of %d bytes at offset %d: local file changed during upload?", got, c.n, c.off)
+				}
+				if err != nil {
+					fail(err)
+					// Drain so the feeder ends; the other streams stop at their next chunk.
+					for range work {
+					}
+					return
+				}
+				v.add(c.off, c.n, "")
+			}
+		}(i)
+	}
+	wg.Wait()
+	res.Sent = pr.sent.Load()
 	verr := v.wait()
+	sum, herr := <-fullc, <-fullErr
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
 	if werr != nil {
 		return res, werr
 	}
-	if cerr != nil {
-		return res, cerr
+	if herr != nil {
+		return res, herr
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
 	if opts.Sha256 != "" && sum != opts.Sha256 {
 		return res, fmt.Errorf("local file %s has sha256 %s, bundle says %s: %w", src, sum, opts.Sha256, ErrChecksumMismatch)
 	}
@@ -219,13 +284,8 @@ func upload(ctx context.Context, t Target, src, dst string, opts host.UploadOpti
 		}
 	}
 	if verr != nil {
-		_ = rfs.Remove(tmp)
-		if res.Resumed && errors.Is(verr, ErrChecksumMismatch) {
-			// The partial file had a hole or was altered: start over once, from zero.
-			again, err := upload(ctx, t, src, dst, opts, false)
-			again.Sent += res.Sent
-			return again, err
-		}
+		// Bytes sent now do not match on the host: a broken disk or link, or a tampering host. Do not
+		// place the file; a re-run starts from the chunks that do verify.
 		return res, verr
 	}
 	res.Sha256 = sum
@@ -271,19 +331,14 @@ func hashFile(ctx context.Context, f *os.File, size int64) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// sendReader hashes what it hands out, stops promptly when ctx ends, and throttles progress events.
-// Size lets pkg/sftp choose concurrent writes.
+// sendReader stops promptly when ctx ends and reports progress; Size lets pkg/sftp choose concurrent
+// writes.
 type sendReader struct {
 	ctx    context.Context
 	r      io.Reader
-	h      hash.Hash
+	h      hash.Hash // optional
 	remain int64
-
-	sink              progress.Sink
-	phase, host, name string
-	base, sent, total int64
-	start, last       time.Time
-	lastSent          int64
+	pr     *progressCounter
 }
 
 func (s *sendReader) Size() int64 { return s.remain }
@@ -297,18 +352,42 @@ func (s *sendReader) Read(p []byte) (int, error) {
 		if s.h != nil {
 			s.h.Write(p[:n])
 		}
-		s.sent += int64(n)
 		s.remain -= int64(n)
-		if s.sink != nil {
-			// Report every 250 ms or every 1% of the file, whichever comes first.
-			if now := time.Now(); now.Sub(s.last) >= 250*time.Millisecond || s.sent-s.lastSent >= max(s.total/100, 1<<20) {
-				s.last, s.lastSent = now, s.sent
-				s.sink.Emit(progress.Event{Phase: s.phase, Host: s.host, Msg: rateMsg(s.name, s.sent, s.total-s.base-s.sent, now.Sub(s.start)),
-					Done: s.base + s.sent, Total: s.total})
-			}
-		}
+		s.pr.read(int64(n))
 	}
 	return n, err
+}
+
+// progressCounter throttles progress events shared by the streams of one upload.
+type progressCounter struct {
+	sink              progress.Sink
+	phase, host, name string
+	base, total       int64
+	start             time.Time
+	sent              atomic.Int64 // bytes acknowledged as sent (for the result)
+
+	mu             sync.Mutex
+	read_, lastRep int64
+	last           time.Time
+}
+
+func (c *progressCounter) read(n int64) {
+	if c == nil || c.sink == nil {
+		return
+	}
+	c.mu.Lock()
+	c.read_ += n
+	now := time.Now()
+	// Report every 250 ms or every 1% of the file, whichever comes first.
+	if now.Sub(c.last) < 250*time.Millisecond && c.read_-c.lastRep < max(c.total/100, 1<<20) {
+		c.mu.Unlock()
+		return
+	}
+	c.last, c.lastRep = now, c.read_
+	done := c.read_
+	c.mu.Unlock()
+	c.sink.Emit(progress.Event{Phase: c.phase, Host: c.host, Msg: rateMsg(c.name, done, c.total-c.base-done, now.Sub(c.start)),
+		Done: c.base + done, Total: c.total})
 }
 
 // rateMsg renders "k3s: 182.4 MiB/s, ETA 3s".
@@ -371,110 +450,45 @@ func (v *verifier) wait() error {
 	return <-v.done
 }
 
+// verifyChunk compares one chunk of the local file with the host's bytes.
+func verifyChunk(ctx context.Context, t Target, lf *os.File, p string, c vchunk, size int64) (bool, error) {
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(lf, c.off, c.n)); err != nil {
+		return false, err
+	}
+	want := hex.EncodeToString(h.Sum(nil))
+	var got string
+	var err error
+	if c.off == 0 && c.n == size {
+		got, err = t.RemoteSha256(ctx, p, false) // one chunk: no dd pipe needed
+	} else {
+		got, err = t.RemoteSha256Range(ctx, p, c.off, c.n)
+	}
+	if err != nil {
+		return false, fmt.Errorf("hashing %s on host: %w", p, err)
+	}
+	if got != want {
+		return false, fmt.Errorf("bytes %d-%d of %s on host have sha256 %s, sent %s: %w", c.off, c.off+c.n, p, got, want, ErrChecksumMismatch)
+	}
+	return true, nil
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 func (v *verifier) run() {
 	var first error
 	for c := range v.ch {
 		if first != nil {
 			continue // drain
 		}
-		off, n, want := c.off, c.n, c.want
-		if want == "" {
-			h := sha256.New()
-			if _, err := io.Copy(h, io.NewSectionReader(v.lf, off, n)); err != nil {
-				first = err
-				continue
-			}
-			want = hex.EncodeToString(h.Sum(nil))
-		}
-		var got string
-		var err error
-		if off == 0 && n == v.size {
-			got, err = v.t.RemoteSha256(v.ctx, v.path, false) // one chunk: no dd pipe needed
-		} else {
-			got, err = v.t.RemoteSha256Range(v.ctx, v.path, off, n)
-		}
-		switch {
-		case err != nil:
-			first = fmt.Errorf("hashing %s on host: %w", v.path, err)
-		case got != want:
-			first = fmt.Errorf("bytes %d-%d of %s on host have sha256 %s, sent %s: %w", off, off+n, v.path, got, want, ErrChecksumMismatch)
+		if _, err := verifyChunk(v.ctx, v.t, v.lf, v.path, c, v.size); err != nil {
+			first = err
 		}
 	}
 	v.done <- first
-}
-
-// prefetch reads [off, off+n) of a local file in blocks on its own goroutine and hashes them into the
-// whole-file hash, so reading and hashing run beside the encryption and sending of earlier blocks
-// instead of in line with them.
-type prefetch struct {
-	ch   chan []byte
-	free chan []byte // consumed blocks come back here, so a long transfer does not churn the GC
-	cur  []byte
-	blk  []byte
-	done chan struct{}
-	err  error
-}
-
-const prefetchBlock = 1 << 20
-
-func startPrefetch(ctx context.Context, f *os.File, off, n int64, full hash.Hash) *prefetch {
-	p := &prefetch{ch: make(chan []byte, 8), free: make(chan []byte, 10), done: make(chan struct{})}
-	go func() {
-		defer close(p.done)
-		defer close(p.ch)
-		for pos := off; pos < off+n; {
-			var b []byte
-			select {
-			case b = <-p.free:
-			default:
-				b = make([]byte, prefetchBlock)
-			}
-			b = b[:min(prefetchBlock, off+n-pos)]
-			if _, err := f.ReadAt(b, pos); err != nil {
-				p.err = err
-				return
-			}
-			full.Write(b)
-			select {
-			case p.ch <- b:
-			case <-ctx.Done():
-				p.err = ctx.Err()
-				return
-			}
-			pos += int64(len(b))
-		}
-	}()
-	return p
-}
-
-func (p *prefetch) Read(b []byte) (int, error) {
-	for len(p.cur) == 0 {
-		if p.blk != nil {
-			select {
-			case p.free <- p.blk[:cap(p.blk)]:
-			default:
-			}
-			p.blk = nil
-		}
-		blk, ok := <-p.ch
-		if !ok {
-			<-p.done
-			if p.err != nil {
-				return 0, p.err
-			}
-			return 0, io.EOF
-		}
-		p.cur, p.blk = blk, blk
-	}
-	n := copy(b, p.cur)
-	p.cur = p.cur[n:]
-	return n, nil
-}
-
-// wait returns once the goroutine has ended (the caller cancels its context first).
-func (p *prefetch) wait() error {
-	for range p.ch { // unblock a sender that has not seen the cancellation yet
-	}
-	<-p.done
-	return p.err
 }

@@ -32,6 +32,8 @@ type Fake struct {
 	// FlipAt, if > 0, corrupts the byte written at this file offset (a bad disk or a tampering host).
 	FlipAt int64
 
+	written atomic.Int64 // bytes written by uploads, for CutAfter
+
 	mu        sync.Mutex
 	responses map[string]host.Result
 	cmds      []host.Cmd
@@ -132,7 +134,7 @@ func (f *Fake) Sha256(ctx context.Context, p string) (string, error) {
 }
 
 func (f *Fake) OpenFS(ctx context.Context) (transfer.FS, error) {
-	return &localFS{f: f, written: new(atomic.Int64)}, nil
+	return &localFS{f: f, written: &f.written}, nil
 }
 
 // ErrCut is what writes return after CutAfter bytes.
