@@ -12,7 +12,7 @@ func Deploy(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, e
 	e := newEngine(c, o)
 	defer e.seal(&res, &err)
 	b.Namespace = e.o.Namespace
-	spec, err := BuildSpec(b.SpecInput)
+	spec, err := e.buildSpec(ctx, b.SpecInput)
 	if err != nil {
 		return Result{}, fmt.Errorf("deploying %s: %w", b.App, err)
 	}
@@ -43,7 +43,8 @@ func Deploy(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, e
 		return res, nil
 	}
 	rec := &Record{App: b.App, Version: b.Version, Action: ActionDeploy, BundleDigest: b.BundleDigest,
-		ChartName: spec.ChartName, ChartDigest: spec.ChartDigest, Values: spec.Values, SecretPaths: spec.SecretPaths, SpecHash: spec.Hash, StaticChart: spec.StaticChart, Images: b.Images}
+		ChartName: spec.ChartName, ChartDigest: spec.ChartDigest, Values: spec.Values, SecretPaths: spec.SecretPaths, SpecHash: spec.Hash,
+		ValuesRef: spec.ValuesSecret, SecretValues: spec.SecretValues, StaticChart: spec.StaticChart, Images: b.Images}
 	if err := e.prepare(ctx, rec, spec.Chart, b.Chart); err != nil {
 		return res, fmt.Errorf("deploying %s: %w", b.App, err)
 	}

@@ -12,5 +12,7 @@
 // (k3s re-applies it at every start and would revert a rollback); run commands on nodes (image landing is
 // the NodeImages interface, implemented by the installer); let a secret value (SecretPaths) leave the
 // cluster in plain text: the laptop mirror, Results, progress events and errors are redacted or scrubbed,
-// only the in-cluster record keeps the plaintext rollback needs. See docs/appliance.md.
+// only the in-cluster record keeps the plaintext rollback needs; nor sit in a HelmChart, which is not a
+// Secret: secret values go to an immutable values Secret named by spec.valuesSecrets. See
+// docs/appliance.md.
 package appliance

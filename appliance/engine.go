@@ -24,6 +24,8 @@ type engine struct {
 	// scrub knows the secret values of every record and spec this verb has read; everything the verb
 	// reports (events, errors, Result) passes through it.
 	scrub *Scrubber
+	// newKey is a values key made for this change because the cluster had none: prepare stores it.
+	newKey []byte
 }
 
 func newEngine(c *Cluster, o Options) *engine {
@@ -62,7 +64,7 @@ func (e *engine) seal(res *Result, err *error) {
 		red, rerr := e.store.Redact(r)
 		if rerr != nil {
 			// No key, no marker: drop the values rather than hand them out.
-			r.Values, r.Spec, r.Reason, r.Redacted = "", nil, e.scrub.String(r.Reason), true
+			r.Values, r.SecretValues, r.Spec, r.Reason, r.Redacted = "", "", nil, e.scrub.String(r.Reason), true
 			return r
 		}
 		return red
@@ -301,6 +303,11 @@ func (e *engine) execute(ctx context.Context, rec *Record, hc *helmv1.HelmChart)
 		return Health{}, false, err
 	}
 	e.emit(PhaseApply, fmt.Sprintf("applying %s %s (%s)", rec.App, rec.Version, rec.ID), nil)
+	// helm-controller's job cannot start without the values Secret the spec names: it goes first.
+	if err := e.store.EnsureValues(ctx, rec); err != nil {
+		e.finish(ctx, rec, Health{State: Failed, Reason: err.Error()})
+		return Health{}, false, err
+	}
 	changed, err := e.apply(ctx, hc)
 	if err != nil {
 		e.finish(ctx, rec, Health{State: Failed, Reason: err.Error()})
@@ -314,7 +321,67 @@ func (e *engine) execute(ctx context.Context, rec *Record, hc *helmv1.HelmChart)
 		return h, changed, err
 	}
 	e.finish(ctx, rec, h)
+	if h.State == Healthy {
+		e.pruneValues(ctx, rec.App)
+	}
 	return h, changed, nil
+}
+
+// buildSpec builds a bundle's spec with the cluster's values key (a fresh one, stored by prepare, when
+// the cluster has none yet).
+func (e *engine) buildSpec(ctx context.Context, in SpecInput) (Spec, error) {
+	key, found, err := e.store.ValuesKey(ctx)
+	if err != nil {
+		return Spec{}, err
+	}
+	in.ValuesKey = key
+	spec, err := BuildSpec(in)
+	if err != nil {
+		return Spec{}, err
+	}
+	if !found && spec.ValuesSecret != "" {
+		e.newKey = key
+	}
+	return spec, nil
+}
+
+// pruneValues deletes the values Secrets only versions no longer kept use, after a change succeeded: old
+// passwords do not linger in Secrets nothing will apply again. (The records keep them: a version kept
+// again later gets its Secret back from its record.) The live spec's Secret is never deleted. Failing to
+// prune is reported, not fatal.
+func (e *engine) pruneValues(ctx context.Context, app string) {
+	dctx, done := detached(ctx)
+	defer done()
+	all, err := e.store.List(dctx, app)
+	if err != nil {
+		e.emit(PhaseRecord, "", err)
+		return
+	}
+	live, err := e.liveChart(dctx, app)
+	if err != nil {
+		e.emit(PhaseRecord, "", err)
+		return
+	}
+	inUse := map[string]bool{}
+	if live != nil {
+		for _, vs := range live.Spec.ValuesSecrets {
+			inUse[vs.Name] = true
+		}
+	}
+	var names []string
+	for _, n := range Retain(all, e.o.Keep).PrunableValues {
+		if !inUse[n] {
+			names = append(names, n)
+		}
+	}
+	if len(names) == 0 {
+		return
+	}
+	if err := e.store.DeleteValues(dctx, app, names); err != nil {
+		e.emit(PhaseRecord, "", err)
+		return
+	}
+	e.emit(PhaseRecord, fmt.Sprintf("pruned the secret values of versions no longer kept (%s)", strings.Join(names, ", ")), nil)
 }
 
 // finish stores the outcome of a record.
@@ -339,6 +406,12 @@ func (e *engine) finish(ctx context.Context, rec *Record, h Health) {
 func (e *engine) prepare(ctx context.Context, rec *Record, hc *helmv1.HelmChart, chart []byte) error {
 	if err := e.store.EnsureNamespace(ctx); err != nil {
 		return err
+	}
+	if e.newKey != nil {
+		if err := e.store.SaveValuesKey(ctx, e.newKey); err != nil {
+			return err
+		}
+		e.newKey = nil
 	}
 	if hc.Spec.ChartContent != "" && chart != nil {
 		ref, err := e.store.PutChart(ctx, rec.App, chart)

@@ -63,6 +63,9 @@ func fakeCluster(t *testing.T) (*Cluster, *kfake.Clientset, *hfake.Clientset) {
 	return &Cluster{Kube: k, Helm: h}, k, h
 }
 
+// testValuesKey names values Secrets in tests that build specs without a cluster.
+var testValuesKey = []byte("0123456789abcdef0123456789abcdef")
+
 func typesUID(s string) types.UID { return types.UID(s) }
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

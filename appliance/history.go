@@ -3,6 +3,7 @@ package appliance
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
@@ -71,6 +72,11 @@ type Record struct {
 	// absent in records written before Ferry tracked them, whose mirror falls back to the name rule.
 	SecretPaths []string `json:"secretPaths,omitempty"`
 	SpecHash    string   `json:"specHash"`
+	// ValuesRef names the values Secret the spec references (spec.valuesSecrets) and SecretValues is its
+	// exact content, the secret part of Values: rollback re-creates the Secret from here when it is gone.
+	// Empty when the values hold no secret, and in records written before secrets left valuesContent.
+	ValuesRef    string `json:"valuesRef,omitempty"`
+	SecretValues string `json:"secretValues,omitempty"`
 	// Spec is the exact HelmChart applied, with spec.chartContent moved to the chart Secret ChartRef
 	// (a record Secret must stay under the 1 MiB object limit).
 	Spec        json.RawMessage `json:"spec"`
@@ -352,5 +358,120 @@ func (s *Store) RestoreSpec(ctx context.Context, r *Record) (*helmv1.HelmChart, 
 	if SpecHash(hc.Spec) != r.SpecHash {
 		return nil, fmt.Errorf("restoring spec of %s: %w", r.ID, ErrRecordCorrupt)
 	}
+	// The spec must reference exactly the values Secret the record can re-create.
+	var refs []string
+	for _, vs := range hc.Spec.ValuesSecrets {
+		refs = append(refs, vs.Name)
+	}
+	want := []string(nil)
+	if r.ValuesRef != "" {
+		want = []string{r.ValuesRef}
+	}
+	if fmt.Sprint(refs) != fmt.Sprint(want) || (r.ValuesRef == "") != (r.SecretValues == "") {
+		return nil, fmt.Errorf("restoring spec of %s: values Secret %v, record has %q: %w", r.ID, refs, r.ValuesRef, ErrRecordCorrupt)
+	}
 	return &hc, nil
 }
+
+// valuesKeyName is the Secret holding the cluster's key for naming values Secrets (ValuesSecretName).
+const valuesKeyName = "ferry-values-key"
+
+// ValuesKey reads the cluster's values key. found is false when there is none yet: the key returned then
+// is a fresh random one, which SaveValuesKey stores once the change is going ahead (a refused or dry-run
+// change writes nothing).
+func (s *Store) ValuesKey(ctx context.Context) (key []byte, found bool, err error) {
+	sec, err := s.c.Kube.CoreV1().Secrets(s.ns).Get(ctx, valuesKeyName, metav1.GetOptions{})
+	if err == nil {
+		if k := sec.Data["key"]; len(k) >= 32 {
+			return k, true, nil
+		}
+		return nil, false, fmt.Errorf("reading values key %s/%s: it holds no 32-byte key; delete it and re-run", s.ns, valuesKeyName)
+	}
+	if !apierrors.IsNotFound(err) {
+		return nil, false, fmt.Errorf("reading values key %s/%s: %w", s.ns, valuesKeyName, err)
+	}
+	key = make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, false, fmt.Errorf("creating values key: %w", err)
+	}
+	return key, false, nil
+}
+
+// SaveValuesKey stores a key ValuesKey made. Another Ferry that stored its own meanwhile wins; the caller
+// built its spec with the loser and must start over (ErrOperationInProgress).
+func (s *Store) SaveValuesKey(ctx context.Context, key []byte) error {
+	_, err := s.c.Kube.CoreV1().Secrets(s.ns).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: valuesKeyName, Namespace: s.ns, Labels: map[string]string{
+			LabelManaged: "true", labelKind: "values-key"}},
+		Type:      corev1.SecretTypeOpaque,
+		Immutable: ptrTo(true),
+		Data:      map[string][]byte{"key": key},
+	}, metav1.CreateOptions{})
+	if apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("storing values key: %w: another Ferry created one meanwhile; re-run", ErrOperationInProgress)
+	}
+	if err != nil {
+		return fmt.Errorf("storing values key: %w", err)
+	}
+	return nil
+}
+
+// EnsureValues makes the values Secret r's spec references exist with exactly r's secret values: created
+// when missing (first apply, or pruned and now rolled back to), left alone when it already holds them. It
+// is immutable, so a Secret of that name with other content was replaced outside Ferry: that is refused,
+// with what to do, rather than applied with values nobody recorded.
+func (s *Store) EnsureValues(ctx context.Context, r *Record) error {
+	if r.ValuesRef == "" {
+		return nil
+	}
+	want := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: r.ValuesRef, Namespace: s.ns, Labels: map[string]string{
+			LabelManaged: "true", LabelApp: r.App, labelKind: "values"}},
+		Type:      corev1.SecretTypeOpaque,
+		Immutable: ptrTo(true),
+		Data:      map[string][]byte{ValuesSecretKey: []byte(r.SecretValues)},
+	}
+	client := s.c.Kube.CoreV1().Secrets(s.ns)
+	_, err := client.Create(ctx, want, metav1.CreateOptions{})
+	if err == nil {
+		return nil
+	}
+	if !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("storing values Secret %s: %w", r.ValuesRef, err)
+	}
+	cur, err := client.Get(ctx, r.ValuesRef, metav1.GetOptions{})
+	if err != nil {
+		return fmt.Errorf("reading values Secret %s: %w", r.ValuesRef, err)
+	}
+	if cur.Labels[LabelManaged] != "true" || cur.Labels[LabelApp] != r.App || !bytes.Equal(cur.Data[ValuesSecretKey], want.Data[ValuesSecretKey]) || len(cur.Data) != 1 {
+		return fmt.Errorf("checking values Secret %s/%s: %w: it does not hold the values record %s applied; delete it and re-run to restore it from the record",
+			s.ns, r.ValuesRef, ErrRecordCorrupt, r.ID)
+	}
+	return nil
+}
+
+// DeleteValues deletes values Secrets of an app (retention's PrunableValues). Only Ferry's values
+// Secrets of that app are touched, whatever the names say.
+func (s *Store) DeleteValues(ctx context.Context, app string, names []string) error {
+	var errs []error
+	for _, n := range names {
+		cur, err := s.c.Kube.CoreV1().Secrets(s.ns).Get(ctx, n, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("pruning values Secret %s: %w", n, err))
+			continue
+		}
+		if cur.Labels[LabelManaged] != "true" || cur.Labels[LabelApp] != app || cur.Labels[labelKind] != "values" {
+			continue
+		}
+		err = s.c.Kube.CoreV1().Secrets(s.ns).Delete(ctx, n, metav1.DeleteOptions{Preconditions: &metav1.Preconditions{UID: &cur.UID}})
+		if err != nil && !apierrors.IsNotFound(err) {
+			errs = append(errs, fmt.Errorf("pruning values Secret %s: %w", n, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func ptrTo[T any](v T) *T { return &v }

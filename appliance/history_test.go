@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +23,8 @@ func TestStoreRecordsAndRestoresExactSpec(t *testing.T) {
 		t.Fatal(err)
 	}
 	tgz := testChart(t, "shop", "1.0.0", "", 0)
-	spec, err := BuildSpec(SpecInput{App: "shop", Version: "1.0.0", Chart: tgz, TargetNamespace: "shop", Overrides: map[string]any{"password": "hunter2"}})
+	spec, err := BuildSpec(SpecInput{App: "shop", Version: "1.0.0", Chart: tgz, TargetNamespace: "shop", Overrides: map[string]any{"password": "hunter2"},
+		ValuesKey: testValuesKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +35,8 @@ func TestStoreRecordsAndRestoresExactSpec(t *testing.T) {
 	if again, err := st.PutChart(ctx, "shop", tgz); err != nil || again != ref {
 		t.Fatalf("storing the same chart twice: %v %q", err, again)
 	}
-	rec := &Record{App: "shop", Version: "1.0.0", ChartDigest: spec.ChartDigest, SpecHash: spec.Hash, ChartRef: ref, State: StateInProgress, Started: time.Unix(100, 0).UTC()}
+	rec := &Record{App: "shop", Version: "1.0.0", ChartDigest: spec.ChartDigest, SpecHash: spec.Hash, ChartRef: ref, State: StateInProgress, Started: time.Unix(100, 0).UTC(),
+		ValuesRef: spec.ValuesSecret, SecretValues: spec.SecretValues}
 	if err := recordSpec(rec, spec.Chart); err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +79,16 @@ func TestStoreRecordsAndRestoresExactSpec(t *testing.T) {
 	}
 	if d := cmp.Diff(spec.Chart.Spec, hc.Spec); d != "" {
 		t.Fatalf("restored spec differs:\n%s", d)
+	}
+
+	if strings.Contains(string(b), "hunter2") || mirrored.SecretValues == "" || mirrored.ValuesRef != spec.ValuesSecret {
+		t.Fatalf("the mirror must carry the values Secret's name and its values redacted:\n%s", b)
+	}
+	// A record whose spec names another values Secret than the one it can re-create is refused.
+	wrong := list[0]
+	wrong.ValuesRef = "ferry-values-shop-0000000000000000"
+	if _, err := st.RestoreSpec(ctx, &wrong); !errors.Is(err, ErrRecordCorrupt) {
+		t.Fatalf("mismatched values Secret: %v", err)
 	}
 
 	// A tampered chart blob is refused rather than re-applied.

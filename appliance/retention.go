@@ -17,6 +17,9 @@ type RetentionPlan struct {
 	PrunableCharts []string
 	// PrunableStaticCharts are server-side chart files no kept version references.
 	PrunableStaticCharts []string
+	// PrunableValues are values Secrets (secret values of a version) that no record of a kept or
+	// in-progress version references; versions with the same secrets share one, which then stays.
+	PrunableValues []string
 }
 
 // Retain keeps the current version and the newest other successfully applied versions, n in all. It is a
@@ -89,6 +92,21 @@ func Retain(records []Record, n int) RetentionPlan {
 			static[r.StaticChart] = true
 		}
 	}
+	keptValues, values := map[string]bool{}, map[string]bool{}
+	for _, r := range records {
+		if r.ValuesRef != "" && kept[r.Version] {
+			keptValues[r.ValuesRef] = true
+		}
+	}
+	for _, r := range records {
+		if r.ValuesRef != "" && !keptValues[r.ValuesRef] {
+			values[r.ValuesRef] = true
+		}
+	}
+	for v := range values {
+		p.PrunableValues = append(p.PrunableValues, v)
+	}
+	sort.Strings(p.PrunableValues)
 	for c := range charts {
 		p.PrunableCharts = append(p.PrunableCharts, c)
 	}

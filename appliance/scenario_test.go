@@ -47,9 +47,16 @@ func bundle(t *testing.T, version, mode string) Bundle {
 	}
 }
 
+// testOptions gives healthy changes ample time: a loaded CI machine running -race can take seconds to
+// render and reconcile, and a healthy path returns as soon as it is healthy anyway. Scenarios that must
+// time out use neverReadyTimeout instead.
 func testOptions(t *testing.T, log *eventLog) Options {
-	return Options{RecordsDir: t.TempDir(), PollInterval: 3 * time.Millisecond, Timeout: time.Second, Sink: log.sink, HeartbeatInterval: time.Hour}
+	return Options{RecordsDir: t.TempDir(), PollInterval: 3 * time.Millisecond, Timeout: 15 * time.Second, Sink: log.sink, HeartbeatInterval: time.Hour}
 }
+
+// neverReadyTimeout bounds the scenarios whose app never becomes Ready: they wait it out in full, and the
+// automatic rollback that follows gets the same budget.
+const neverReadyTimeout = 2 * time.Second
 
 func liveSpecJSON(t *testing.T, c *Cluster) string {
 	hc, err := c.Helm.HelmV1().HelmCharts(DefaultNamespace).Get(context.Background(), "shop", metav1.GetOptions{})
@@ -60,8 +67,14 @@ func liveSpecJSON(t *testing.T, c *Cluster) string {
 	return string(b)
 }
 
-func specJSON(t *testing.T, b Bundle) string {
+// specJSON builds b's spec as Ferry does on c (with c's values key, which names the values Secret).
+func specJSON(t *testing.T, c *Cluster, b Bundle) string {
 	b.Namespace = DefaultNamespace
+	key, _, err := NewStore(c, "", "").ValuesKey(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.ValuesKey = key
 	s, err := BuildSpec(b.SpecInput)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +124,7 @@ func TestLifecycleWithAutomaticRollback(t *testing.T) {
 		t.Fatalf("plan %+v", res.Plan)
 	}
 	v2Spec := liveSpecJSON(t, c)
-	if v2Spec != specJSON(t, v2) {
+	if v2Spec != specJSON(t, c, v2) {
 		t.Fatal("live spec is not the built v2 spec")
 	}
 	again, err := Upgrade(ctx, c, v2, o)
@@ -128,6 +141,10 @@ func TestLifecycleWithAutomaticRollback(t *testing.T) {
 	}
 	for _, b := range broken {
 		t.Run(b.mode, func(t *testing.T) {
+			o := o
+			if b.mode == "neverReady" {
+				o.Timeout = neverReadyTimeout
+			}
 			res, err := Upgrade(ctx, c, bundle(t, "3.0.0", b.mode), o)
 			if !errors.Is(err, ErrUnhealthy) || !strings.Contains(err.Error(), b.cause) {
 				t.Fatalf("err = %v, want ErrUnhealthy naming %q", err, b.cause)
@@ -166,7 +183,7 @@ func TestLifecycleWithAutomaticRollback(t *testing.T) {
 	if err != nil || rb.Version != "1.0.0" || rb.State != StateSucceeded {
 		t.Fatalf("manual rollback: %v %+v", err, rb)
 	}
-	if liveSpecJSON(t, c) != specJSON(t, v1) {
+	if liveSpecJSON(t, c) != specJSON(t, c, v1) {
 		t.Fatal("manual rollback did not re-apply the v1 spec")
 	}
 	if _, err := Rollback(ctx, c, "shop", "3.0.0", o); !errors.Is(err, ErrNoRollbackTarget) {
@@ -333,7 +350,7 @@ func TestOrphanedFailedUpgradeThenRollback(t *testing.T) {
 	if err != nil || rb.Version != "1.0.0" || rb.State != StateSucceeded {
 		t.Fatalf("rollback: %v %s %s", err, rb.Version, rb.State)
 	}
-	if liveSpecJSON(t, c) != specJSON(t, v1) {
+	if liveSpecJSON(t, c) != specJSON(t, c, v1) {
 		t.Fatal("rollback did not restore the v1 spec")
 	}
 	h, _ := History(bg, c, "shop", o)
@@ -403,7 +420,7 @@ func TestRetryPolicyHelmFailureRollsBack(t *testing.T) {
 	if log.has("cleared aborted helm release") {
 		t.Error("retry policy must not clear helm history")
 	}
-	if liveSpecJSON(t, c) != specJSON(t, v1) {
+	if liveSpecJSON(t, c) != specJSON(t, c, v1) {
 		t.Fatal("not back on v1")
 	}
 }
@@ -501,6 +518,7 @@ func TestUpgradeEventsUseListedPhases(t *testing.T) {
 	if _, err := Deploy(context.Background(), c, bundle(t, "1.0.0", "ok"), o); err != nil {
 		t.Fatal(err)
 	}
+	o.Timeout = neverReadyTimeout
 	if _, err := Upgrade(context.Background(), c, bundle(t, "2.0.0", "neverReady"), o); !errors.Is(err, ErrUnhealthy) {
 		t.Fatal(err)
 	}

@@ -506,6 +506,13 @@ func redactRecord(r Record, red *Redactor, sc *Scrubber) (Record, error) {
 		}
 		r.Values = v
 	}
+	if r.SecretValues != "" {
+		v, err := red.Values(r.SecretValues, r.SecretPaths)
+		if err != nil {
+			return Record{}, fmt.Errorf("redacting secret values of %s: %w", r.ID, err)
+		}
+		r.SecretValues = v
+	}
 	if len(r.Spec) > 0 {
 		var spec map[string]any
 		if err := json.Unmarshal(r.Spec, &spec); err != nil {

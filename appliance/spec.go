@@ -1,12 +1,14 @@
 package appliance
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"time"
 
@@ -66,6 +68,10 @@ type SpecInput struct {
 	FailurePolicy   helmv1.FailurePolicy // default abort; reinstall is refused
 	InlineLimit     int                  // default DefaultInlineLimit
 	RecordID        string
+	// ValuesKey is the cluster's key (Store.ValuesKey) that names the values Secret. Required when the
+	// values hold secrets: the name is a keyed hash of their content, so it changes with them (and so the
+	// spec does) without letting a reader of the HelmChart test guesses against it.
+	ValuesKey []byte
 }
 
 // Spec is a built HelmChart and what the caller must know about it.
@@ -73,10 +79,16 @@ type Spec struct {
 	Chart       *helmv1.HelmChart
 	Hash        string // SpecHash(Chart.Spec)
 	ChartDigest string // sha256:<hex> of the chart archive
-	Values      string // the merged values as applied (valuesContent)
-	ChartName   string // name in Chart.yaml: the app's identity across versions
+	// Values are the merged values as helm gets them: valuesContent, then the values Secret merged over it.
+	Values    string
+	ChartName string // name in Chart.yaml: the app's identity across versions
 	// SecretPaths are JSON pointers of the secret values in Values (see SecretPaths).
 	SecretPaths []string
+	// SecretValues is the part of Values that is secret (a YAML document), kept out of the HelmChart: it
+	// goes to the Secret ValuesSecret in the Ferry namespace, which spec.valuesSecrets references. Both
+	// are empty when the values hold no secret.
+	SecretValues string
+	ValuesSecret string
 	// StaticChart is set when the chart is too big for chartContent: the archive must be written to this
 	// path on every server before the spec is applied.
 	StaticChart string
@@ -142,6 +154,21 @@ func BuildSpec(in SpecInput) (Spec, error) {
 	sum := sha256.Sum256(in.Chart)
 	out := Spec{ChartDigest: "sha256:" + hex.EncodeToString(sum[:]), Values: valuesYAML, ChartName: c.Metadata.Name,
 		SecretPaths: SecretPaths(c, vals)}
+	// A HelmChart is not a Secret: whoever may read HelmCharts (and every etcd backup) would read the site's
+	// passwords in valuesContent. Secret values go to a Secret that spec.valuesSecrets names instead.
+	publicYAML, secretYAML, err := splitValuesYAML(valuesYAML, out.SecretPaths)
+	if err != nil {
+		return Spec{}, fmt.Errorf("splitting secret values of %s %s: %w", in.App, in.Version, err)
+	}
+	var valuesSecrets []helmv1.SecretSpec
+	if secretYAML != "" {
+		if len(in.ValuesKey) < 16 {
+			return Spec{}, fmt.Errorf("%w: the values of %s hold secrets and no values key was given to name their Secret", ErrInvalidInput, in.App)
+		}
+		out.SecretValues = secretYAML
+		out.ValuesSecret = ValuesSecretName(in.App, in.ValuesKey, secretYAML)
+		valuesSecrets = []helmv1.SecretSpec{{Name: out.ValuesSecret, Keys: []string{ValuesSecretKey}}}
+	}
 	hc := &helmv1.HelmChart{
 		TypeMeta: metav1.TypeMeta{APIVersion: helmv1.SchemeGroupVersion.String(), Kind: "HelmChart"},
 		ObjectMeta: metav1.ObjectMeta{
@@ -152,7 +179,8 @@ func BuildSpec(in SpecInput) (Spec, error) {
 		Spec: helmv1.HelmChartSpec{
 			TargetNamespace: in.TargetNamespace,
 			CreateNamespace: true,
-			ValuesContent:   valuesYAML,
+			ValuesContent:   publicYAML,
+			ValuesSecrets:   valuesSecrets,
 			JobImage:        in.JobImage,
 			BackOffLimit:    &backoff,
 			Timeout:         &metav1.Duration{Duration: timeout},
@@ -176,6 +204,52 @@ func BuildSpec(in SpecInput) (Spec, error) {
 	}
 	out.Chart = hc
 	return out, nil
+}
+
+// ValuesSecretKey is the key of the values document in a values Secret.
+const ValuesSecretKey = "values.yaml"
+
+// ValuesSecretName names the Secret holding an app's secret values: a keyed hash of the document, so the
+// name changes exactly when the secrets do (a new name is a new spec, hence a helm run), one name per
+// content (immutable, shared by versions with the same secrets, which rollback can rely on), and a reader of
+// the HelmChart cannot test guesses against it without the cluster's key.
+func ValuesSecretName(app string, key []byte, doc string) string {
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(doc))
+	return fmt.Sprintf("ferry-values-%s-%s", app, hex.EncodeToString(m.Sum(nil))[:16])
+}
+
+// splitValuesYAML splits a canonical values document into its public and secret documents and proves that
+// helm, merging them in the order klipper-helm passes them, gets the original values back.
+func splitValuesYAML(doc string, paths []string) (public, secret string, err error) {
+	vals, err := ParseValues([]byte(doc))
+	if err != nil {
+		return "", "", err
+	}
+	pub, sec, err := splitSecretValues(vals, paths)
+	if err != nil {
+		return "", "", err
+	}
+	if public, err = ValuesYAML(pub); err != nil {
+		return "", "", err
+	}
+	if len(sec) > 0 {
+		if secret, err = ValuesYAML(sec); err != nil {
+			return "", "", err
+		}
+	}
+	p, err := ParseValues([]byte(public))
+	if err != nil {
+		return "", "", err
+	}
+	s, err := ParseValues([]byte(secret))
+	if err != nil {
+		return "", "", err
+	}
+	if !reflect.DeepEqual(mergeValueFiles(p, s), vals) {
+		return "", "", errors.New("the split values would not merge back to the values given")
+	}
+	return public, secret, nil
 }
 
 // SpecHash identifies a spec: helm-controller re-runs its job exactly when the spec changes, so two specs

@@ -16,7 +16,7 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, 
 	e := newEngine(c, o)
 	defer e.seal(&res, &err)
 	b.Namespace = e.o.Namespace
-	spec, err := BuildSpec(b.SpecInput)
+	spec, err := e.buildSpec(ctx, b.SpecInput)
 	if err != nil {
 		return Result{}, fmt.Errorf("upgrading %s: %w", b.App, err)
 	}
@@ -61,6 +61,7 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, 
 	}
 	rec := &Record{App: b.App, Version: b.Version, Action: ActionUpgrade, From: current.ID, BundleDigest: b.BundleDigest,
 		ChartName: spec.ChartName, ChartDigest: spec.ChartDigest, Values: spec.Values, SecretPaths: spec.SecretPaths, SpecHash: spec.Hash,
+		ValuesRef: spec.ValuesSecret, SecretValues: spec.SecretValues,
 		StaticChart: spec.StaticChart, Images: b.Images}
 	if err := e.prepare(ctx, rec, spec.Chart, b.Chart); err != nil {
 		return res, fmt.Errorf("upgrading %s: %w", b.App, err)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sort"
 
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -133,4 +134,80 @@ func scrubValues(c *chart.Chart, vals map[string]any, msg string) string {
 	sc := &Scrubber{}
 	sc.AddValues(doc, SecretPaths(c, vals))
 	return sc.String(msg)
+}
+
+// splitSecretValues splits merged values into what may sit in the HelmChart's valuesContent and what must
+// go to the values Secret: every value under a secret path (paths, plus the name rule) moves to secret,
+// with the maps above it. A list cannot be split, because helm replaces lists whole when it merges values
+// files: a secret inside a list moves the whole list (its harmless elements then sit in the Secret too).
+// helm merging public and then secret (mergeValueFiles) gives back vals exactly. vals is not modified.
+func splitSecretValues(vals map[string]any, paths []string) (public, secret map[string]any, err error) {
+	public, err = copyValues(vals)
+	if err != nil {
+		return nil, nil, err
+	}
+	all := append(SecretPaths(nil, public), paths...)
+	segs := make([][]string, 0, len(all))
+	for _, p := range all {
+		if s := splitPointer(p); len(s) > 0 {
+			segs = append(segs, s)
+		}
+	}
+	// Shorter paths first: a subtree already moved whole makes the paths below it find nothing left.
+	sort.SliceStable(segs, func(i, j int) bool { return len(segs[i]) < len(segs[j]) })
+	secret = map[string]any{}
+	for _, s := range segs {
+		cur, dst := public, secret
+		for i, k := range s {
+			v, ok := cur[k]
+			if !ok {
+				break
+			}
+			_, isList := v.([]any)
+			if i == len(s)-1 || isList {
+				dst[k] = v
+				delete(cur, k)
+				break
+			}
+			m, isMap := v.(map[string]any)
+			if !isMap {
+				break // the path goes below a scalar: nothing there
+			}
+			next, _ := dst[k].(map[string]any)
+			if next == nil {
+				next = map[string]any{}
+				dst[k] = next
+			}
+			cur, dst = m, next
+		}
+	}
+	return public, secret, nil
+}
+
+// mergeValueFiles merges values files the way helm does for repeated --values (helm's
+// pkg/cli/values.mergeMaps): later files win, maps merge key by key, anything else (lists included)
+// replaces. klipper-helm passes valuesContent first, then each valuesSecrets key in order.
+func mergeValueFiles(files ...map[string]any) map[string]any {
+	out := map[string]any{}
+	for _, f := range files {
+		out = mergeMaps(out, f)
+	}
+	return out
+}
+
+func mergeMaps(a, b map[string]any) map[string]any {
+	out := make(map[string]any, len(a))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		if bm, ok := v.(map[string]any); ok {
+			if am, ok := out[k].(map[string]any); ok {
+				out[k] = mergeMaps(am, bm)
+				continue
+			}
+		}
+		out[k] = v
+	}
+	return out
 }

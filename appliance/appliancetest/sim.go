@@ -71,11 +71,106 @@ func Start(t testing.TB, kube kubernetes.Interface, helm helmclient.Interface, n
 // Release lets jobs of mode "hold" finish (as ok).
 func (s *Sim) Release() { close(s.hold) }
 
-// configHash stands in for helm-controller's job config hash: any function of the spec will do.
-func configHash(spec helmv1.HelmChartSpec) string {
+// configHash stands in for helm-controller's job config hash: a function of the spec and of the content
+// of the values Secrets it references (helm-controller hashes those too, so a changed Secret re-runs helm).
+func configHash(spec helmv1.HelmChartSpec, secrets [][]byte) string {
 	b, _ := json.Marshal(spec)
-	sum := sha256.Sum256(b)
-	return strings.ToUpper(hex.EncodeToString(sum[:]))
+	h := sha256.New()
+	h.Write(b)
+	for _, d := range secrets {
+		h.Write(d)
+	}
+	return strings.ToUpper(hex.EncodeToString(h.Sum(nil)))
+}
+
+// errValuesMissing: a values Secret the spec names does not exist, so the kubelet cannot mount the job's
+// values volume and the job's pod does not start (it waits in ContainerCreating until the Secret appears).
+var errValuesMissing = errors.New("values Secret missing")
+
+// values collects the values helm gets, the way helm-controller and klipper-helm hand them over: the job's
+// values volume holds values-0-000-HelmChart-ValuesContent.yaml, then one values-0-NNN-HelmChart-
+// ValuesSecret.yaml per key of each spec.valuesSecrets entry (NNN counting from 002, in spec order), and
+// klipper-helm passes /config/*.yaml in glob (name) order as repeated --values, which helm merges file by
+// file (pkg/cli/values: later files win, maps merge key by key, anything else replaces, lists included).
+// (That helm package is not imported: it drags in kubectl and oras; helmMergeMaps is its rule.) It also
+// returns the Secrets' contents for the config hash.
+func (s *Sim) values(ctx context.Context, hc *helmv1.HelmChart) (map[string]any, [][]byte, error) {
+	files := map[string][]byte{}
+	if hc.Spec.ValuesContent != "" {
+		files["values-0-000-HelmChart-ValuesContent.yaml"] = []byte(hc.Spec.ValuesContent)
+	}
+	var hashed [][]byte
+	items := 1
+	for _, ref := range hc.Spec.ValuesSecrets {
+		if len(ref.Keys) == 0 || ref.Name == "chart-values-"+hc.Name {
+			continue
+		}
+		sec, err := s.kube.CoreV1().Secrets(hc.Namespace).Get(ctx, ref.Name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) && ref.IgnoreUpdates {
+			continue // optional
+		}
+		if apierrors.IsNotFound(err) {
+			return nil, nil, errValuesMissing
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, k := range ref.Keys {
+			items++
+			d, ok := sec.Data[k]
+			if !ok {
+				return nil, nil, errValuesMissing // an absent projected key fails the mount too
+			}
+			if !ref.IgnoreUpdates {
+				hashed = append(hashed, d)
+			}
+			files[fmt.Sprintf("values-0-%03d-HelmChart-ValuesSecret.yaml", items)] = d
+		}
+	}
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	vals := map[string]any{}
+	for _, n := range names {
+		cur := map[string]any{}
+		if err := yaml.Unmarshal(files[n], &cur); err != nil {
+			return nil, nil, fmt.Errorf("failed to parse %s: %w", n, err)
+		}
+		vals = helmMergeMaps(vals, cur)
+	}
+	return vals, hashed, nil
+}
+
+// helmMergeMaps is helm's rule for repeated --values files (pkg/cli/values.mergeMaps).
+func helmMergeMaps(a, b map[string]any) map[string]any {
+	out := make(map[string]any, len(a))
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		if v, ok := v.(map[string]any); ok {
+			if bv, ok := out[k]; ok {
+				if bv, ok := bv.(map[string]any); ok {
+					out[k] = helmMergeMaps(bv, v)
+					continue
+				}
+			}
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// simValuesOf reads the sim's knobs from helm's merged values.
+func simValuesOf(vals map[string]any) (simValues, error) {
+	var v simValues
+	b, err := json.Marshal(vals)
+	if err != nil {
+		return v, err
+	}
+	return v, json.Unmarshal(b, &v)
 }
 
 func (s *Sim) step(ctx context.Context) {
@@ -85,15 +180,23 @@ func (s *Sim) step(ctx context.Context) {
 	}
 	for i := range charts.Items {
 		hc := &charts.Items[i]
-		h := configHash(hc.Spec)
+		vals, hashed, err := s.values(ctx, hc)
+		if errors.Is(err, errValuesMissing) {
+			continue // the job's pod cannot start yet
+		}
+		if err != nil {
+			s.t.Logf("sim: reading values of %s: %v", hc.Name, err)
+			continue
+		}
+		h := configHash(hc.Spec, hashed)
 		s.mu.Lock()
 		done := s.seen[hc.Name] == h
 		s.mu.Unlock()
 		if done {
-			s.finishHeld(ctx, hc, h)
+			s.finishHeld(ctx, hc, h, vals)
 			continue
 		}
-		if err := s.run(ctx, hc, h); err != nil {
+		if err := s.run(ctx, hc, h, vals); err != nil {
 			s.t.Logf("sim: %v", err)
 			continue
 		}
@@ -113,7 +216,7 @@ type simValues struct {
 	} `json:"sim"`
 }
 
-func (s *Sim) run(ctx context.Context, hc *helmv1.HelmChart, hash string) error {
+func (s *Sim) run(ctx context.Context, hc *helmv1.HelmChart, hash string, merged map[string]any) error {
 	kube := s.kube
 	// Replace the job: a new UID for the new config, as helm-controller's apply does.
 	_ = kube.BatchV1().Jobs(s.ns).Delete(ctx, "helm-install-"+hc.Name, metav1.DeleteOptions{})
@@ -126,8 +229,8 @@ func (s *Sim) run(ctx context.Context, hc *helmv1.HelmChart, hash string) error 
 			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Annotations: map[string]string{labelConfigHash: "SHA256=" + hash}}},
 		},
 	}
-	var vals simValues
-	if err := yaml.Unmarshal([]byte(hc.Spec.ValuesContent), &vals); err != nil {
+	vals, err := simValuesOf(merged)
+	if err != nil {
 		return err
 	}
 	target := hc.Spec.TargetNamespace
@@ -152,7 +255,7 @@ func (s *Sim) run(ctx context.Context, hc *helmv1.HelmChart, hash string) error 
 	if newest != nil {
 		rev = newest.Version + 1
 	}
-	manifest, helmErr := s.render(hc, vals, rev, newest != nil)
+	manifest, helmErr := s.render(hc, vals, merged, rev, newest != nil)
 	if helmErr == nil && vals.Sim.Mode == "helmFail" {
 		helmErr = errors.New("template: web.yaml:3: function \"nope\" not defined")
 	}
@@ -188,12 +291,12 @@ func (s *Sim) run(ctx context.Context, hc *helmv1.HelmChart, hash string) error 
 	}
 	job.Status.Conditions = []batchv1.JobCondition{{Type: batchv1.JobComplete, Status: corev1.ConditionTrue}}
 	job.Status.Succeeded = 1
-	_, err := kube.BatchV1().Jobs(s.ns).Create(ctx, job, metav1.CreateOptions{})
+	_, err = kube.BatchV1().Jobs(s.ns).Create(ctx, job, metav1.CreateOptions{})
 	return err
 }
 
 // finishHeld completes a held job once the test releases it.
-func (s *Sim) finishHeld(ctx context.Context, hc *helmv1.HelmChart, hash string) {
+func (s *Sim) finishHeld(ctx context.Context, hc *helmv1.HelmChart, hash string, merged map[string]any) {
 	select {
 	case <-s.hold:
 	default:
@@ -203,8 +306,7 @@ func (s *Sim) finishHeld(ctx context.Context, hc *helmv1.HelmChart, hash string)
 	if err != nil || job.Status.Active == 0 {
 		return
 	}
-	var vals simValues
-	_ = yaml.Unmarshal([]byte(hc.Spec.ValuesContent), &vals)
+	vals, _ := simValuesOf(merged)
 	// Run as ok with the held job's identity: same hash, job completes in place.
 	store := driver.NewSecrets(s.kube.CoreV1().Secrets(hc.Spec.TargetNamespace))
 	rels, _ := store.Query(map[string]string{"name": hc.Name, "owner": "helm"})
@@ -218,7 +320,7 @@ func (s *Sim) finishHeld(ctx context.Context, hc *helmv1.HelmChart, hash string)
 			_ = store.Update(fmt.Sprintf("sh.helm.release.v1.%s.v%d", hc.Name, r.Version), r)
 		}
 	}
-	manifest, err := s.render(hc, vals, rev, true)
+	manifest, err := s.render(hc, vals, merged, rev, true)
 	if err != nil {
 		return
 	}
@@ -250,9 +352,9 @@ func (s *Sim) failJob(ctx context.Context, job *batchv1.Job, msg string) error {
 }
 
 // render does helm's templating for real (helm's engine, the chart from spec.chartContent, the values
-// from spec.valuesContent) and returns the manifest as helm stores it in the release. A chart that is not
+// helm got from valuesContent and valuesSecrets) and returns the manifest as helm stores it in the release. A chart that is not
 // inline (static charts URL) gets a fixed web + db manifest.
-func (s *Sim) render(hc *helmv1.HelmChart, v simValues, rev int, upgrade bool) (string, error) {
+func (s *Sim) render(hc *helmv1.HelmChart, v simValues, merged map[string]any, rev int, upgrade bool) (string, error) {
 	if hc.Spec.ChartContent == "" {
 		return fmt.Sprintf(fixedManifest, v.Image), nil
 	}
@@ -264,10 +366,7 @@ func (s *Sim) render(hc *helmv1.HelmChart, v simValues, rev int, upgrade bool) (
 	if err != nil {
 		return "", err
 	}
-	vals, err := chartutil.ReadValues([]byte(hc.Spec.ValuesContent))
-	if err != nil {
-		return "", err
-	}
+	vals := chartutil.Values(merged)
 	opts := chartutil.ReleaseOptions{Name: hc.Name, Namespace: hc.Spec.TargetNamespace, Revision: rev, IsInstall: !upgrade, IsUpgrade: upgrade}
 	rv, err := chartutil.ToRenderValues(c, vals, opts, chartutil.DefaultCapabilities)
 	if err != nil {
