@@ -37,6 +37,10 @@ var ErrNotReady = errors.New("k3s did not become ready")
 // ErrForeignCluster means the first server runs a k3s cluster whose token is not the site's.
 var ErrForeignCluster = errors.New("the first server holds a k3s cluster that is not this site's")
 
+// ErrForeignK3s means a host already has a k3s that this site did not install: another Ferry site's, or
+// one installed by other means. Install changes nothing on such a host.
+var ErrForeignK3s = errors.New("host has a k3s that is not this site's")
+
 // InstallOptions configure Install.
 type InstallOptions struct {
 	Options

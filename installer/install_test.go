@@ -3,6 +3,7 @@ package installer
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/ferry-delivery/ferry/installer/host/hosttest"
 	"github.com/ferry-delivery/ferry/installer/k3s"
 	"github.com/ferry-delivery/ferry/installer/phase"
+	"github.com/ferry-delivery/ferry/installer/preflight"
 )
 
 // shellHost runs every command with this machine's sh: the file paths under test are temp paths.
@@ -144,5 +146,44 @@ func TestTokenRecord(t *testing.T) {
 	os.Chmod(f, 0o644)
 	if _, err := run(); err == nil {
 		t.Fatal("a world-readable token record was accepted")
+	}
+}
+
+// A host with another site's k3s, or a k3s with neither marker nor created list, is refused before any
+// write; this site's interrupted install (created list, no marker yet) resumes.
+func TestForeignK3sRefused(t *testing.T) {
+	s := writeSite(t, fakeSite)
+	c := &cluster{st: &state{site: s, m: &phase.Manager{}}}
+	paths := k3s.NewPaths(true, k3s.DefaultDataDir)
+	for _, tc := range []struct {
+		name    string
+		k3s     preflight.K3sFacts
+		list    string
+		refused bool
+	}{
+		{"bare host", preflight.K3sFacts{}, "", false},
+		{"other site", preflight.K3sFacts{Site: "elsewhere", Files: []string{"/usr/local/bin/k3s"}}, "/etc/rancher\n", true},
+		{"not Ferry's", preflight.K3sFacts{Files: []string{"/usr/local/bin/k3s"}, Running: []string{"k3s-server"}}, "", true},
+		{"own, interrupted", preflight.K3sFacts{Files: []string{"/usr/local/bin/k3s"}}, "/usr/local/bin/k3s\n", false},
+		{"own, finished", preflight.K3sFacts{Site: s.Name, Files: []string{"/usr/local/bin/k3s"}}, "/usr/local/bin/k3s\n", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := hosttest.New("cp1", t.TempDir())
+			h.Handler = func(cmd host.Cmd) (host.Result, error) {
+				if cmd.ReadOnly {
+					return host.Result{Stdout: []byte(tc.list + "#missing\n")}, nil // nothing missing
+				}
+				return host.Result{}, nil
+			}
+			err := c.recordCreated(context.Background(), "t", h, &preflight.Facts{Host: "cp1", K3s: tc.k3s}, paths, k3s.RoleServerFirst)
+			if got := errors.Is(err, ErrForeignK3s); got != tc.refused {
+				t.Fatalf("refused %v (%v), want %v", got, err, tc.refused)
+			}
+			for _, cmd := range h.Cmds() {
+				if !cmd.ReadOnly && tc.refused {
+					t.Fatalf("wrote on a refused host: %s", cmd.Line)
+				}
+			}
+		})
 	}
 }

@@ -39,7 +39,7 @@ func (p *installFilesPhase) Run(ctx context.Context) error {
 		}
 		sh := p.c.st.hostByName(h.Name())
 		paths := p.c.paths()
-		if err := p.c.recordCreated(ctx, p.Title(), h, paths, p.c.role(sh)); err != nil {
+		if err := p.c.recordCreated(ctx, p.Title(), h, f, paths, p.c.role(sh)); err != nil {
 			return err
 		}
 		plat := payload.Platform("linux/" + f.Arch)
@@ -99,7 +99,11 @@ func (p *installFilesPhase) upload(ctx context.Context, h host.Host, src, dst st
 
 // recordCreated appends to the host's created list every path an install or k3s may create that does not
 // exist yet, before anything is written: the uninstall removes exactly those (§3).
-func (c *cluster) recordCreated(ctx context.Context, ph string, h host.Host, paths k3s.Paths, r k3s.Role) error {
+//
+// It refuses, before writing anything, a host holding a k3s that is not this site's: one whose marker
+// names another site, or k3s files or processes with neither marker nor created list (not Ferry's). A
+// host with this site's created list but no marker yet is this site's interrupted install: it resumes.
+func (c *cluster) recordCreated(ctx context.Context, ph string, h host.Host, f *preflight.Facts, paths k3s.Paths, r k3s.Role) error {
 	cand := append(k3s.MayCreate(paths, r), preflight.MarkerPath)
 	var q []string
 	for _, p := range cand {
@@ -111,6 +115,14 @@ func (c *cluster) recordCreated(ctx context.Context, ph string, h host.Host, pat
 		return fmt.Errorf("reading what exists on %s: %w", h.Name(), err)
 	}
 	old, missing, _ := strings.Cut(string(res.Stdout), "#missing\n")
+	switch site := c.st.site.Name; {
+	case f.K3s.Site != "" && f.K3s.Site != site:
+		return fmt.Errorf("installing k3s on %s: %w: it belongs to Ferry site %q; run `ferryctl reset` with that site's file first",
+			h.Name(), ErrForeignK3s, f.K3s.Site)
+	case f.K3s.Site == "" && f.K3s.Present() && strings.TrimSpace(old) == "":
+		return fmt.Errorf("installing k3s on %s: %w: found %s, not installed by Ferry; remove it (its own k3s-uninstall.sh) first",
+			h.Name(), ErrForeignK3s, strings.Join(append(append([]string{}, f.K3s.Files...), f.K3s.Running...), ", "))
+	}
 	list := []byte(old)
 	for _, p := range strings.Fields(missing) {
 		if list, err = k3s.AppendCreated(list, p); err != nil {

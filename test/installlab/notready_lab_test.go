@@ -13,7 +13,7 @@ import (
 	"github.com/ferry-delivery/ferry/test/lab"
 )
 
-// An agent whose k3s cannot start (a foreign config drop-in with a key k3s refuses) makes Install fail
+// A host with a k3s that is not Ferry's is refused untouched. Then an agent whose k3s cannot start (a foreign config drop-in with a key k3s refuses) makes Install fail
 // with ErrNotReady after the ready timeout, showing that node's journal; once the operator removes the
 // drop-in, a re-run completes.
 func TestNotReadyShowsJournal(t *testing.T) {
@@ -27,12 +27,27 @@ func TestNotReadyShowsJournal(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 	agent := inv.Hosts[1].Name
-	if _, err := l.Run(ctx, agent, "mkdir -p /etc/rancher/k3s/config.yaml.d && echo 'ferry-test-bogus-key: 1' > /etc/rancher/k3s/config.yaml.d/zz-foreign.yaml"); err != nil {
-		t.Fatal(err)
-	}
 	o := installer.InstallOptions{
 		Options:  installer.Options{AcceptHostKeys: fps, Progress: func(e progress.Event) { t.Logf("%s | %s | %s %v", e.Phase, e.Host, e.Msg, e.Err) }},
 		CacheDir: t.TempDir(), ReadyTimeout: 40 * time.Second,
+	}
+
+	// A k3s that is not Ferry's is refused before anything is written on that host.
+	if err := l.InstallForeignK3s(ctx, agent); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := installer.Install(ctx, s, mustOpen(t, bundlePath), o); !errors.Is(err, installer.ErrForeignK3s) {
+		t.Fatalf("install over a foreign k3s: %v, want ErrForeignK3s", err)
+	}
+	if out, _ := l.Run(ctx, agent, "ls /var/lib/ferry/k3s-created.list /etc/rancher 2>/dev/null; grep -c 'Ferry site lab' /usr/local/bin/k3s"); strings.TrimSpace(out) != "1" {
+		t.Fatalf("Ferry touched the foreign k3s host: %s", out)
+	}
+	if _, err := l.Run(ctx, agent, "systemctl disable --now k3s.service && rm -f /usr/local/bin/k3s /etc/systemd/system/k3s.service && systemctl daemon-reload"); err != nil {
+		t.Fatal(err)
+	}
+
+	if _, err := l.Run(ctx, agent, "mkdir -p /etc/rancher/k3s/config.yaml.d && echo 'ferry-test-bogus-key: 1' > /etc/rancher/k3s/config.yaml.d/zz-foreign.yaml"); err != nil {
+		t.Fatal(err)
 	}
 	_, err := installer.Install(ctx, s, mustOpen(t, bundlePath), o)
 	if !errors.Is(err, installer.ErrNotReady) {
