@@ -150,10 +150,13 @@ func (o *InstallOptions) pollInterval() time.Duration {
 	return o.PollInterval
 }
 
+// record notes a change made on a host (in a dry run, DryHost has already recorded the step instead).
 func (c *cluster) record(ph, host, what string) {
-	c.mu.Lock()
-	c.actions = append(c.actions, Action{Phase: ph, Host: host, What: what})
-	c.mu.Unlock()
+	if !c.st.m.DryRun {
+		c.mu.Lock()
+		c.actions = append(c.actions, Action{Phase: ph, Host: host, What: what})
+		c.mu.Unlock()
+	}
 	c.st.m.Emit(progress.Event{Phase: ph, Host: host, Msg: what})
 }
 
