@@ -121,10 +121,15 @@ func Build(ctx context.Context, spec *Spec, opts BuildOptions) (*Result, error) 
 	}
 
 	imagesDir := filepath.Join(work, "images")
-	res.Images, err = PullImages(ctx, imagesDir, refs, PullOptions{
+	// The bundle is written while the images download: the pull stages each blob (verified, under its
+	// digest) and the writer copies blobs in its fixed order as soon as the next one is staged, so the
+	// output's bytes do not depend on download order and writing overlaps the network.
+	pullCtx, cancelPull := context.WithCancel(ctx)
+	defer cancelPull()
+	pl, err := startPull(pullCtx, imagesDir, refs, PullOptions{
 		Platforms: spec.Platforms, Concurrency: opts.Concurrency, Transport: opts.Transport,
 		Keychain: opts.Keychain, Progress: sink,
-	})
+	}, true)
 	if err != nil {
 		return nil, fmt.Errorf("pulling images: %w", err)
 	}
@@ -140,14 +145,35 @@ func Build(ctx context.Context, spec *Spec, opts BuildOptions) (*Result, error) 
 	for _, p := range spec.Platforms {
 		src.Platforms = append(src.Platforms, payload.Platform(p))
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	// payload.Write writes beside Out and renames into place only when complete, so a cancelled or
-	// failed write leaves no file at Out.
-	if err := payload.Write(ctx, opts.Out, src, payload.WriteOptions{Key: opts.Key, Progress: sink}); err != nil {
-		return nil, err
+	// failed write leaves no file at Out. Its byte counts are held back while the pull reports its own
+	// (one phase at a time on the user's screen); the write then shows only the part still left to do.
+	writeSink := func(e progress.Event) {
+		select {
+		case <-pl.allStaged:
+			sink.Emit(e)
+		default:
+		}
 	}
+	// BlobsVerified: fetchBlob gives a blob its digest name only after the registry stream ended with
+	// that digest (go-containerregistry checks it), and writeSmallBlob hashes manifests itself.
+	werr := payload.Write(ctx, opts.Out, src, payload.WriteOptions{Key: opts.Key, Progress: writeSink, Stager: pl, BlobsVerified: true})
+	if werr != nil {
+		cancelPull()
+	}
+	images, perr := pl.wait()
+	switch {
+	case perr != nil && werr != nil && errors.Is(perr, context.Canceled) && ctx.Err() == nil:
+		return nil, werr // the write failed and stopped the pull
+	case perr != nil:
+		if werr == nil {
+			os.Remove(opts.Out) // the bundle is whole, but the staging must be too before we report success
+		}
+		return nil, fmt.Errorf("pulling images: %w", perr)
+	case werr != nil:
+		return nil, werr
+	}
+	res.Images = images
 	if fi, err := os.Stat(opts.Out); err == nil {
 		res.Size = fi.Size()
 	}

@@ -1,12 +1,17 @@
 package packaging
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -96,7 +101,54 @@ func (c *loadedChart) packageChart(dir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("packaging chart: %w", err)
 	}
+	if err := stripTimes(p); err != nil {
+		return "", fmt.Errorf("packaging chart: %w", err)
+	}
 	return p, nil
+}
+
+// chartTime stamps every entry of a packaged chart: helm stamps them with the time of packaging, which
+// would make two builds of the same inputs differ.
+var chartTime = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// stripTimes rewrites the .tgz at p with fixed timestamps in its tar and gzip headers; names, modes and
+// content stay as helm wrote them.
+func stripTimes(p string) error {
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
+	if err != nil {
+		return err
+	}
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	zw.Header = gzip.Header{Comment: zr.Header.Comment, Extra: zr.Header.Extra, Name: zr.Header.Name, OS: zr.Header.OS}
+	tr, tw := tar.NewReader(zr), tar.NewWriter(zw)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		h.ModTime, h.AccessTime, h.ChangeTime = chartTime, time.Time{}, time.Time{}
+		if err := tw.WriteHeader(h); err != nil {
+			return err
+		}
+		if _, err := io.Copy(tw, tr); err != nil {
+			return err
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return os.WriteFile(p, out.Bytes(), 0o644)
 }
 
 // writeSchema writes the chart's values.schema.json into dir, or returns "" when the chart has none.

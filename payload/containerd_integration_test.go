@@ -296,6 +296,12 @@ func TestContainerdImportsAndRunsArchive(t *testing.T) {
 		if err != nil || len(ac.Blobs) != 2 {
 			t.Fatalf("partial archive holds %v (%v), want manifest and config only", ac, err)
 		}
+		// On a node the layer stays in the content store because a kept version's image still uses it
+		// (k3s-contract.md §11). Model that with a second name for the image: removing the only name would
+		// let containerd's asynchronous garbage collector take the layer at any moment before the import.
+		kept := helloRef + "-kept"
+		ctrd.ctr(nil, "images", "tag", "--force", helloRef, kept)
+		defer ctrd.ctrErr(nil, "images", "rm", kept)
 		ctrd.ctr(nil, "images", "rm", helloRef)
 		ctrd.ctr(&buf, "images", "import", "-")
 		out := ctrd.ctr(nil, "run", "--rm", helloRef, fmt.Sprintf("ferry-hello-%d-x", os.Getpid()))

@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -57,19 +59,24 @@ type blobFile struct {
 	path   string // in the source layout
 }
 
-func planImages(dir string, platforms []Platform) (*imagePlan, error) {
+// planImages plans the images of the layout at dir. index, when not nil, replaces dir/index.json and
+// means blobs may still be arriving: a missing blob is then planned with its descriptor's size.
+func planImages(dir string, platforms []Platform, index []byte) (*imagePlan, error) {
 	if dir == "" {
 		return emptyImagePlan()
 	}
-	raw, err := os.ReadFile(filepath.Join(dir, "index.json"))
-	if err != nil {
-		return nil, fmt.Errorf("%w: reading image layout: %w", ErrBadSource, err)
+	raw := index
+	if raw == nil {
+		var err error
+		if raw, err = os.ReadFile(filepath.Join(dir, "index.json")); err != nil {
+			return nil, fmt.Errorf("%w: reading image layout: %w", ErrBadSource, err)
+		}
 	}
 	idx, err := v1.ParseIndexManifest(bytes.NewReader(raw))
 	if err != nil {
 		return nil, fmt.Errorf("%w: parsing %s/index.json: %w", ErrBadSource, dir, err)
 	}
-	pl := &planner{dir: dir, blobs: map[v1.Hash]blobFile{}}
+	pl := &planner{dir: dir, blobs: map[v1.Hash]blobFile{}, arriving: index != nil}
 	type group struct {
 		img     Image
 		entries int
@@ -151,6 +158,9 @@ func emptyImagePlan() (*imagePlan, error) {
 type planner struct {
 	dir   string
 	blobs map[v1.Hash]blobFile
+	// arriving: blobs may still be on their way (a pipelined build); a missing one is planned with its
+	// descriptor's size and awaited before it is copied.
+	arriving bool
 }
 
 // entry adds one top-level layout entry for the bundle's platforms, recording each matched platform's
@@ -263,6 +273,10 @@ func (pl *planner) add(d v1.Descriptor) error {
 	}
 	p := pl.blobPath(d.Digest)
 	fi, err := os.Stat(p)
+	if err != nil && pl.arriving && errors.Is(err, fs.ErrNotExist) && d.Size > 0 {
+		pl.blobs[d.Digest] = blobFile{digest: d.Digest, size: d.Size, path: p}
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("blob %s missing from the image layout: %w", d.Digest, err)
 	}

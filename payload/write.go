@@ -2,7 +2,6 @@ package payload
 
 import (
 	"archive/zip"
-	"bufio"
 	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
@@ -15,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/ferry-delivery/ferry/internal/progress"
 )
@@ -57,6 +58,30 @@ type WriteOptions struct {
 	// Progress receives PhaseWrite events with bytes done/total across all members, synchronously from
 	// the copy loop: wrap a slow listener with progress.NonBlocking.
 	Progress progress.Sink
+
+	// Stager, when set, lets Write start while image blobs are still arriving in Source.Images, so writing
+	// the bundle overlaps downloading it (see ImageStager). Nil: every blob must already be there.
+	Stager ImageStager
+	// BlobsVerified is the caller's guarantee that every file Source.Images/blobs/sha256/<hex> holds
+	// content whose sha256 is <hex> (the stager verified each blob before giving it that name). Write
+	// then records <hex> as the member's sha256 instead of hashing the blob again; sizes are still
+	// checked, and Verify still hashes every member. Leave it false for layouts from anywhere else.
+	BlobsVerified bool
+}
+
+// ImageStager is a source of image blobs still being staged while Write runs. Write plans the bundle
+// from IndexJSON and the manifests already in Source.Images (they must be there when Write starts, and
+// so must the config of a single-platform entry whose descriptor names no platform; layers and other
+// configs may be missing, their sizes then come from the manifests), writes members in the
+// same fixed order as always (so the bundle's bytes do not depend on which download finished first) and,
+// before copying each image blob, waits for it with Await.
+type ImageStager interface {
+	// IndexJSON is the OCI index the layout will hold once staging is complete; Write uses it instead of
+	// Source.Images/index.json, which a stager writes last.
+	IndexJSON() []byte
+	// Await blocks until blob h is complete under Source.Images/blobs/sha256/<hex>, and returns the
+	// error that prevented it, or ctx's error.
+	Await(ctx context.Context, h v1.Hash) error
 }
 
 // PhaseWrite and PhaseVerify name the progress phases of Write and Verify; PhaseArchive that of
@@ -87,7 +112,7 @@ type pending struct {
 // file is removed on error or cancellation. The k3s binary (and air-gap archive, when listed) are checked
 // against the release's sha256sum file, and every image blob against its digest, while they are copied.
 func Write(ctx context.Context, dst string, src Source, opts WriteOptions) (err error) {
-	members, images, facts, err := planBundle(src)
+	members, images, facts, err := planBundle(src, opts.Stager)
 	if err != nil {
 		return fmt.Errorf("writing bundle %s: %w", dst, err)
 	}
@@ -96,15 +121,16 @@ func Write(ctx context.Context, dst string, src Source, opts WriteOptions) (err 
 	if err != nil {
 		return fmt.Errorf("writing bundle: %w", err)
 	}
+	bw := newOutFile(f)
 	defer func() {
+		bw.Close()
 		if err != nil {
 			f.Close()
 			os.Remove(partial)
 		}
 	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
 	zw := zip.NewWriter(bw)
-	w := &bundleWriter{ctx: ctx, zw: zw, sink: opts.Progress, buf: make([]byte, 1<<20)}
+	w := &bundleWriter{ctx: ctx, zw: zw, sink: opts.Progress, buf: make([]byte, 1<<20), stager: opts.Stager, trusted: opts.BlobsVerified}
 	for _, m := range members {
 		w.total += m.size
 	}
@@ -195,7 +221,7 @@ func Write(ctx context.Context, dst string, src Source, opts WriteOptions) (err 
 
 // planBundle checks the source and lists the members in write order: marker, k3s per platform, chart,
 // values, schema, image layout files, blobs sorted by digest.
-func planBundle(src Source) (_ []pending, _ *imagePlan, _ *chartFacts, err error) {
+func planBundle(src Source, stager ImageStager) (_ []pending, _ *imagePlan, _ *chartFacts, err error) {
 	if strings.TrimSpace(src.App.Name) == "" || strings.TrimSpace(src.App.Version) == "" {
 		return nil, nil, nil, fmt.Errorf("%w: app name and version are required", ErrBadSource)
 	}
@@ -277,7 +303,11 @@ func planBundle(src Source) (_ []pending, _ *imagePlan, _ *chartFacts, err error
 	} else if facts.Schema != nil {
 		members = append(members, pending{path: schemaPath, role: RoleValuesSchema, data: facts.Schema, size: int64(len(facts.Schema)), mode: 0o644})
 	}
-	plan, err := planImages(src.Images, src.Platforms)
+	var index []byte
+	if stager != nil {
+		index = stager.IndexJSON()
+	}
+	plan, err := planImages(src.Images, src.Platforms, index)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -342,6 +372,8 @@ type bundleWriter struct {
 	buf         []byte
 	done, total int64
 	lastEmit    int64
+	stager      ImageStager
+	trusted     bool // image blob files are named by their verified sha256
 }
 
 // add copies one member into the zip, hashing it on the way, and returns its sha256.
@@ -356,6 +388,13 @@ func (w *bundleWriter) add(m pending) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if m.role == RoleImageBlob && w.stager != nil {
+		if err := w.stager.Await(w.ctx, v1.Hash{Algorithm: "sha256", Hex: m.want}); err != nil {
+			return "", err
+		}
+	}
+	// A verified blob's name is its sha256: hashing it again would only re-prove what the stager proved.
+	skipHash := m.role == RoleImageBlob && w.trusted
 	h := sha256.New()
 	var n int64
 	if m.file != "" {
@@ -363,7 +402,11 @@ func (w *bundleWriter) add(m pending) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		n, err = w.copy(io.MultiWriter(zf, h), f)
+		var dst io.Writer = io.MultiWriter(zf, h)
+		if skipHash {
+			dst = zf
+		}
+		n, err = w.copy(dst, f)
 		f.Close()
 		if err != nil {
 			return "", fmt.Errorf("copying %s: %w", m.file, err)
@@ -380,6 +423,9 @@ func (w *bundleWriter) add(m pending) (string, error) {
 		return "", memberErrf(m.path, ErrBadSource, "%s changed while being copied (%d bytes, expected %d)", m.file, n, m.size)
 	}
 	sum := hexSum(h)
+	if skipHash {
+		sum = m.want
+	}
 	if m.want != "" && sum != m.want {
 		return "", memberErrf(m.path, ErrChecksumMismatch, "%s hashes to %s but %s says %s", m.file, sum, m.wantWhy, m.want)
 	}
