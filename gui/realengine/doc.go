@@ -2,7 +2,9 @@
 // contract in gui/engine. It translates types and errors and nothing more: decisions stay in the engine
 // and in the wizard's view-models.
 //
-// So far it covers opening and verifying a bundle (OpenBundle, on payload). The installer and the
-// appliance calls are to be added as those packages' facades settle; until then cmd/ferry runs on
-// gui/fakeengine. It must not import fyne.io.
+// It covers opening and verifying a bundle (payload), testing a connection and preflight with fixes
+// (installer), and status, history, upgrade plan, upgrade and rollback (appliance, over an SSH-dialled
+// connection to the first server's API server). Install returns ErrNotAvailable until the installer's
+// bootstrap lands: it is never faked. cmd/ferry uses this engine unless run with --demo. It must not
+// import fyne.io.
 package realengine

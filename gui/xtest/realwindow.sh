@@ -32,7 +32,7 @@ for _ in $(seq 1 50); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done 2>/d
 home="$art/home"; mkdir -p "$home"
 bundle="$art/shop-1.0.0.ferry"; head -c 4096 /dev/urandom >"$bundle"
 HOME="$home" XDG_CONFIG_HOME="$home/.config" FERRY_SITES="$art/sites" LANG=en_US.UTF-8 LANGUAGE=en FYNE_SCALE=1 \
-  "$bin" >"$art/ferry.log" 2>&1 &
+  "$bin" --demo >"$art/ferry.log" 2>&1 &
 app=$!
 pids+=($app)
 
@@ -91,7 +91,7 @@ same 05-hosts-fingerprint 06-hosts-trusted && fail "accepting the key changed no
 # font through Fyne's font fallback; install-deps' gui group brings fonts-wqy-microhei).
 kill "$app"; wait "$app" 2>/dev/null || true
 HOME="$home" XDG_CONFIG_HOME="$home/.config" FERRY_SITES="$art/sites" LANG=zh_CN.UTF-8 LANGUAGE=zh_CN FYNE_SCALE=1 \
-  "$bin" >"$art/ferry-zh.log" 2>&1 &
+  "$bin" --demo >"$art/ferry-zh.log" 2>&1 &
 app=$!
 pids+=($app)
 wid=$(timeout 30 xdotool search --sync --onlyvisible --name '^Ferry$' | head -1) || fail "the window never mapped in zh_CN"

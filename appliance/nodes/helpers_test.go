@@ -1,0 +1,143 @@
+package nodes
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chartutil"
+
+	"github.com/ferry-delivery/ferry/appliance"
+	"github.com/ferry-delivery/ferry/installer/k3s"
+	"github.com/ferry-delivery/ferry/payload"
+)
+
+const amd64 = "linux/amd64"
+
+// testImage is a random linux/amd64 image of n layers of size bytes each.
+func testImage(t testing.TB, size int64, n int) v1.Image {
+	t.Helper()
+	img, err := random.Image(size, int64(n))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return withPlatform(t, img)
+}
+
+func withPlatform(t testing.TB, img v1.Image) v1.Image {
+	t.Helper()
+	cf, err := img.ConfigFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	out, err := mutate.ConfigFile(img, cf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// changeLastLayer returns img with its last layer replaced by a fresh random one of the same size.
+func changeLastLayer(t testing.TB, img v1.Image, size int64) (v1.Image, v1.Layer) {
+	t.Helper()
+	ls, err := img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, err := random.Layer(size, "application/vnd.docker.image.rootfs.diff.tar.gzip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := mutate.AppendLayers(empty.Image, ls[:len(ls)-1]...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := mutate.AppendLayers(base, fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return withPlatform(t, out), fresh
+}
+
+// writeBundle writes an unsigned bundle of app version holding images (ref -> image) for linux/amd64.
+func writeBundle(t testing.TB, dir, app, version string, images map[string]v1.Image) *payload.Bundle {
+	t.Helper()
+	dir = filepath.Join(dir, app+"-"+version)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	put := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	bin, air := []byte("stand-in k3s"), []byte("stand-in air-gap images")
+	sums := fmt.Sprintf("%x  k3s\n%x  k3s-airgap-images-amd64.tar.zst\n", sha256.Sum256(bin), sha256.Sum256(air))
+	lp, err := layout.Write(filepath.Join(dir, "layout"), empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for ref, img := range images {
+		if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": ref})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := &chart.Chart{Metadata: &chart.Metadata{APIVersion: chart.APIVersionV2, Name: app, Version: version, AppVersion: version}}
+	cp, err := chartutil.Save(c, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := payload.Source{
+		App:       payload.App{Name: app, Version: version},
+		Platforms: []payload.Platform{amd64},
+		K3s: payload.K3sRelease{Version: "v1.33.4+k3s1", Assets: map[payload.Platform]payload.K3sAssets{
+			amd64: {Binary: put("k3s", bin), Checksums: put("sha256sum-amd64.txt", []byte(sums)), AirgapImages: put("k3s-airgap-images-amd64.tar.zst", air)},
+		}},
+		Chart:  cp,
+		Images: filepath.Join(dir, "layout"),
+	}
+	dst := filepath.Join(dir, app+"-"+version+".ferry")
+	if err := payload.Write(context.Background(), dst, src, payload.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := payload.Open(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// versionImages is what the appliance's FromPayload hands the verbs, for records and requests.
+func versionImages(t testing.TB, b *payload.Bundle) appliance.VersionImages {
+	t.Helper()
+	ab, err := appliance.FromPayload(b, "ns", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ab.Images
+}
+
+func layerSize(t testing.TB, l v1.Layer) int64 {
+	t.Helper()
+	n, err := l.Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func kPaths(dataDir string) k3s.Paths { return k3s.NewPaths(true, dataDir) }

@@ -1,0 +1,163 @@
+package realengine
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	hfake "github.com/k3s-io/helm-controller/pkg/generated/clientset/versioned/fake"
+	"helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chartutil"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	kfake "k8s.io/client-go/kubernetes/fake"
+
+	"github.com/ferry-delivery/ferry/appliance"
+	"github.com/ferry-delivery/ferry/appliance/appliancetest"
+	"github.com/ferry-delivery/ferry/gui/engine"
+	"github.com/ferry-delivery/ferry/gui/siterecord"
+	"github.com/ferry-delivery/ferry/internal/progress"
+	"github.com/ferry-delivery/ferry/payload"
+)
+
+func chartTGZ(t *testing.T, version string) []byte {
+	t.Helper()
+	c := &chart.Chart{Metadata: &chart.Metadata{APIVersion: chart.APIVersionV2, Name: "shop", Version: version}}
+	p, err := chartutil.Save(c, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Status, History and Rollback through the adapter on the appliance's simulated cluster (fake clientsets
+// plus a helm-controller stand-in): shop 1.0.0 deployed, then upgraded to 2.0.0.
+func TestManageOnSimulatedCluster(t *testing.T) {
+	c := &appliance.Cluster{Kube: kfake.NewClientset(), Helm: hfake.NewSimpleClientset()}
+	appliancetest.Start(t, c.Kube, c.Helm, appliance.DefaultNamespace)
+	ao := appliance.Options{PollInterval: 2 * time.Millisecond, Timeout: 5 * time.Second}
+	for i, v := range []string{"1.0.0", "2.0.0"} {
+		b := appliance.Bundle{SpecInput: appliance.SpecInput{App: "shop", Version: v, Chart: chartTGZ(t, v), TargetNamespace: "shop",
+			Defaults: map[string]any{"image": "registry.local/shop:" + v}}}
+		verb := appliance.Deploy
+		if i > 0 {
+			verb = appliance.Upgrade
+		}
+		if _, err := verb(context.Background(), c, b, ao); err != nil {
+			t.Fatal(err)
+		}
+	}
+	store := siterecord.Store{Root: t.TempDir()}
+	if err := store.Save(siterecord.Record{Name: "plant", App: "shop"}); err != nil {
+		t.Fatal(err)
+	}
+	s := engine.Site{Name: "plant", Dir: store.Dir("plant"), Hosts: []engine.Host{{Name: "cp", Address: "10.0.0.1", Role: engine.RoleServer}}}
+	opened := 0
+	e := New(Options{Appliance: ao, Cluster: func(context.Context, engine.Site) (*appliance.Cluster, func(), error) {
+		opened++
+		return c, func() { opened-- }, nil
+	}})
+	ctx := context.Background()
+
+	st, err := e.Status(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.App != "shop" || st.Version != "2.0.0" || st.Health != engine.Healthy {
+		t.Fatalf("status: %+v", st)
+	}
+	hist, err := e.History(ctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(hist) != 2 || hist[0].Version != "2.0.0" || hist[0].Action != "upgrade" || hist[1].Version != "1.0.0" || hist[1].Action != "install" ||
+		hist[0].Result != "succeeded" || !hist[1].Kept {
+		t.Fatalf("history: %+v", hist)
+	}
+	var events int
+	rel, err := e.Rollback(ctx, s, "1.0.0", func(progress.Event) { events++ })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel.Version != "1.0.0" || events == 0 {
+		t.Fatalf("rollback: %+v after %d events", rel, events)
+	}
+	if st, err := e.Status(ctx, s); err != nil || st.Version != "1.0.0" {
+		t.Fatalf("status after rollback: %+v, %v", st, err)
+	}
+	if _, err := e.Rollback(ctx, s, "0.9.0", nil); !errors.Is(err, engine.ErrNoKeptVersion) || !errors.Is(err, appliance.ErrNoRollbackTarget) {
+		t.Fatalf("rollback to a version never installed: %v", err)
+	}
+	if opened != 0 {
+		t.Fatalf("%d cluster connections left open", opened)
+	}
+	if _, err := e.Install(ctx, engine.InstallRequest{Site: s}, nil); !errors.Is(err, ErrNotAvailable) {
+		t.Fatalf("install: %v", err)
+	}
+}
+
+// PlanUpgrade and Upgrade through the adapter with a real bundle written by payload.Write: a plan that
+// changes nothing, an upgrade whose helm run fails and is rolled back by the appliance (the result says
+// so), then one that succeeds.
+func TestUpgradeOnSimulatedCluster(t *testing.T) {
+	c := &appliance.Cluster{Kube: kfake.NewClientset(), Helm: hfake.NewSimpleClientset()}
+	appliancetest.Start(t, c.Kube, c.Helm, appliance.DefaultNamespace)
+	ao := appliance.Options{PollInterval: 2 * time.Millisecond, Timeout: 5 * time.Second}
+	if _, err := appliance.Deploy(context.Background(), c, appliance.Bundle{SpecInput: appliance.SpecInput{App: "shop", Version: "1.0.0",
+		Chart: chartTGZ(t, "1.0.0"), TargetNamespace: "shop-prod"}}, ao); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "shop-1.1.0.ferry")
+	if err := payload.Write(context.Background(), path, source(t), payload.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	store := siterecord.Store{Root: t.TempDir()}
+	if err := store.Save(siterecord.Record{Name: "plant", App: "shop"}); err != nil {
+		t.Fatal(err)
+	}
+	s := engine.Site{Name: "plant", Dir: store.Dir("plant"), Hosts: []engine.Host{{Name: "cp", Address: "10.0.0.1", Role: engine.RoleServer}}}
+	e := New(Options{Appliance: ao, Cluster: func(context.Context, engine.Site) (*appliance.Cluster, func(), error) { return c, func() {}, nil }})
+	ctx := context.Background()
+	b, err := e.OpenBundle(ctx, path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	plan, err := e.PlanUpgrade(ctx, s, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.To != "1.1.0" || plan.K3sTo != "v1.33.4+k3s1" || len(plan.Phases) == 0 {
+		t.Fatalf("plan: %+v", plan)
+	}
+	if st, _ := e.Status(ctx, s); st.Version != "1.0.0" {
+		t.Fatalf("the plan changed the site: %+v", st)
+	}
+
+	res, err := e.Upgrade(ctx, s, b, []byte("sim:\n  mode: helmFail\n"), nil)
+	if err != nil || !res.RolledBack || res.Version != "1.0.0" || res.Reason == "" {
+		t.Fatalf("failing upgrade: %+v, %v", res, err)
+	}
+	res, err = e.Upgrade(ctx, s, b, nil, nil)
+	if err != nil || res.RolledBack || res.Version != "1.1.0" {
+		t.Fatalf("upgrade: %+v, %v", res, err)
+	}
+	// The upgrade kept the namespace the site runs the app in.
+	hc, err := c.Helm.HelmV1().HelmCharts(appliance.DefaultNamespace).Get(ctx, "shop", metav1.GetOptions{})
+	if err != nil || hc.Spec.TargetNamespace != "shop-prod" {
+		t.Fatalf("live HelmChart after upgrade: %v", err)
+	}
+	hist, err := e.History(ctx, s)
+	if err != nil || len(hist) < 3 || hist[0].Version != "1.1.0" {
+		t.Fatalf("history: %+v, %v", hist, err)
+	}
+	if _, err := e.Upgrade(ctx, s, engine.Bundle{Path: filepath.Join(t.TempDir(), "missing.ferry")}, nil, nil); !errors.Is(err, engine.ErrBundleCorrupt) {
+		t.Fatalf("missing bundle: %v", err)
+	}
+}

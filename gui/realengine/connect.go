@@ -1,0 +1,174 @@
+package realengine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	xssh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
+
+	"github.com/ferry-delivery/ferry/gui/engine"
+	"github.com/ferry-delivery/ferry/installer/host"
+	"github.com/ferry-delivery/ferry/installer/ssh"
+)
+
+// errProbed ends a first-contact handshake once the host key is seen: no credential is offered to a host
+// whose key the user has not accepted yet.
+var errProbed = errors.New("host key probed")
+
+// TestConnection connects to h with the installer's SSH client. The accepted key (h.HostKey, a
+// known_hosts line that the site record's known_hosts is made of) is the only key trusted. On first
+// contact only the key is fetched, so a password never reaches an unconfirmed host: the login itself is
+// tested on the next "Test connection", after the user accepted the fingerprint.
+func (e *Engine) TestConnection(ctx context.Context, h engine.Host) (engine.Connection, error) {
+	if h.JumpHost != "" {
+		return engine.Connection{}, fmt.Errorf("testing %s through jump host %s: jump hosts in the wizard are %w; use ferryctl with a site file", h.Name, h.JumpHost, ErrNotAvailable)
+	}
+	if h.HostKey == "" {
+		return probe(ctx, h)
+	}
+	dir, err := os.MkdirTemp("", "ferry-kh-")
+	if err != nil {
+		return engine.Connection{}, fmt.Errorf("testing %s: %w", h.Name, err)
+	}
+	defer os.RemoveAll(dir)
+	kh := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(kh, []byte(h.HostKey+"\n"), 0o600); err != nil {
+		return engine.Connection{}, fmt.Errorf("testing %s: %w", h.Name, err)
+	}
+	cfg := sshConfig(h, kh)
+	cfg.DialTimeout = 10 * time.Second
+	cfg.KeepAlive = -1
+	c, err := ssh.Dial(ctx, cfg)
+	if err != nil {
+		var hke *ssh.HostKeyError
+		if errors.As(err, &hke) && errors.Is(err, ssh.ErrUnknownHostKey) {
+			// The accepted key is for another address (the host was edited): first contact again.
+			return probe(ctx, h)
+		}
+		conn := engine.Connection{}
+		if errors.As(err, &hke) {
+			conn.Fingerprint = hke.Fingerprint
+		}
+		if errors.Is(err, ssh.ErrHostKeyMismatch) {
+			conn.KeyStatus = engine.KeyChanged
+		}
+		return conn, connErr(h, err)
+	}
+	defer c.Close()
+	conn := engine.Connection{KeyStatus: engine.KeyKnown}
+	if pk, _, _, _, err := xssh.ParseAuthorizedKey([]byte(keyPart(h.HostKey))); err == nil {
+		conn.Fingerprint = xssh.FingerprintSHA256(pk)
+	}
+	conn.KeyLine = h.HostKey
+	res, err := c.Run(ctx, host.Cmd{Line: "uname -sm"})
+	if err != nil {
+		return conn, fmt.Errorf("testing %s: running uname: %w", h.Name, err)
+	}
+	conn.OS, conn.Arch = unameToPlatform(string(res.Stdout))
+	return conn, nil
+}
+
+// connErr maps the installer's SSH errors to the wizard's sentinels, keeping both visible to errors.Is.
+func connErr(h engine.Host, err error) error {
+	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return err
+	case errors.Is(err, ssh.ErrHostKeyMismatch):
+		return fmt.Errorf("testing %s: %w: %w", h.Name, engine.ErrHostKeyMismatch, err)
+	case errors.Is(err, ssh.ErrAuthFailed), errors.Is(err, ssh.ErrPassphraseNeeded):
+		return fmt.Errorf("testing %s: %w: %w", h.Name, engine.ErrAuth, err)
+	default:
+		return fmt.Errorf("testing %s: %w: %w", h.Name, engine.ErrUnreachable, err)
+	}
+}
+
+// sshConfig is the installer's SSH configuration for a wizard host; secrets stay in memory.
+func sshConfig(h engine.Host, knownHosts string) ssh.Config {
+	cfg := ssh.Config{Name: h.Name, Address: h.Address, Port: h.Port, User: h.User, KeyFile: h.KeyPath, KnownHosts: knownHosts}
+	if h.Password != "" {
+		cfg.Password = []byte(h.Password)
+	}
+	if h.KeyPassphrase != "" {
+		cfg.KeyPassphrase = []byte(h.KeyPassphrase)
+	}
+	if h.KeyPath == "" && h.Password == "" {
+		cfg.UseAgent = true
+	}
+	return cfg
+}
+
+func addr(h engine.Host) string {
+	p := h.Port
+	if p == 0 {
+		p = 22
+	}
+	return net.JoinHostPort(h.Address, strconv.Itoa(p))
+}
+
+// probe fetches the host key of a host seen for the first time, offering no credential.
+func probe(ctx context.Context, h engine.Host) (engine.Connection, error) {
+	var key xssh.PublicKey
+	d := net.Dialer{Timeout: 10 * time.Second}
+	a := addr(h)
+	raw, err := d.DialContext(ctx, "tcp", a)
+	if err != nil {
+		if ctx.Err() != nil {
+			return engine.Connection{}, ctx.Err()
+		}
+		return engine.Connection{}, fmt.Errorf("testing %s: %w: dialling %s: %w (is the host up and sshd listening?)", h.Name, engine.ErrUnreachable, a, err)
+	}
+	defer raw.Close()
+	raw.SetDeadline(time.Now().Add(10 * time.Second))
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	defer stop()
+	cfg := &xssh.ClientConfig{User: h.User, HostKeyCallback: func(_ string, _ net.Addr, k xssh.PublicKey) error {
+		key = k
+		return errProbed
+	}}
+	_, _, _, err = xssh.NewClientConn(raw, a, cfg)
+	if key == nil {
+		if ctx.Err() != nil {
+			return engine.Connection{}, ctx.Err()
+		}
+		return engine.Connection{}, fmt.Errorf("testing %s: %w: SSH handshake with %s: %w", h.Name, engine.ErrUnreachable, a, err)
+	}
+	return engine.Connection{
+		KeyStatus:   engine.KeyNew,
+		Fingerprint: xssh.FingerprintSHA256(key),
+		KeyLine:     knownhosts.Line([]string{knownhosts.Normalize(a)}, key),
+	}, nil
+}
+
+// keyPart drops the host patterns of a known_hosts line.
+func keyPart(line string) string {
+	f := strings.Fields(line)
+	if len(f) >= 3 {
+		return strings.Join(f[1:], " ")
+	}
+	return line
+}
+
+func unameToPlatform(out string) (osName, arch string) {
+	f := strings.Fields(out)
+	if len(f) < 2 {
+		return strings.TrimSpace(out), ""
+	}
+	osName = strings.ToLower(f[0])
+	switch f[1] {
+	case "x86_64":
+		arch = "amd64"
+	case "aarch64", "arm64":
+		arch = "arm64"
+	default:
+		arch = f[1]
+	}
+	return osName, arch
+}

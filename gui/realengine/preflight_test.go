@@ -1,0 +1,157 @@
+package realengine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/ferry-delivery/ferry/gui/engine"
+	"github.com/ferry-delivery/ferry/installer"
+	"github.com/ferry-delivery/ferry/installer/host"
+	"github.com/ferry-delivery/ferry/installer/host/hosttest"
+	"github.com/ferry-delivery/ferry/installer/site"
+	"github.com/ferry-delivery/ferry/installer/ssh"
+)
+
+// fakeSite has wizard-style names (spaces, capitals) the installer's site file would refuse; the third
+// host's key was never accepted.
+func fakeSite(t *testing.T) engine.Site {
+	return engine.Site{Name: "Plant 7", Dir: t.TempDir(), Hosts: []engine.Host{
+		{Name: "CP 1", Address: "10.0.0.1", User: "root", Role: engine.RoleServer, Password: "s3cret-cp"},
+		{Name: "Worker_A", Address: "10.0.0.2", User: "ops", Role: engine.RoleAgent, KeyPath: "/keys/id", KeyPassphrase: "pp", Sudo: true},
+		{Name: "worker-b", Address: "10.0.0.3", User: "root", Role: engine.RoleAgent, KeyPath: "/keys/id"},
+	}}
+}
+
+// fakeDial serves the installer's Debian facts fixture on every host (same hostname: a clash) and
+// records the SSH settings each host was given.
+func fakeDial(t *testing.T) (installer.Options, map[string]*hosttest.Fake, map[string]ssh.Config) {
+	out, err := os.ReadFile("../../installer/preflight/testdata/debian-systemd.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixture := strings.NewReplacer("### id\n1000", "### id\n0", "file /usr/local/bin/k3s\nmarker plant-7\n", "").Replace(string(out))
+	fakes := map[string]*hosttest.Fake{}
+	cfgs := map[string]ssh.Config{}
+	var mu sync.Mutex
+	for _, n := range []string{"cp-1", "worker-a"} {
+		f := hosttest.New(n, t.TempDir())
+		f.Handler = func(c host.Cmd) (host.Result, error) {
+			if strings.HasPrefix(c.Line, "sh -c ") {
+				return host.Result{Stdout: []byte(fixture)}, nil
+			}
+			return host.Result{}, nil
+		}
+		fakes[n] = f
+	}
+	dial := func(ctx context.Context, h site.Host, cfg ssh.Config) (host.Host, error) {
+		mu.Lock()
+		cfgs[h.Name] = cfg
+		mu.Unlock()
+		if f, ok := fakes[h.Name]; ok {
+			return f, nil
+		}
+		return nil, fmt.Errorf("connecting to %s: %w", h.Name, ssh.ErrUnknownHostKey)
+	}
+	// The laptop clock is the fixture's, so only the hostname clash fails.
+	return installer.Options{Dial: dial, Now: func() time.Time { return time.Unix(1764140000, 0) }}, fakes, cfgs
+}
+
+func TestPreflightRowsAndFixes(t *testing.T) {
+	s := fakeSite(t)
+	io, fakes, cfgs := fakeDial(t)
+	e := New(Options{Installer: io})
+	rows, err := e.Preflight(context.Background(), s, engine.Bundle{Platforms: []string{"linux/amd64"}, Images: []engine.Image{{Ref: "a", Bytes: 1 << 20}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Secrets reach the SSH layer from memory, under the installer's names for the hosts.
+	if string(cfgs["cp-1"].Password) != "s3cret-cp" || string(cfgs["worker-a"].KeyPassphrase) != "pp" || cfgs["worker-a"].KeyFile != "/keys/id" {
+		t.Fatalf("ssh settings: %+v", cfgs)
+	}
+	if !strings.HasSuffix(cfgs["cp-1"].KnownHosts, s.Dir+"/known_hosts") {
+		t.Fatalf("known_hosts %q is not the site record's", cfgs["cp-1"].KnownHosts)
+	}
+	type row struct {
+		Host, ID, Title string
+		Sev             engine.Severity
+		Fixable         bool
+	}
+	var notPass []row
+	perHost := map[string]int{}
+	for _, c := range rows {
+		perHost[c.Host]++
+		if c.Severity != engine.Pass {
+			notPass = append(notPass, row{c.Host, c.ID, c.Title, c.Severity, c.Fixable})
+		}
+		if c.Severity == engine.Fail && c.Fix == "" {
+			t.Errorf("failed row without a fix: %+v", c)
+		}
+	}
+	want := []row{
+		{"worker-b", "connect", "SSH connection", engine.Fail, false},
+		{"CP 1", "hostname", "Unique hostname", engine.Fail, true},
+		{"Worker_A", "hostname", "Unique hostname", engine.Fail, true},
+	}
+	// Warnings depend on the fixture's machine; the failures are the decision the screen makes.
+	var fails []row
+	for _, r := range notPass {
+		if r.Sev == engine.Fail {
+			fails = append(fails, r)
+		}
+	}
+	if d := cmp.Diff(want, fails); d != "" {
+		t.Fatalf("failed rows (-want +got):\n%s", d)
+	}
+	if perHost["worker-b"] != 1 || perHost["CP 1"] < 10 {
+		t.Fatalf("rows per host: %v", perHost)
+	}
+	if !strings.Contains(rows[0].Fix, "accept") {
+		t.Fatalf("unknown key fix: %q", rows[0].Fix)
+	}
+	for _, f := range fakes {
+		for _, c := range f.Cmds() {
+			if !c.ReadOnly {
+				t.Fatalf("preflight changed %s: %q", f.Name(), c.Line)
+			}
+		}
+	}
+
+	// Apply only CP 1's hostname fix: Worker_A is left alone; the unreachable host is an error.
+	io, fakes, _ = fakeDial(t)
+	e = New(Options{Installer: io})
+	err = e.ApplyFixes(context.Background(), s, []engine.Check{{Host: "CP 1", ID: "hostname", Fixable: true}}, nil)
+	if !errors.Is(err, engine.ErrUnreachable) || !errors.Is(err, ssh.ErrUnknownHostKey) {
+		t.Fatalf("apply fixes: %v", err)
+	}
+	changed := map[string]bool{}
+	for n, f := range fakes {
+		for _, c := range f.Cmds() {
+			if !c.ReadOnly {
+				changed[n] = changed[n] || strings.Contains(c.Line, "hostname")
+			}
+		}
+	}
+	if !changed["cp-1"] || changed["worker-a"] {
+		t.Fatalf("hosts changed: %v", changed)
+	}
+}
+
+func TestToSiteRefusesWhatTheInstallerRefuses(t *testing.T) {
+	s := engine.Site{Name: "x", Dir: t.TempDir(), Hosts: []engine.Host{
+		{Name: "a", Address: "10.0.0.1", Role: engine.RoleServer}, {Name: "b", Address: "10.0.0.2", Role: engine.RoleServer},
+	}}
+	if _, err := toSite(s); !errors.Is(err, site.ErrInvalid) || !strings.Contains(err.Error(), "odd number") {
+		t.Fatalf("two servers: %v", err)
+	}
+	if j, err := parseJump("ops@bastion:2222"); err != nil || j.User != "ops" || j.Address != "bastion" || j.Port != 2222 {
+		t.Fatalf("jump: %+v %v", j, err)
+	}
+}

@@ -1,0 +1,297 @@
+package installlab
+
+import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/ferry-delivery/ferry/installer"
+	"github.com/ferry-delivery/ferry/installer/site"
+	"github.com/ferry-delivery/ferry/internal/progress"
+	"github.com/ferry-delivery/ferry/payload"
+	"github.com/ferry-delivery/ferry/test/lab"
+)
+
+// LabID is this scenario's lab (docs/testing.md gives the installer IDs 1-2).
+const LabID = 1
+
+// EnvStandinBin names the directory holding bin/k3s-standin-{amd64,arm64} (make standin).
+const EnvStandinBin = "STANDIN_BIN_DIR"
+
+func sum(t *testing.T, p string) string {
+	t.Helper()
+	f, err := os.Open(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func copyFile(t *testing.T, src, dst string) {
+	t.Helper()
+	b, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// testBundle writes a TEST bundle whose per-platform k3s is the stand-in (never a user's bundle) and
+// whose air-gap archives are small random images, with the release's sha256sum files.
+func testBundle(t *testing.T, binDir string) string {
+	dir := t.TempDir()
+	rel := payload.K3sRelease{Version: "v1.35.8+standin", Assets: map[payload.Platform]payload.K3sAssets{}}
+	for i, arch := range []string{"amd64", "arm64"} {
+		bin := filepath.Join(dir, map[string]string{"amd64": "k3s", "arm64": "k3s-arm64"}[arch])
+		copyFile(t, filepath.Join(binDir, "k3s-standin-"+arch), bin)
+		img, err := random.Image(4096, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tag, _ := name.NewTag(fmt.Sprintf("docker.io/rancher/mirrored-pause:3.%d", 6+i))
+		air := filepath.Join(dir, "k3s-airgap-images-"+arch+".tar")
+		if err := tarball.WriteToFile(air, tag, img); err != nil {
+			t.Fatal(err)
+		}
+		sums := fmt.Sprintf("%s  %s\n%s  %s\n", sum(t, bin), filepath.Base(bin), sum(t, air), filepath.Base(air))
+		ck := filepath.Join(dir, "sha256sum-"+arch+".txt")
+		if err := os.WriteFile(ck, []byte(sums), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		rel.Assets[payload.Platform("linux/"+arch)] = payload.K3sAssets{Binary: bin, Checksums: ck, AirgapImages: air}
+	}
+	dst := filepath.Join(dir, "test.ferry")
+	err := payload.Write(context.Background(), dst, payload.Source{
+		App: payload.App{Name: "installlab", Version: "0.0.1"}, K3s: rel,
+		Platforms: []payload.Platform{"linux/amd64", "linux/arm64"}, Chart: chart(t, dir),
+	}, payload.WriteOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func chart(t *testing.T, dir string) string {
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	tw := tar.NewWriter(gz)
+	for n, body := range map[string]string{
+		"demo/Chart.yaml":  "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
+		"demo/values.yaml": "replicas: 1\n",
+	} {
+		tw.WriteHeader(&tar.Header{Name: n, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})
+		tw.Write([]byte(body))
+	}
+	tw.Close()
+	gz.Close()
+	p := filepath.Join(dir, "demo-0.1.0.tgz")
+	if err := os.WriteFile(p, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// labSite writes a site file for the inventory's hosts: the first a server, the rest agents.
+func labSite(t *testing.T, inv *lab.Inventory, servers int) (*site.Site, []string) {
+	var b strings.Builder
+	fmt.Fprintf(&b, "name: installlab\nrecords: %s\ndefaults: {user: root, auth: {keyFile: %s}}\nhosts:\n", filepath.Join(t.TempDir(), "records"), inv.Hosts[0].KeyFile)
+	var fps []string
+	for i, h := range inv.Hosts {
+		role := site.RoleAgent
+		if i < servers {
+			role = site.RoleServer
+		}
+		port := h.Port
+		if port == 0 {
+			port = 22
+		}
+		fmt.Fprintf(&b, "  - {name: %s, address: %s, port: %d, role: %s}\n", h.Name, h.Address, port, role)
+		fps = append(fps, h.Fingerprint)
+	}
+	// The stand-in has none of k3s's packaged add-ons (docs/k3s-standin.md): their checks would never pass.
+	b.WriteString("k3s: {disable: [coredns, servicelb, traefik, local-storage, metrics-server]}\n")
+	p := filepath.Join(t.TempDir(), "site.yaml")
+	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := site.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, fps
+}
+
+func TestInstallOnLab(t *testing.T) {
+	binDir := os.Getenv(EnvStandinBin)
+	if binDir == "" && os.Getenv(lab.EnvEnable) == "1" {
+		t.Fatal(EnvStandinBin + " not set: run make test-install")
+	}
+	began := time.Now()
+	l, inv := lab.TestSite(t, LabID, []lab.HostSpec{
+		{Arch: lab.AMD64, Containers: true}, {Arch: lab.AMD64, Containers: true}, {Arch: lab.ARM64, Containers: true},
+	})
+	t.Logf("MEASURE lab up (3 hosts): %s", time.Since(began).Round(time.Second))
+	bundlePath := testBundle(t, binDir)
+	b, err := payload.Open(bundlePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	s, fps := labSite(t, inv, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
+	defer cancel()
+	o := installer.InstallOptions{
+		Options:  installer.Options{AcceptHostKeys: fps, Progress: func(e progress.Event) { t.Logf("%s | %s | %s %v", e.Phase, e.Host, e.Msg, e.Err) }},
+		CacheDir: t.TempDir(), ReadyTimeout: 8 * time.Minute,
+	}
+
+	// Dry run first: it must describe the install and change nothing.
+	dry := o
+	dry.DryRun = true
+	dres, err := installer.Install(ctx, s, b, dry)
+	if err != nil {
+		t.Fatalf("dry run: %v", err)
+	}
+	if len(dres.DrySteps) == 0 {
+		t.Fatal("dry run recorded no steps")
+	}
+	for _, h := range inv.Hosts {
+		if out, _ := l.Run(ctx, h.Name, "ls /usr/local/bin/k3s /etc/rancher/k3s 2>/dev/null; true"); strings.TrimSpace(out) != "" {
+			t.Fatalf("dry run changed %s: %s", h.Name, out)
+		}
+	}
+
+	began = time.Now()
+	res, err := installer.Install(ctx, s, b, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("MEASURE install to a Ready 3-node cluster (1 server, amd64 + arm64 agents): %s", time.Since(began).Round(time.Second))
+
+	// Each host got its own architecture's binary.
+	for _, h := range inv.Hosts {
+		out, err := l.Run(ctx, h.Name, "sha256sum /usr/local/bin/k3s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := sum(t, filepath.Join(binDir, "k3s-standin-"+h.Arch)); !strings.HasPrefix(out, want) {
+			t.Errorf("%s (%s): /usr/local/bin/k3s is %s, want the %s stand-in %s", h.Name, h.Arch, out, h.Arch, want)
+		}
+	}
+	// Secrets 0600 on hosts and in the records.
+	for _, h := range inv.Hosts {
+		out, _ := l.Run(ctx, h.Name, "stat -c %a /etc/rancher/k3s/ferry-token /etc/rancher/k3s/config.yaml")
+		if strings.Fields(out)[0] != "600" || strings.Fields(out)[1] != "600" {
+			t.Errorf("%s: token file / config modes %q, want 600 600", h.Name, out)
+		}
+		if out, _ := l.Run(ctx, h.Name, "grep -c '^token:' /etc/rancher/k3s/config.yaml; true"); strings.TrimSpace(out) != "0" {
+			t.Errorf("%s: config.yaml holds the token", h.Name)
+		}
+	}
+	for _, f := range []string{installer.TokenRecord, installer.KubeconfigRecord} {
+		fi, err := os.Stat(filepath.Join(s.RecordsDir(), f))
+		if err != nil || fi.Mode().Perm() != 0o600 {
+			t.Errorf("record %s: %v %v, want 0600", f, fi, err)
+		}
+	}
+
+	// Through the fetched kubeconfig, from this machine over the lab bridge: the server's address must be
+	// in the serving certificate.
+	kc, err := os.ReadFile(res.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, err := clientcmd.RESTConfigFromKubeConfig(kc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "https://" + inv.Hosts[0].Address + ":6443"; rc.Host != want {
+		t.Errorf("kubeconfig server %s, want %s", rc.Host, want)
+	}
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes, err := cs.CoreV1().Nodes().List(ctx, metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, n := range nodes.Items {
+		h, ok := inv.Host(n.Name)
+		if !ok {
+			t.Errorf("unexpected node %s", n.Name)
+			continue
+		}
+		ready := false
+		for _, c := range n.Status.Conditions {
+			ready = ready || (c.Type == "Ready" && c.Status == "True")
+		}
+		if !ready || n.Labels["kubernetes.io/arch"] != h.Arch || n.Status.NodeInfo.Architecture != h.Arch {
+			t.Errorf("node %s: ready %v, arch label %q, nodeInfo %q, want Ready %s", n.Name, ready, n.Labels["kubernetes.io/arch"], n.Status.NodeInfo.Architecture, h.Arch)
+		}
+		seen[n.Name] = true
+	}
+	if len(seen) != len(inv.Hosts) {
+		t.Errorf("nodes %v, want all of %d hosts", seen, len(inv.Hosts))
+	}
+
+	// A re-run finds everything in place and changes nothing.
+	began = time.Now()
+	res2, err := installer.Install(ctx, s, b, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("MEASURE re-run of a finished install: %s", time.Since(began).Round(time.Second))
+	if len(res2.Actions) != 0 {
+		t.Errorf("re-run changed things: %+v", res2.Actions)
+	}
+
+	// Reset leaves no k3s unit, file or process.
+	if _, err := installer.Reset(ctx, s, installer.ResetOptions{Options: o.Options}); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range inv.Hosts {
+		out, err := l.Run(ctx, h.Name, `for p in /usr/local/bin/k3s /usr/local/bin/kubectl /usr/local/bin/crictl /usr/local/bin/ferry-k3s-killall.sh /usr/local/bin/ferry-k3s-uninstall.sh `+
+			`/etc/systemd/system/k3s.service /etc/systemd/system/k3s-agent.service /etc/systemd/system/k3s.service.env /etc/systemd/system/k3s-agent.service.env `+
+			`/etc/rancher /var/lib/rancher/k3s /var/lib/ferry/k3s-created.list /run/k3s; do [ -e $p ] && echo "file $p"; done; `+
+			// The lab binds its own /var/lib/rancher before Ferry comes: the host's, so it must stay.
+			`[ -d /var/lib/rancher ] || echo "host's own /var/lib/rancher removed"; `+
+			`for d in /proc/[0-9]*; do read -r n < $d/comm 2>/dev/null || continue; case "$n" in k3s*) echo "proc $n";; `+
+			`containerd*) tr '\0' ' ' < $d/cmdline | grep -F rancher/k3s >/dev/null && echo "proc $n";; esac; done; `+
+			`systemctl list-units --all --no-legend 'k3s*' | grep -v not-found; true`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.TrimSpace(out) != "" {
+			t.Errorf("%s after reset:\n%s", h.Name, out)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(s.RecordsDir(), installer.TokenRecord)); err == nil {
+		t.Error("reset kept the old cluster's token in the records")
+	}
+}
