@@ -264,7 +264,8 @@ func checkRoute(o Options, f *Facts) Result {
 		return pass("present")
 	}
 	r := fail("no IPv4 default route", "k3s needs a default route, even a dummy one on an air-gapped network (Ferry can add one)")
-	r.AutoFix = &Fix{Kind: FixRoute, Host: f.Host, Desc: "add a default route through a dummy interface " + DummyLink + " on " + f.Host + " (not kept across reboots)"}
+	r.AutoFix = &Fix{Kind: FixRoute, Host: f.Host, Desc: "add a default route through a dummy interface " + DummyLink + " on " + f.Host +
+		" (or, without the dummy driver, a gateway-less route on its own interface; not kept across reboots)"}
 	return r
 }
 
