@@ -227,9 +227,18 @@ func (c *cluster) facts(name string) (*preflight.Facts, error) {
 	return f, nil
 }
 
-// paths are where k3s lives on a host. Ferry's hosts keep the binary in /usr/local/bin; a host whose
-// /usr/local/bin is read-only is found by preflight, and its /opt/bin fallback is left for later.
-func (c *cluster) paths() k3s.Paths { return k3s.NewPaths(true, c.st.site.DataDir()) }
+// paths are where k3s lives on a host: the binary in /usr/local/bin, or in /opt/bin where the facts found
+// /usr/local/bin read-only (the unit's ExecStart and the reset scripts follow). Without facts (not
+// gathered yet) the default.
+func (c *cluster) paths(name string) k3s.Paths {
+	writable := true
+	c.st.mu.Lock()
+	if f := c.st.facts[name]; f != nil {
+		writable = f.UsrLocalBinWritable
+	}
+	c.st.mu.Unlock()
+	return k3s.NewPaths(writable, c.st.site.DataDir())
+}
 
 func initOf(f *preflight.Facts) (k3s.Init, error) {
 	switch f.Init {

@@ -191,7 +191,7 @@ func checkDisk(o Options, f *Facts) Result {
 		path string
 		n    int64
 	}
-	needs := []need{{o.DataDir, o.NeedData}, {BinDir, o.NeedBin}}
+	needs := []need{{o.DataDir, o.NeedData}, {f.BinDirFor(), o.NeedBin}}
 	var parts []string
 	for _, n := range needs {
 		free, ok := f.Free[n.path]
@@ -293,6 +293,11 @@ func checkExisting(o Options, f *Facts) Result {
 	found := strings.Join(append(append([]string{}, f.K3s.Files...), f.K3s.Running...), ", ")
 	if f.K3s.Site != "" && f.K3s.Site == o.Site {
 		return pass("this site's k3s (will resume or repair)")
+	}
+	if f.K3s.Site == "" && f.K3s.Created {
+		// What the install phase resumes too: Ferry's created list, no marker yet (killed before the
+		// node's files were written).
+		return pass("an interrupted Ferry install (will resume): " + found)
 	}
 	if f.K3s.Site != "" {
 		return fail("k3s of site "+f.K3s.Site+" found: "+found, "this host belongs to another Ferry site: remove it there, or run `ferryctl reset` for this host (erases that cluster's data)")

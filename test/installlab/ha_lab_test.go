@@ -47,7 +47,7 @@ func TestInstallHelperProcess(t *testing.T) {
 	_, err = installer.Install(context.Background(), s, b, installer.InstallOptions{
 		Options: installer.Options{AcceptHostKeys: strings.Split(os.Getenv(envHelperKeys), ","),
 			Progress: func(e progress.Event) { fmt.Printf("EVENT %s|%s|%s\n", e.Phase, e.Host, e.Msg) }},
-		CacheDir: os.Getenv(envHelperCache),
+		CacheDir: os.Getenv(envHelperCache), Consent: consentRoute,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -103,7 +103,7 @@ func TestHAKilledMidInstall(t *testing.T) {
 
 	res, err := installer.Install(ctx, s, mustOpen(t, bundlePath), installer.InstallOptions{
 		Options:  installer.Options{AcceptHostKeys: fps, Progress: func(e progress.Event) { t.Logf("%s | %s | %s %v", e.Phase, e.Host, e.Msg, e.Err) }},
-		CacheDir: cache, ReadyTimeout: 8 * time.Minute,
+		CacheDir: cache, ReadyTimeout: 8 * time.Minute, Consent: consentRoute,
 	})
 	if err != nil {
 		t.Fatal(err)
