@@ -41,8 +41,8 @@ func untouched(t *testing.T, ctx context.Context, l *lab.Lab, inv *lab.Inventory
 	}
 }
 
-// Bad hosts are refused by Install's own preflight with the check's fix, and nothing changes on any
-// host: port 6443 held by another service on the server; a data disk too small for the bundle. In
+// An unreachable host stops Install with an error naming it, nothing changed elsewhere. Bad hosts are
+// refused by Install's own preflight with the check's fix, and nothing changes on any host: port 6443 held by another service on the server; a data disk too small for the bundle. In
 // between, an install through the non-root `ferry` user, whose sudo asks for its password, on the agent
 // of a 2-node cluster completes, re-runs as a no-op and resets.
 func TestInstallGateOnLab(t *testing.T) {
@@ -92,6 +92,21 @@ func TestInstallGateOnLab(t *testing.T) {
 		CacheDir: t.TempDir(), ReadyTimeout: 5 * time.Minute, Consent: consentRoute,
 	}
 
+	// The agent unreachable (its link cut): a clear error naming it, nothing changed on the server.
+	if err := l.CutLink(ctx, agent.Name); err != nil {
+		t.Fatal(err)
+	}
+	began := time.Now()
+	_, err = installer.Install(ctx, s, mustOpen(t, bundlePath), o)
+	if err == nil || !strings.Contains(err.Error(), agent.Name) || strings.Contains(err.Error(), server.Name+":") {
+		t.Fatalf("install with %s cut off: %v, want an error naming only it", agent.Name, err)
+	}
+	t.Logf("MEASURE unreachable host refused after %s:\n%v", time.Since(began).Round(time.Second), err)
+	if err := l.RestoreLink(ctx, agent.Name); err != nil {
+		t.Fatal(err)
+	}
+	untouched(t, ctx, l, inv, s, "agent unreachable")
+
 	// Port 6443 held on the server by another service.
 	if err := l.OccupyPort(ctx, server.Name, 6443); err != nil {
 		t.Fatal(err)
@@ -112,7 +127,7 @@ func TestInstallGateOnLab(t *testing.T) {
 	}
 
 	// Through the sudo user on the agent: completes, and a re-run changes nothing.
-	began := time.Now()
+	began = time.Now()
 	if _, err := installer.Install(ctx, s, mustOpen(t, bundlePath), o); err != nil {
 		t.Fatalf("install with the agent through %s (sudo with password): %v", agent.SudoUser, err)
 	}
