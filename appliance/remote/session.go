@@ -98,7 +98,9 @@ func Open(ctx context.Context, s *site.Site, o Options) (*Session, error) {
 	}
 	sess.Server = name
 	// Whatever address the kubeconfig names, the API server is the one on the server we tunnel through.
-	dial := func(ctx context.Context, network, _ string) (net.Conn, error) { return api.DialContext(ctx, network, o.APIAddr) }
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return api.DialContext(ctx, network, o.APIAddr)
+	}
 	if sess.Cluster, err = appliance.Connect(kube, dial); err != nil {
 		return nil, fmt.Errorf("opening site %s: connecting to the cluster through %s: %w", s.Name, name, err)
 	}
