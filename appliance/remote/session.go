@@ -175,6 +175,9 @@ func (s *Session) App() (string, error) { return AppOf(s.Site) }
 // AppOf reads the app name from a site's records without connecting.
 func AppOf(s *site.Site) (string, error) {
 	ents, err := os.ReadDir(s.RecordsDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("%w: %s does not exist; install and deploy from this site file first", ErrNoApp, s.RecordsDir())
+	}
 	if err != nil {
 		return "", fmt.Errorf("reading site records: %w", err)
 	}

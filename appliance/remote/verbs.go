@@ -112,3 +112,9 @@ func (s *Session) TargetNamespace(ctx context.Context, app string) (string, erro
 	}
 	return app, nil
 }
+
+// SetResume makes Status keep waiting on an interrupted change (appliance.Options.Resume).
+func (s *Session) SetResume(v bool) { s.o.Appliance.Resume = v }
+
+// SetDryRun makes the next verbs check and plan only (appliance.Options.DryRun).
+func (s *Session) SetDryRun(v bool) { s.o.Appliance.DryRun = v }
