@@ -279,5 +279,23 @@ func TestSiteLifecycleOnLab(t *testing.T) {
 			t.Errorf("history lacks %s:\n%s", re, out)
 		}
 	}
+
+	// Upgrade to v2 again keeping one version: every blob is already on the nodes (only an archive of
+	// no blob travels, which re-names and re-pins the image), and v1's image is un-pinned and removed
+	// from each node afterwards.
+	out = run("upgrade v2 again, keep 1", append([]string{"upgrade", "--bundle", v2b, "--key", pub, "--keep", "1"}, site...)...)
+	if !strings.Contains(out, "shop is at 2.0.0") {
+		t.Fatalf("second upgrade output:\n%s", out)
+	}
+	for _, m := range sentRE.FindAllStringSubmatch(out, -1) {
+		if sent, _ := strconv.ParseInt(m[2], 10, 64); m[3] != "0" || sent > 64<<10 {
+			t.Errorf("second upgrade sent %s bytes in %s blobs to %s, want no blob", m[2], m[3], m[1])
+		}
+	}
+	for _, h := range inv.Hosts {
+		if want := fmt.Sprintf("pruned on %s: [%s:1.0.0]", h.Name, imageRef); !strings.Contains(out, want) {
+			t.Errorf("second upgrade output lacks %q:\n%s", want, out)
+		}
+	}
 	t.Logf("MEASURE whole scenario: %s", time.Since(began).Round(time.Second))
 }
