@@ -22,6 +22,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/ferry-delivery/ferry/internal/fsutil"
 )
 
 // RecordState is where one applied version stands.
@@ -277,19 +279,7 @@ func (s *Store) mirror(r *Record) error {
 	if err := enc.Encode(red); err != nil {
 		return fmt.Errorf("mirroring history record %s: %w", r.ID, err)
 	}
-	b := buf.Bytes()
-	f, err := os.CreateTemp(dir, ".tmp-"+r.ID+"-*")
-	if err != nil {
-		return fmt.Errorf("mirroring history record %s: %w", r.ID, err)
-	}
-	_, werr := f.Write(b)
-	cerr := f.Close()
-	if err := errors.Join(werr, cerr); err != nil {
-		os.Remove(f.Name())
-		return fmt.Errorf("mirroring history record %s: %w", r.ID, err)
-	}
-	if err := os.Rename(f.Name(), filepath.Join(dir, r.ID+".json")); err != nil {
-		os.Remove(f.Name())
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, r.ID+".json"), buf.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("mirroring history record %s: %w", r.ID, err)
 	}
 	return nil

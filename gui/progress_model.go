@@ -1,7 +1,6 @@
 package gui
 
 import (
-	"fmt"
 	"sync"
 	"time"
 
@@ -168,23 +167,9 @@ func (p *RunProgress) Flush() {
 	}
 }
 
-// humanBytes formats n in binary units (the unit disks and transfers are billed in on site).
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
-}
-
 // transferText is "done / total · rate · ETA"; rate and ETA only once a rate is known.
 func transferText(done, total int64, rate float64) string {
-	s := humanBytes(done) + " / " + humanBytes(total)
+	s := progress.Bytes(done) + " / " + progress.Bytes(total)
 	if done >= total {
 		return s
 	}
@@ -193,7 +178,7 @@ func transferText(done, total int64, rate float64) string {
 	}
 	eta := time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second)
 	return lang.X("progress.rate", "{{.Bytes}} · {{.Rate}}/s · about {{.ETA}} left",
-		map[string]any{"Bytes": s, "Rate": humanBytes(int64(rate)), "ETA": eta.String()})
+		map[string]any{"Bytes": s, "Rate": progress.Bytes(int64(rate)), "ETA": eta.String()})
 }
 
 func phaseStateText(s PhaseState) string {

@@ -15,6 +15,8 @@ import (
 	"fyne.io/fyne/v2/widget"
 
 	"github.com/ferry-delivery/ferry/gui/engine"
+
+	"github.com/ferry-delivery/ferry/internal/progress"
 )
 
 // UpgradeVM is the Upgrade screen: pick and verify a bundle, see the plan, confirm, watch, read the result.
@@ -236,7 +238,7 @@ func planView(p engine.UpgradePlan) fyne.CanvasObject {
 	sort.Strings(nodes)
 	bytes := container.NewVBox()
 	for _, n := range nodes {
-		bytes.Add(widget.NewLabel(n + ": " + humanBytes(p.BytesPerNode[n])))
+		bytes.Add(widget.NewLabel(n + ": " + progress.Bytes(p.BytesPerNode[n])))
 	}
 	form.Append(lang.X("upgrade.bytes", "To send per machine"), bytes)
 	out := container.NewVBox(widget.NewSeparator(), bold(lang.X("upgrade.plan", "Plan")), form)

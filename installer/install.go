@@ -19,6 +19,8 @@ import (
 	"github.com/ferry-delivery/ferry/installer/site"
 	"github.com/ferry-delivery/ferry/internal/progress"
 	"github.com/ferry-delivery/ferry/payload"
+
+	"github.com/ferry-delivery/ferry/internal/fsutil"
 )
 
 // Files Ferry keeps in a site's records directory (0600: both hold cluster-admin secrets).
@@ -293,28 +295,5 @@ func fileSum(p string) (string, error) {
 
 // writeRecord writes a file of the site's records atomically, 0600.
 func writeRecord(dir, name string, data []byte) error {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, "."+name+"-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), filepath.Join(dir, name))
+	return fsutil.WriteFileAtomic(filepath.Join(dir, name), data, 0o600)
 }

@@ -14,8 +14,10 @@ test-installer: deps-build
 	exit $$status
 
 # Not in CI: Ferry's verified upload of 1 GiB vs OpenSSH scp of the same file to the same loopback sshd,
-# same run, printed as a throughput ratio (target >= 1.0). FERRY_BENCH_BYTES overrides the size,
-# FERRY_BENCH_STREAMS the number of parallel SFTP streams (transfer.Streams, default 2).
+# same run, alternating for FERRY_BENCH_ROUNDS rounds (default 3), each printed with the load average,
+# then the best of each as a throughput ratio (target >= 1.0). Ferry gets the file's sha256 as the install
+# phase does (from the manifest); FERRY_BENCH_NOSUM=1 leaves it out (one local hash pass beside the send).
+# FERRY_BENCH_BYTES overrides the size, FERRY_BENCH_STREAMS the parallel SFTP streams (default 2).
 bench-upload: deps-build
 	scripts/install-deps.sh lab
 	FERRY_BENCH_UPLOAD=1 $(UNIT_ENV) $(GO) test $(UNIT_TAGS) -count=1 -run '^TestBenchUpload$$' -v ./installer/ssh/ | grep -E 'bench-upload|FAIL|ok'

@@ -41,13 +41,13 @@ func stderrProgress(w io.Writer, interval time.Duration) (sink progress.Sink, st
 	var pending *progress.Event
 	print := func(e progress.Event) {
 		elapsed := e.Time.Sub(start).Seconds()
-		line := fmt.Sprintf("%s: %s", e.Phase, humanBytes(e.Done))
+		line := fmt.Sprintf("%s: %s", e.Phase, progress.Bytes(e.Done))
 		if e.Total > 0 {
-			line += fmt.Sprintf(" / %s (%.0f%%)", humanBytes(e.Total), 100*float64(e.Done)/float64(e.Total))
+			line += fmt.Sprintf(" / %s (%.0f%%)", progress.Bytes(e.Total), 100*float64(e.Done)/float64(e.Total))
 		}
 		if elapsed > 0.2 && e.Done > 0 {
 			rate := float64(e.Done) / elapsed
-			line += fmt.Sprintf(", %s/s", humanBytes(int64(rate)))
+			line += fmt.Sprintf(", %s/s", progress.Bytes(int64(rate)))
 			if e.Total > e.Done {
 				line += fmt.Sprintf(", ETA %s", (time.Duration(float64(e.Total-e.Done)/rate) * time.Second).Round(time.Second))
 			}
@@ -83,17 +83,4 @@ func stderrProgress(w io.Writer, interval time.Duration) (sink progress.Sink, st
 		}
 	}
 	return sink, stop
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -9,6 +9,8 @@ import (
 
 	"github.com/ferry-delivery/ferry/packaging"
 	"github.com/ferry-delivery/ferry/payload"
+
+	"github.com/ferry-delivery/ferry/internal/progress"
 )
 
 func init() { addBundleCommand(newBundleBuildCmd) }
@@ -49,7 +51,7 @@ docker config (~/.docker/config.json). See docs/building-bundles.md.`,
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%s): %s %s, k3s %s, %s, %d images\n", res.Out, humanBytes(res.Size),
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%s): %s %s, k3s %s, %s, %d images\n", res.Out, progress.Bytes(res.Size),
 				res.App.Name, res.App.Version, res.K3sVersion, strings.Join(res.Platforms, " "), len(res.Images))
 			for _, img := range res.Images {
 				fmt.Fprintf(cmd.OutOrStdout(), "  %s %s\n", img.Name, img.Digest)

@@ -10,6 +10,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-delivery/ferry/payload"
+
+	"github.com/ferry-delivery/ferry/internal/progress"
 )
 
 func init() { addBundleCommand(newBundleInspectCmd) }
@@ -49,7 +51,7 @@ func newBundleInspectCmd() *cobra.Command {
 			}
 			m := rep.Manifest
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-			fmt.Fprintf(tw, "Bundle:\t%s (%s, format %d)\n", rep.File, humanBytes(rep.Size), m.FormatVersion)
+			fmt.Fprintf(tw, "Bundle:\t%s (%s, format %d)\n", rep.File, progress.Bytes(rep.Size), m.FormatVersion)
 			fmt.Fprintf(tw, "App:\t%s %s\n", m.App.Name, m.App.Version)
 			upgrade := m.App.UpgradeFrom
 			if upgrade == "" {
@@ -105,7 +107,7 @@ func newBundleInspectCmd() *cobra.Command {
 			fmt.Fprintf(out, "\nMembers (%d):\n", len(m.Members))
 			tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			for _, r := range order {
-				fmt.Fprintf(tw, "  %s\t%d\t%s\n", r, roles[r].n, humanBytes(roles[r].size))
+				fmt.Fprintf(tw, "  %s\t%d\t%s\n", r, roles[r].n, progress.Bytes(roles[r].size))
 			}
 			return tw.Flush()
 		},

@@ -9,6 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-delivery/ferry/payload"
+
+	"github.com/ferry-delivery/ferry/internal/progress"
 )
 
 func init() { addBundleCommand(newBundleVerifyCmd) }
@@ -47,7 +49,7 @@ func newBundleVerifyCmd() *cobra.Command {
 			}
 			m := b.Manifest()
 			fmt.Fprintf(cmd.OutOrStdout(), "OK: %s %s, %d members (%s) intact, signed by trusted key %s\n",
-				m.App.Name, m.App.Version, v.Members, humanBytes(v.Bytes), v.KeyID)
+				m.App.Name, m.App.Version, v.Members, progress.Bytes(v.Bytes), v.KeyID)
 			return nil
 		},
 	}

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/ferry-delivery/ferry/gui/engine"
+
+	"github.com/ferry-delivery/ferry/internal/fsutil"
 )
 
 // Record is one site as saved on disk.
@@ -87,23 +89,7 @@ func (s Store) Save(r Record) error {
 
 // writeFile replaces path atomically with mode 0600, so a crash never leaves half a record.
 func writeFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return fsutil.WriteFileAtomic(path, data, 0o600)
 }
 
 // Load reads site name.

@@ -3,6 +3,7 @@ package ssh
 import (
 	"context"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"time"
@@ -109,6 +110,32 @@ func (h *Host) RemoteSha256(ctx context.Context, p string, sudo bool) (string, e
 // RemoteSha256Range hashes part of a file the login user can read.
 func (h *Host) RemoteSha256Range(ctx context.Context, p string, off, n int64) (string, error) {
 	res, err := h.Run(ctx, host.Cmd{Line: host.Sha256RangeLine(p, off, n), ReadOnly: true})
+	if err != nil {
+		return "", err
+	}
+	return host.ParseSha256sum(res.Stdout)
+}
+
+var _ transfer.StreamHasher = (*Host)(nil)
+
+// RemoteSha256Stream hashes file p on the host while it is still being written: one shell reads the
+// ranges fed on its stdin, in order, into one openssl (see transfer.Sha256StreamLine).
+func (h *Host) RemoteSha256Stream(ctx context.Context, p string, ranges <-chan transfer.Range) (string, error) {
+	pr, pw := io.Pipe()
+	go func() {
+		// Drains ranges even after the command ended (writes then fail at once), so the sender never
+		// blocks; closing ranges ends the command's input.
+		const mib = 1 << 20
+		for r := range ranges {
+			fmt.Fprintf(pw, "%d %d\n", r.Off/mib, (r.N+mib-1)/mib)
+		}
+		pw.Close()
+	}()
+	// A command that ended early (or a cancel) must not leave the session's stdin copier waiting.
+	stop := context.AfterFunc(ctx, func() { pr.CloseWithError(ctx.Err()) })
+	defer stop()
+	res, err := h.Run(ctx, host.Cmd{Line: transfer.Sha256StreamLine(p), Stdin: pr, ReadOnly: true})
+	pr.CloseWithError(io.ErrClosedPipe)
 	if err != nil {
 		return "", err
 	}

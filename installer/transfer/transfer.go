@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -52,7 +51,7 @@ type Target interface {
 	Name() string
 	// OpenFS opens the remote filesystem for one upload. It should unblock pending I/O when ctx ends.
 	OpenFS(ctx context.Context) (FS, error)
-	// Run runs a command (used for sudo moves and root-side hashes).
+	// Run runs a command (used for sudo moves).
 	Run(ctx context.Context, c host.Cmd) (host.Result, error)
 	// RemoteSha256 hashes a remote file on the host; sudo selects root privileges (for root-owned targets).
 	RemoteSha256(ctx context.Context, p string, sudo bool) (string, error)
@@ -63,8 +62,8 @@ type Target interface {
 	IsRoot() bool
 }
 
-// VerifyChunk is the unit of host-side verification and of resumption; a multiple of 1 MiB, as the host
-// reads it with dd. A variable only so tests can use small files.
+// VerifyChunk is the unit of sending, of the in-order host-side hash and of resumption; a multiple of
+// 1 MiB, as the host reads it with dd. A variable only so tests can use small files.
 var VerifyChunk int64 = 64 << 20
 
 // Streams is how many SFTP sessions send chunks of one file at once: each has its own sftp-server
@@ -152,24 +151,32 @@ func upload(ctx context.Context, t Target, src, dst string, opts host.UploadOpti
 		return res, fmt.Errorf("truncating %s: %w", tmp, err)
 	}
 
-	// The whole-file hash (for the bundle's hash and the result) is taken beside the transfer.
-	fullc := make(chan string, 1)
-	fullErr := make(chan error, 1)
-	go func() {
-		s, err := hashFile(ctx, lf, size)
-		fullc <- s
-		fullErr <- err
-	}()
+	// The hash the host's bytes must have: the caller's (a bundle member's, already verified against
+	// the signed manifest) or, without one, the local file's, taken beside the transfer. Either way the
+	// local side reads each byte at most once more than sending it.
+	wantc := make(chan string, 1)
+	wantErr := make(chan error, 1)
+	if opts.Sha256 != "" {
+		wantc <- opts.Sha256
+		wantErr <- nil
+	} else {
+		go func() {
+			s, err := hashFile(ctx, lf, size)
+			wantc <- s
+			wantErr <- err
+		}()
+	}
 
-	var chunks, toSend []vchunk
+	var chunks, toSend []int
+	var all []Range
 	for pos := int64(0); pos < size || (size == 0 && pos == 0); pos += VerifyChunk {
-		chunks = append(chunks, vchunk{off: pos, n: min(VerifyChunk, size-pos)})
+		all = append(all, Range{Off: pos, N: min(VerifyChunk, size-pos)})
 		if size == 0 {
 			break
 		}
 	}
-	for _, c := range chunks {
-		if c.n > 0 && c.off+c.n <= have {
+	for i, c := range all {
+		if c.N > 0 && c.Off+c.N <= have {
 			ok, err := verifyChunk(ctx, t, lf, tmp, c, size)
 			if err != nil && !errors.Is(err, ErrChecksumMismatch) {
 				first.Close()
@@ -177,30 +184,35 @@ func upload(ctx context.Context, t Target, src, dst string, opts host.UploadOpti
 			}
 			if ok {
 				res.Resumed = true
+				chunks = append(chunks, i)
 				continue
 			}
 		}
-		toSend = append(toSend, c)
+		toSend = append(toSend, i)
 	}
 
-	// Host-side verification runs beside the transfer: each chunk, once every write to it is
-	// acknowledged, is hashed on the host and compared with the same bytes hashed here.
-	vctx, stopVerify := context.WithCancel(ctx)
-	defer stopVerify()
-	v := newVerifier(vctx, t, lf, tmp, size)
+	// The host hashes the whole temporary file in order, each chunk as soon as every write to it is
+	// acknowledged, so its read and hash of each byte (from the page cache) overlap the transfer.
+	hctx, stopHash := context.WithCancel(ctx)
+	defer stopHash()
+	ord := newOrderer(hctx, t, tmp, all)
+	defer ord.close()
+	for _, i := range chunks {
+		ord.done(i)
+	}
 	pr := &progressCounter{sink: opts.Progress, phase: opts.Phase, host: t.Name(), name: path.Base(dst), total: size, start: time.Now()}
 	pr.base = size
-	for _, c := range toSend {
-		pr.base -= c.n // what is already on the host counts as done
+	for _, i := range toSend {
+		pr.base -= all[i].N // what is already on the host counts as done
 	}
 
 	// Several SFTP streams (each its own sftp-server on the host) send different chunks at once.
-	work := make(chan vchunk)
+	work := make(chan int)
 	go func() {
 		defer close(work)
-		for _, c := range toSend {
+		for _, i := range toSend {
 			select {
-			case work <- c:
+			case work <- i:
 			case <-ctx.Done():
 				return
 			}
@@ -240,16 +252,17 @@ func upload(ctx context.Context, t Target, src, dst string, opts host.UploadOpti
 					fail(err)
 				}
 			}()
-			for c := range work {
-				if _, err := f.Seek(c.off, io.SeekStart); err != nil {
+			for ci := range work {
+				c := all[ci]
+				if _, err := f.Seek(c.Off, io.SeekStart); err != nil {
 					fail(err)
 					return
 				}
-				r := &sendReader{ctx: ctx, r: io.NewSectionReader(lf, c.off, c.n), remain: c.n, pr: pr}
+				r := &sendReader{ctx: ctx, r: io.NewSectionReader(lf, c.Off, c.N), remain: c.N, pr: pr}
 				got, err := f.ReadFrom(r)
 				pr.sent.Add(got)
-				if err == nil && got != c.n {
-					err = fmt.Errorf("sent %d of %d bytes at offset %d: local file changed during upload?", got, c.n, c.off)
+				if err == nil && got != c.N {
+					err = fmt.Errorf("sent %d of %d bytes at offset %d: local file changed during upload?", got, c.N, c.Off)
 				}
 				if err != nil {
 					fail(err)
@@ -258,36 +271,50 @@ func upload(ctx context.Context, t Target, src, dst string, opts host.UploadOpti
 					}
 					return
 				}
-				v.add(c.off, c.n, "")
+				// pkg/sftp's ReadFrom returns once every write is acknowledged: the bytes are in the
+				// host's file.
+				ord.done(ci)
 			}
 		}(i)
 	}
 	wg.Wait()
 	res.Sent = pr.sent.Load()
-	verr := v.wait()
-	sum, herr := <-fullc, <-fullErr
+	if werr != nil || ctx.Err() != nil {
+		stopHash()
+		ord.close()
+		<-ord.result
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		return res, werr
+	}
+	ord.close()
+	hr := <-ord.result
+	want, lerr := <-wantc, <-wantErr
 	if ctx.Err() != nil {
 		return res, ctx.Err()
 	}
-	if werr != nil {
-		return res, werr
+	if lerr != nil {
+		return res, lerr
 	}
-	if herr != nil {
-		return res, herr
+	if hr.err != nil {
+		return res, fmt.Errorf("hashing %s on host: %w", tmp, hr.err)
 	}
-	if opts.Sha256 != "" && sum != opts.Sha256 {
-		return res, fmt.Errorf("local file %s has sha256 %s, bundle says %s: %w", src, sum, opts.Sha256, ErrChecksumMismatch)
+	if fi, err := rfs.Stat(tmp); err != nil || fi.Size() != size {
+		return res, fmt.Errorf("%s on host is not %d bytes long: %w", tmp, size, ErrChecksumMismatch)
 	}
-	if verr == nil {
-		if fi, err := rfs.Stat(tmp); err != nil || fi.Size() != size {
-			verr = fmt.Errorf("%s on host is not %d bytes long: %w", tmp, size, ErrChecksumMismatch)
+	if hr.sum != want {
+		if opts.Sha256 != "" {
+			// Tell a bad local copy from bytes damaged on the way: only now is the local file hashed.
+			if local, err := hashFile(ctx, lf, size); err == nil && local != opts.Sha256 {
+				return res, fmt.Errorf("local file %s has sha256 %s, bundle says %s: %w", src, local, opts.Sha256, ErrChecksumMismatch)
+			}
 		}
+		// Bytes on the host do not match: a broken disk or link, or a tampering host. Do not place the
+		// file; a re-run verifies the partial file chunk by chunk and sends only the chunks that differ.
+		return res, fmt.Errorf("%s on host has sha256 %s, want %s: %w", tmp, hr.sum, want, ErrChecksumMismatch)
 	}
-	if verr != nil {
-		// Bytes sent now do not match on the host: a broken disk or link, or a tampering host. Do not
-		// place the file; a re-run starts from the chunks that do verify.
-		return res, verr
-	}
+	sum := want
 	res.Sha256 = sum
 	if root {
 		if err := rfs.Chmod(tmp, opts.Mode); err != nil {
@@ -323,10 +350,27 @@ func stagingName(dst string) string {
 }
 
 func hashFile(ctx context.Context, f *os.File, size int64) (string, error) {
+	return hashRange(ctx, f, 0, size)
+}
+
+// hashRange hashes n bytes of f at off in 1 MiB reads (io.Copy would use 8 or 32 KiB: many more
+// syscalls for the same bytes), stopping when ctx ends.
+func hashRange(ctx context.Context, f *os.File, off, n int64) (string, error) {
 	h := sha256.New()
-	r := &sendReader{ctx: ctx, r: io.NewSectionReader(f, 0, size), h: h, remain: size}
-	if _, err := io.Copy(io.Discard, r); err != nil {
-		return "", err
+	buf := make([]byte, min(n, 1<<20))
+	for n > 0 {
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		m, err := f.ReadAt(buf[:min(n, int64(len(buf)))], off)
+		h.Write(buf[:m])
+		off, n = off+int64(m), n-int64(m)
+		if err != nil && n > 0 {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
+			return "", err
+		}
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
@@ -336,7 +380,6 @@ func hashFile(ctx context.Context, f *os.File, size int64) (string, error) {
 type sendReader struct {
 	ctx    context.Context
 	r      io.Reader
-	h      hash.Hash // optional
 	remain int64
 	pr     *progressCounter
 }
@@ -349,9 +392,6 @@ func (s *sendReader) Read(p []byte) (int, error) {
 	}
 	n, err := s.r.Read(p)
 	if n > 0 {
-		if s.h != nil {
-			s.h.Write(p[:n])
-		}
 		s.remain -= int64(n)
 		s.pr.read(int64(n))
 	}
@@ -420,75 +460,104 @@ func remoteSize(ctx context.Context, t Target, rfs FS, p string, root bool) int6
 	return n
 }
 
-// verifier checks chunks on the host, one at a time and in order, while the transfer goes on.
-type verifier struct {
-	ctx  context.Context
-	t    Target
-	lf   *os.File
-	path string
-	size int64
-	ch   chan vchunk
-	done chan error
+// Range is a byte range of a file.
+type Range struct{ Off, N int64 }
+
+// StreamHasher is an optional Target extension: one host process hashes a file that is still being
+// written, reading the ranges sent on the channel in order (each a multiple of 1 MiB at a 1 MiB-aligned
+// offset, except a short last one) until the channel closes, then returns the hex sha256 of all of them.
+// Targets without it get one whole-file RemoteSha256 after the transfer instead (not overlapped).
+type StreamHasher interface {
+	RemoteSha256Stream(ctx context.Context, p string, ranges <-chan Range) (string, error)
 }
 
-type vchunk struct {
-	off, n int64
-	want   string // hex sha256 of the local bytes; "" to compute here
+// Sha256StreamLine is the POSIX sh command a StreamHasher runs on the host for path p: it reads "skip
+// count" lines (in MiB) on stdin and feeds those ranges of p, in order, to one hash process. The file
+// is read from the page cache it was just written to; the host reads each byte once.
+func Sha256StreamLine(p string) string {
+	return "while read -r s c; do dd if=" + host.Quote(p) + " bs=1048576 skip=$s count=$c 2>/dev/null || exit 1; done | " +
+		"{ if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi; }"
 }
 
-func newVerifier(ctx context.Context, t Target, lf *os.File, p string, size int64) *verifier {
-	v := &verifier{ctx: ctx, t: t, lf: lf, path: p, size: size, ch: make(chan vchunk, 1<<10), done: make(chan error, 1)}
-	go v.run()
-	return v
+// orderer hands chunks to the host-side hash in file order as they complete (out of order, from
+// several streams).
+type orderer struct {
+	mu     sync.Mutex
+	all    []Range
+	done_  []bool
+	next   int
+	ch     chan Range
+	closed bool
+	result chan hashResult
 }
 
-func (v *verifier) add(off, n int64, want string) { v.ch <- vchunk{off, n, want} }
-
-// wait returns the first mismatch or error once every added chunk is checked.
-func (v *verifier) wait() error {
-	close(v.ch)
-	return <-v.done
+type hashResult struct {
+	sum string
+	err error
 }
 
-// verifyChunk compares one chunk of the local file with the host's bytes.
-func verifyChunk(ctx context.Context, t Target, lf *os.File, p string, c vchunk, size int64) (bool, error) {
-	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(lf, c.off, c.n)); err != nil {
+func newOrderer(ctx context.Context, t Target, p string, all []Range) *orderer {
+	o := &orderer{all: all, done_: make([]bool, len(all)), ch: make(chan Range, len(all)), result: make(chan hashResult, 1)}
+	go func() {
+		var r hashResult
+		if sh, ok := t.(StreamHasher); ok {
+			r.sum, r.err = sh.RemoteSha256Stream(ctx, p, o.ch)
+		} else {
+			for range o.ch { // wait until every chunk is on the host
+			}
+			if ctx.Err() == nil {
+				r.sum, r.err = t.RemoteSha256(ctx, p, false)
+			}
+		}
+		if r.err == nil && ctx.Err() != nil {
+			r.err = ctx.Err()
+		}
+		r.sum = strings.ToLower(r.sum)
+		o.result <- r
+	}()
+	return o
+}
+
+// done marks chunk i as wholly on the host. The channel holds every chunk, so this never blocks.
+func (o *orderer) done(i int) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.done_[i] = true
+	for !o.closed && o.next < len(o.all) && o.done_[o.next] {
+		if o.all[o.next].N > 0 {
+			o.ch <- o.all[o.next]
+		}
+		o.next++
+	}
+}
+
+// close ends the host-side hash's input (idempotent).
+func (o *orderer) close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.closed {
+		o.closed = true
+		close(o.ch)
+	}
+}
+
+// verifyChunk compares one chunk of the local file with the host's bytes (resumption only).
+func verifyChunk(ctx context.Context, t Target, lf *os.File, p string, c Range, size int64) (bool, error) {
+	want, err := hashRange(ctx, lf, c.Off, c.N)
+	if err != nil {
 		return false, err
 	}
-	want := hex.EncodeToString(h.Sum(nil))
 	var got string
-	var err error
-	if c.off == 0 && c.n == size {
+	if c.Off == 0 && c.N == size {
 		got, err = t.RemoteSha256(ctx, p, false) // one chunk: no dd pipe needed
 	} else {
-		got, err = t.RemoteSha256Range(ctx, p, c.off, c.n)
+		got, err = t.RemoteSha256Range(ctx, p, c.Off, c.N)
 	}
 	if err != nil {
 		return false, fmt.Errorf("hashing %s on host: %w", p, err)
 	}
 	if got != want {
-		return false, fmt.Errorf("bytes %d-%d of %s on host have sha256 %s, sent %s: %w", c.off, c.off+c.n, p, got, want, ErrChecksumMismatch)
+		return false, fmt.Errorf("bytes %d-%d of %s on host have sha256 %s, sent %s: %w", c.Off, c.Off+c.N, p, got, want, ErrChecksumMismatch)
 	}
 	return true, nil
-}
-
-func boolInt(b bool) int64 {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-func (v *verifier) run() {
-	var first error
-	for c := range v.ch {
-		if first != nil {
-			continue // drain
-		}
-		if _, err := verifyChunk(v.ctx, v.t, v.lf, v.path, c, v.size); err != nil {
-			first = err
-		}
-	}
-	v.done <- first
 }

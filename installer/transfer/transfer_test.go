@@ -9,6 +9,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -199,5 +200,51 @@ func TestUploadNonRootStagesAndSudoMoves(t *testing.T) {
 	got, _ := os.ReadFile(filepath.Join(f.Root, "/usr/local/bin/k3s"))
 	if !bytes.Equal(got, data) {
 		t.Fatal("placed file differs")
+	}
+}
+
+// With the bundle's hash given, the local file is not hashed before sending: the host's hash of the
+// whole file decides. Bytes damaged on the way are refused, and the re-run sends only the bad chunk.
+func TestUploadGivenHashCheckedOnHost(t *testing.T) {
+	const size = 6 << 20
+	src, data := payload(t, size)
+	f := hosttest.New("node1", t.TempDir())
+	f.FlipAt = 4<<20 + 5
+	_, err := f.Upload(context.Background(), src, "/opt/x", host.UploadOptions{Sha256: sum(data)})
+	if !errors.Is(err, transfer.ErrChecksumMismatch) || !strings.Contains(err.Error(), "on host") {
+		t.Fatalf("err = %v, want a host-side ErrChecksumMismatch", err)
+	}
+	if _, err := os.Stat(filepath.Join(f.Root, "/opt/x")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a corrupted file was put in place")
+	}
+	f.FlipAt = 0
+	res, err := f.Upload(context.Background(), src, "/opt/x", host.UploadOptions{Sha256: sum(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(f.Root, "/opt/x")); !bytes.Equal(got, data) || res.Sha256 != sum(data) {
+		t.Fatal("uploaded file differs from the source")
+	}
+	if !res.Resumed || res.Sent != transfer.VerifyChunk {
+		t.Fatalf("re-run: %+v, want only the damaged chunk sent", res)
+	}
+}
+
+// noStream hides the fake's StreamHasher: such targets get one whole-file hash after the transfer.
+type noStream struct{ transfer.Target }
+
+func TestUploadWithoutStreamHasher(t *testing.T) {
+	src, data := payload(t, 3<<20+5)
+	f := hosttest.New("node1", t.TempDir())
+	res, err := transfer.Upload(context.Background(), noStream{f}, src, "/opt/y", host.UploadOptions{})
+	if err != nil || res.Sha256 != sum(data) {
+		t.Fatalf("upload: %+v, %v", res, err)
+	}
+	if got, _ := os.ReadFile(filepath.Join(f.Root, "/opt/y")); !bytes.Equal(got, data) {
+		t.Fatal("uploaded file differs from the source")
+	}
+	f.FlipAt = 1 << 20
+	if _, err := transfer.Upload(context.Background(), noStream{f}, src, "/opt/z", host.UploadOptions{}); !errors.Is(err, transfer.ErrChecksumMismatch) {
+		t.Fatalf("corrupted upload: err = %v, want ErrChecksumMismatch", err)
 	}
 }

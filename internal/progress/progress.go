@@ -3,7 +3,10 @@
 // loops, so a slow listener should be wrapped with NonBlocking.
 package progress
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Event is one progress report. Done and Total count bytes (or items) of the current unit of work; Total
 // is zero when unknown. Err is set on the final event of a unit that failed.
@@ -54,4 +57,18 @@ func NonBlocking(fn Sink, n int) (Sink, func()) {
 		}
 	}
 	return sink, func() { close(ch); <-done }
+}
+
+// Bytes formats n in binary units ("1.5 GiB"), the one way progress lines and tables show sizes.
+func Bytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

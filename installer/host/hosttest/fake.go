@@ -129,6 +129,31 @@ func (f *Fake) RemoteSha256Range(ctx context.Context, p string, off, n int64) (s
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
+var _ transfer.StreamHasher = (*Fake)(nil)
+
+// RemoteSha256Stream hashes the ranges of p in the order they arrive, as the ssh host's shell does.
+func (f *Fake) RemoteSha256Stream(ctx context.Context, p string, ranges <-chan transfer.Range) (string, error) {
+	h := sha256.New()
+	var err error
+	for r := range ranges {
+		if err != nil || ctx.Err() != nil {
+			continue // drain, as the ssh host does
+		}
+		var fl *os.File
+		if fl, err = os.Open(f.local(p)); err == nil {
+			_, err = io.Copy(h, io.NewSectionReader(fl, r.Off, r.N))
+			fl.Close()
+		}
+	}
+	if err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
 func (f *Fake) Sha256(ctx context.Context, p string) (string, error) {
 	return f.RemoteSha256(ctx, p, true)
 }

@@ -1,0 +1,58 @@
+package fsutil
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestWriteFileAtomic(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "records", "site")
+	p := filepath.Join(dir, "kubeconfig")
+	if err := WriteFileAtomic(p, []byte("one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFileAtomic(p, []byte("two"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(p)
+	if err != nil || string(got) != "two" {
+		t.Fatalf("content %q, %v", got, err)
+	}
+	for path, want := range map[string]os.FileMode{p: 0o600, dir: 0o700} {
+		st, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Mode().Perm() != want {
+			t.Errorf("%s mode %o, want %o", path, st.Mode().Perm(), want)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Fatalf("temporary files left behind: %v", entries)
+	}
+}
+
+func TestWriteFileAtomicKeepsOldOnFailure(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "site.json")
+	if err := WriteFileAtomic(p, []byte("old"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A directory where the file should go makes the rename fail; the temp file must not linger.
+	target := filepath.Join(dir, "blocked")
+	if err := os.MkdirAll(filepath.Join(target, "x"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := WriteFileAtomic(target, []byte("new"), 0o600); err == nil {
+		t.Fatal("writing over a non-empty directory succeeded")
+	}
+	if got, _ := os.ReadFile(p); string(got) != "old" {
+		t.Fatalf("unrelated file changed: %q", got)
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 2 {
+		t.Fatalf("temporary files left behind: %v", entries)
+	}
+}
