@@ -1,32 +1,50 @@
 package main
 
 import (
+	"context"
+	"crypto/ed25519"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ferry-delivery/ferry/appliance"
+	"github.com/ferry-delivery/ferry/appliance/remote"
+	"github.com/ferry-delivery/ferry/installer"
+	"github.com/ferry-delivery/ferry/installer/site"
+	"github.com/ferry-delivery/ferry/internal/progress"
+	"github.com/ferry-delivery/ferry/payload"
 )
 
-// applianceFlags are shared by the appliance verbs. Until site files land, a kubeconfig reachable from this
-// machine is used directly (on a server, or through a tunnel the operator opened); the site-based path
-// dials through the installer's SSH connection instead.
+// applianceFlags are shared by the appliance verbs. Two ways to reach the cluster:
+//   - --site site.yaml: every host over SSH with the site's known_hosts, the API through the first
+//     server's SSH connection with the kubeconfig the install stored, images landed on the nodes and
+//     pruned after each change (appliance/remote);
+//   - --kubeconfig k3s.yaml --app NAME: a cluster reachable from this machine directly (on a server, or
+//     through a tunnel the operator opened); no image delivery, so status/history/rollback only.
 type applianceFlags struct {
+	site       string
+	accept     []string
+	keep       int
 	kubeconfig string
 	app        string
 	namespace  string
 	records    string
 }
 
+var errNeedSite = errors.New("this verb needs --site: it lands images on the nodes over SSH")
+
 func (f *applianceFlags) register(c *cobra.Command) {
-	c.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the site's cluster (k3s.yaml)")
-	c.Flags().StringVar(&f.app, "app", "", "app name (its HelmChart)")
+	c.Flags().StringVar(&f.site, "site", "", "site file (see docs/site-file.md); reaches the cluster over SSH")
+	c.Flags().StringSliceVar(&f.accept, "accept-host-key", nil, "accept a host key seen for the first time, by its SHA256:... fingerprint (repeatable)")
+	c.Flags().IntVar(&f.keep, "keep", appliance.DefaultKeep, "versions kept rollback-ready (images on the nodes, records)")
+	c.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of a cluster reachable from here (instead of --site)")
+	c.Flags().StringVar(&f.app, "app", "", "app name (its HelmChart); with --site, default: the one app in the site records")
 	c.Flags().StringVar(&f.namespace, "namespace", appliance.DefaultNamespace, "namespace of Ferry's records")
-	c.Flags().StringVar(&f.records, "records", "", "site records directory to mirror history into")
-	_ = c.MarkFlagRequired("kubeconfig")
-	_ = c.MarkFlagRequired("app")
+	c.Flags().StringVar(&f.records, "records", "", "with --kubeconfig: site records directory to mirror history into")
 }
 
 // applianceConnect turns kubeconfig bytes into a Cluster; tests swap it for fake clientsets.
@@ -35,14 +53,173 @@ var applianceConnect = func(kubeconfig []byte) (*appliance.Cluster, error) {
 	return appliance.Connect(kubeconfig, d.DialContext)
 }
 
-func (f *applianceFlags) connect() (*appliance.Cluster, error) {
-	b, err := os.ReadFile(f.kubeconfig)
-	if err != nil {
-		return nil, fmt.Errorf("reading kubeconfig: %w", err)
-	}
-	return applianceConnect(b)
+// target is what a verb acts on: a site session, or a bare cluster in --kubeconfig mode.
+type target struct {
+	sess *remote.Session
+	cl   *appliance.Cluster
+	o    appliance.Options
+	app  string
 }
 
-func (f *applianceFlags) options() appliance.Options {
-	return appliance.Options{Namespace: f.namespace, RecordsDir: f.records}
+// open connects as the flags say. needApp: the verb acts on an existing app (not deploy/upgrade, which
+// take it from the bundle).
+func (f *applianceFlags) open(ctx context.Context, errOut io.Writer, sink progress.Sink, needApp bool) (*target, error) {
+	o := appliance.Options{Namespace: f.namespace, Sink: sink}
+	switch {
+	case f.site != "" && f.kubeconfig != "":
+		return nil, errors.New("give either --site or --kubeconfig, not both")
+	case f.site != "":
+		s, err := site.Load(f.site)
+		if err != nil {
+			return nil, err
+		}
+		t := &target{o: o, app: f.app}
+		if needApp && t.app == "" {
+			if t.app, err = remote.AppOf(s); err != nil {
+				return nil, err
+			}
+		}
+		t.sess, err = remote.Open(ctx, s, remote.Options{
+			Installer: installer.Options{AcceptHostKeys: f.accept, Prompt: promptSecret(errOut)},
+			Appliance: o, Keep: f.keep,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return t, nil
+	case f.kubeconfig != "":
+		if needApp && f.app == "" {
+			return nil, errors.New("--app is required with --kubeconfig")
+		}
+		b, err := os.ReadFile(f.kubeconfig)
+		if err != nil {
+			return nil, fmt.Errorf("reading kubeconfig: %w", err)
+		}
+		cl, err := applianceConnect(b)
+		if err != nil {
+			return nil, err
+		}
+		o.RecordsDir, o.Keep = f.records, f.keep
+		return &target{cl: cl, o: o, app: f.app}, nil
+	}
+	return nil, errors.New("say where the cluster is: --site site.yaml (or --kubeconfig k3s.yaml --app NAME)")
+}
+
+func (t *target) Close() {
+	if t.sess != nil {
+		t.sess.Close()
+	}
+}
+
+func (t *target) status(ctx context.Context, resume bool) (appliance.Result, error) {
+	if t.sess != nil {
+		t.sess.SetResume(resume)
+		return t.sess.Status(ctx, t.app)
+	}
+	o := t.o
+	o.Resume = resume
+	return appliance.Status(ctx, t.cl, t.app, o)
+}
+
+func (t *target) history(ctx context.Context) (appliance.Result, error) {
+	if t.sess != nil {
+		return t.sess.History(ctx, t.app)
+	}
+	return appliance.History(ctx, t.cl, t.app, t.o)
+}
+
+func (t *target) rollback(ctx context.Context, to string, dryRun bool) (remote.Result, error) {
+	if t.sess != nil {
+		t.sess.SetDryRun(dryRun)
+		return t.sess.Rollback(ctx, t.app, to)
+	}
+	o := t.o
+	o.DryRun = dryRun
+	res, err := appliance.Rollback(ctx, t.cl, t.app, to, o)
+	return remote.Result{Result: res}, err
+}
+
+// openBundle opens and verifies a bundle against the trusted keys; the caller closes it.
+func openBundle(ctx context.Context, path string, keyFiles []string) (*payload.Bundle, error) {
+	var trusted []ed25519.PublicKey
+	for _, f := range keyFiles {
+		k, err := payload.LoadPublicKey(f)
+		if err != nil {
+			return nil, err
+		}
+		trusted = append(trusted, k)
+	}
+	b, err := payload.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := b.Verify(ctx, trusted, nil); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("verifying %s: %w (pass the vendor's public key with --key)", path, err)
+	}
+	return b, nil
+}
+
+// phaseSink prints the appliance's progress lines.
+func phaseSink(w io.Writer) progress.Sink {
+	return func(e progress.Event) {
+		switch {
+		case e.Err != nil:
+			fmt.Fprintf(w, "[%s] %s %s: %v\n", e.Phase, e.Host, e.Msg, e.Err)
+		case e.Msg != "" && e.Total == 0:
+			if e.Host != "" {
+				fmt.Fprintf(w, "[%s] %s: %s\n", e.Phase, e.Host, e.Msg)
+			} else {
+				fmt.Fprintf(w, "[%s] %s\n", e.Phase, e.Msg)
+			}
+		}
+	}
+}
+
+// printChange reports a change's outcome, what landing sent and what pruning removed.
+func printChange(w io.Writer, t *target, res remote.Result) {
+	fmt.Fprintf(w, "%s is at %s: %s\n", res.App, res.Version, res.Health)
+	if res.RolledBack {
+		fmt.Fprintf(w, "the change failed and was rolled back to %s\n", res.RolledBackTo)
+	}
+	if t.sess != nil {
+		for _, n := range t.sess.Site.Hosts {
+			if st, ok := t.sess.Nodes.Stats()[n.Name]; ok {
+				fmt.Fprintf(w, "sent to %s: %d bytes (%d blobs)\n", n.Name, st.Sent, st.Blobs)
+			}
+		}
+	}
+	if res.Pruned != nil {
+		for node, imgs := range res.Pruned.Unpinned {
+			if len(imgs) > 0 {
+				fmt.Fprintf(w, "pruned on %s: %v\n", node, imgs)
+			}
+		}
+	}
+	if res.PruneErr != nil {
+		fmt.Fprintf(w, "warning: %v\n", res.PruneErr)
+	}
+}
+
+func bundleFlags(c *cobra.Command, bundlePath *string, keyFiles *[]string, valuesFile *string) {
+	c.Flags().StringVar(bundlePath, "bundle", "", "the signed bundle of the app version")
+	c.Flags().StringArrayVarP(keyFiles, "key", "k", nil, "trusted public key file (PEM); repeat for several")
+	c.Flags().StringVar(valuesFile, "values", "", "YAML file of settings over the bundle's defaults")
+	_ = c.MarkFlagRequired("bundle")
+}
+
+// bundleAndValues opens and verifies the bundle and reads the settings file, if any.
+func bundleAndValues(ctx context.Context, path string, keyFiles []string, valuesFile string) (*payload.Bundle, map[string]any, error) {
+	var over map[string]any
+	if valuesFile != "" {
+		raw, err := os.ReadFile(valuesFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading settings: %w", err)
+		}
+		if over, err = appliance.ParseValues(raw); err != nil {
+			return nil, nil, fmt.Errorf("reading settings %s: %w", valuesFile, err)
+		}
+	}
+	b, err := openBundle(ctx, path, keyFiles)
+	return b, over, err
 }

@@ -5,8 +5,6 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
-
-	"github.com/ferry-delivery/ferry/appliance"
 )
 
 func init() { addCommand(newHistoryCmd) }
@@ -14,15 +12,16 @@ func init() { addCommand(newHistoryCmd) }
 func newHistoryCmd() *cobra.Command {
 	var f applianceFlags
 	c := &cobra.Command{
-		Use:   "history",
+		Use:   "history --site site.yaml",
 		Short: "List every version applied to the app, with the versions kept for rollback",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := f.connect()
+			t, err := f.open(cmd.Context(), cmd.ErrOrStderr(), nil, true)
 			if err != nil {
 				return err
 			}
-			res, err := appliance.History(cmd.Context(), cl, f.app, f.options())
+			defer t.Close()
+			res, err := t.history(cmd.Context())
 			if err != nil {
 				return err
 			}

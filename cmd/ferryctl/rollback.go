@@ -4,9 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/ferry-delivery/ferry/appliance"
-	"github.com/ferry-delivery/ferry/internal/progress"
 )
 
 func init() { addCommand(newRollbackCmd) }
@@ -16,31 +13,25 @@ func newRollbackCmd() *cobra.Command {
 	var to string
 	var dryRun bool
 	c := &cobra.Command{
-		Use:   "rollback",
+		Use:   "rollback --site site.yaml [--to VERSION]",
 		Short: "Re-apply a kept version of the app from the cluster's own records (no bundle needed)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := f.connect()
+			out := cmd.OutOrStdout()
+			t, err := f.open(cmd.Context(), cmd.ErrOrStderr(), phaseSink(out), true)
 			if err != nil {
 				return err
 			}
-			o := f.options()
-			o.DryRun = dryRun
-			out := cmd.OutOrStdout()
-			o.Sink = func(e progress.Event) {
-				if e.Msg != "" {
-					fmt.Fprintf(out, "[%s] %s\n", e.Phase, e.Msg)
-				}
-			}
-			res, err := appliance.Rollback(cmd.Context(), cl, f.app, to, o)
+			defer t.Close()
+			res, err := t.rollback(cmd.Context(), to, dryRun)
 			if err != nil {
 				return err
 			}
 			if dryRun {
-				fmt.Fprintf(out, "would roll %s back to %s (record %s)\n", f.app, res.Version, res.Record.ID)
+				fmt.Fprintf(out, "would roll %s back to %s (record %s)\n", t.app, res.Version, res.Record.ID)
 				return nil
 			}
-			fmt.Fprintf(out, "%s is at %s: %s\n", f.app, res.Version, res.Health)
+			printChange(out, t, res)
 			return nil
 		},
 	}

@@ -4,8 +4,6 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
-
-	"github.com/ferry-delivery/ferry/appliance"
 )
 
 func init() { addCommand(newStatusCmd) }
@@ -14,17 +12,16 @@ func newStatusCmd() *cobra.Command {
 	var f applianceFlags
 	var resume bool
 	c := &cobra.Command{
-		Use:   "status",
+		Use:   "status --site site.yaml",
 		Short: "Show where the app truly stands (and settle a change left by a lost connection)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cl, err := f.connect()
+			t, err := f.open(cmd.Context(), cmd.ErrOrStderr(), nil, true)
 			if err != nil {
 				return err
 			}
-			o := f.options()
-			o.Resume = resume
-			res, err := appliance.Status(cmd.Context(), cl, f.app, o)
+			defer t.Close()
+			res, err := t.status(cmd.Context(), resume)
 			if err != nil {
 				return err
 			}

@@ -5,133 +5,69 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
-	"os"
-	"path/filepath"
-	"time"
-
-	xssh "golang.org/x/crypto/ssh"
-	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/ferry-delivery/ferry/appliance"
+	"github.com/ferry-delivery/ferry/appliance/remote"
 	"github.com/ferry-delivery/ferry/gui/engine"
+	"github.com/ferry-delivery/ferry/installer/ssh"
 	"github.com/ferry-delivery/ferry/internal/progress"
 	"github.com/ferry-delivery/ferry/payload"
 )
 
-// apiAddr is where k3s's API server listens on a server host; it is reached through SSH only.
-const apiAddr = "127.0.0.1:6443"
+// managed is a site opened for the appliance verbs: a remote.Session on a real site, or a bare cluster
+// when Options.Cluster opened it (tests; no image delivery then).
+type managed struct {
+	cl   *appliance.Cluster
+	sess *remote.Session
+	app  string
+	done func()
+}
 
-// cluster opens the appliance connection for s and reads the app name from the site record.
-func (e *Engine) cluster(ctx context.Context, s engine.Site) (*appliance.Cluster, string, func(), error) {
+// manage opens the site for s and reads the app name from the wizard's site record.
+func (e *Engine) manage(ctx context.Context, s engine.Site, sink progress.Sink) (*managed, error) {
 	rec, err := record(s)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, err
 	}
 	if rec.App == "" {
-		return nil, "", nil, fmt.Errorf("reading site %s: no app recorded: install the site first", s.Name)
+		return nil, fmt.Errorf("reading site %s: no app recorded: install the site first", s.Name)
 	}
-	open := e.o.Cluster
-	if open == nil {
-		open = sshCluster
+	if e.o.Cluster != nil {
+		c, done, err := e.o.Cluster(ctx, s)
+		if err != nil {
+			return nil, err
+		}
+		return &managed{cl: c, app: rec.App, done: done}, nil
 	}
-	c, done, err := open(ctx, s)
+	sess, err := e.session(ctx, s, sink)
 	if err != nil {
-		return nil, "", nil, err
+		return nil, err
 	}
-	return c, rec.App, done, nil
+	return &managed{cl: sess.Cluster, sess: sess, app: rec.App, done: sess.Close}, nil
 }
 
-// sshCluster dials the first server with the site record's known_hosts (strict: only accepted keys) and
-// connects the appliance to 127.0.0.1:6443 through that SSH connection with the stored kubeconfig.
-// installer/ssh does not expose a TCP dial over its connection yet, hence the small client here; it uses
-// the same known_hosts and refuses any key not recorded there.
-func sshCluster(ctx context.Context, s engine.Site) (*appliance.Cluster, func(), error) {
-	client, kube, err := tunnel(ctx, s)
+// session opens s with appliance/remote: every host over the installer's SSH client trusting only the
+// keys in the site record's known_hosts (the wizard wrote the accepted ones there), the API server at
+// 127.0.0.1:6443 of the first server through its SSH connection, nodes.Site for the images.
+func (e *Engine) session(ctx context.Context, s engine.Site, sink progress.Sink) (*remote.Session, error) {
+	m, err := toSite(s)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
-		// Whatever the kubeconfig names, the API server is the one on the server we logged into.
-		return client.DialContext(ctx, network, apiAddr)
+	io := e.o.Installer
+	io.Getenv, io.Prompt, io.Progress, io.AcceptHostKeys = m.getenv, nil, nil, nil
+	sess, err := remote.Open(ctx, m.site, remote.Options{Installer: io, Appliance: e.applianceOptions(s, sink), APIAddr: e.o.APIAddr})
+	switch {
+	case err == nil:
+		return sess, nil
+	case ctx.Err() != nil:
+		return nil, ctx.Err()
+	case errors.Is(err, ssh.ErrUnknownHostKey):
+		return nil, fmt.Errorf("connecting to %s: %w: a host key was never accepted; test the connection first: %w", s.Name, engine.ErrUnreachable, err)
+	case errors.Is(err, remote.ErrNotInstalled), errors.Is(err, remote.ErrNoAPI):
+		return nil, fmt.Errorf("connecting to %s: %w", s.Name, err)
 	}
-	c, err := appliance.Connect(kube, dial)
-	if err != nil {
-		client.Close()
-		return nil, nil, fmt.Errorf("connecting to the cluster of %s: %w", s.Name, err)
-	}
-	return c, func() { client.Close() }, nil
-}
-
-// tunnel logs into the site's first server, trusting only the keys in the site record's known_hosts, and
-// reads the stored kubeconfig.
-func tunnel(ctx context.Context, s engine.Site) (*xssh.Client, []byte, error) {
-	var first *engine.Host
-	for i := range s.Hosts {
-		if s.Hosts[i].Role == engine.RoleServer || s.Hosts[i].Role == "" {
-			first = &s.Hosts[i]
-			break
-		}
-	}
-	if first == nil {
-		return nil, nil, fmt.Errorf("connecting to site %s: no server host in the record", s.Name)
-	}
-	if first.JumpHost != "" {
-		return nil, nil, fmt.Errorf("connecting to %s through jump host: %w", first.Name, ErrNotAvailable)
-	}
-	kube, err := os.ReadFile(filepath.Join(s.Dir, "kubeconfig"))
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading the site's kubeconfig: %w", err)
-	}
-	hk, err := knownhosts.New(filepath.Join(s.Dir, "known_hosts"))
-	if err != nil {
-		return nil, nil, fmt.Errorf("reading the site's known_hosts: %w", err)
-	}
-	var auth []xssh.AuthMethod
-	if first.KeyPath != "" {
-		pem, err := os.ReadFile(first.KeyPath)
-		if err != nil {
-			return nil, nil, fmt.Errorf("reading key of %s: %w: %w", first.Name, engine.ErrAuth, err)
-		}
-		var signer xssh.Signer
-		if first.KeyPassphrase != "" {
-			signer, err = xssh.ParsePrivateKeyWithPassphrase(pem, []byte(first.KeyPassphrase))
-		} else {
-			signer, err = xssh.ParsePrivateKey(pem)
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("reading key of %s: %w: %w", first.Name, engine.ErrAuth, err)
-		}
-		auth = append(auth, xssh.PublicKeys(signer))
-	}
-	if first.Password != "" {
-		auth = append(auth, xssh.Password(first.Password))
-	}
-	cfg := &xssh.ClientConfig{User: first.User, Auth: auth, HostKeyCallback: hk, Timeout: 15 * time.Second}
-	d := net.Dialer{Timeout: cfg.Timeout}
-	raw, err := d.DialContext(ctx, "tcp", addr(*first))
-	if err != nil {
-		return nil, nil, fmt.Errorf("connecting to %s: %w: %w", first.Name, engine.ErrUnreachable, err)
-	}
-	raw.SetDeadline(time.Now().Add(cfg.Timeout))
-	stop := context.AfterFunc(ctx, func() { raw.Close() })
-	cc, chans, reqs, err := xssh.NewClientConn(raw, addr(*first), cfg)
-	stop()
-	if err != nil {
-		raw.Close()
-		var ke *knownhosts.KeyError
-		switch {
-		case ctx.Err() != nil:
-			return nil, nil, ctx.Err()
-		case errors.As(err, &ke) && len(ke.Want) > 0:
-			return nil, nil, fmt.Errorf("connecting to %s: %w: %w", first.Name, engine.ErrHostKeyMismatch, err)
-		case errors.As(err, &ke):
-			return nil, nil, fmt.Errorf("connecting to %s: %w: its key was never accepted; test the connection first: %w", first.Name, engine.ErrUnreachable, err)
-		}
-		return nil, nil, fmt.Errorf("connecting to %s: %w: %w", first.Name, engine.ErrAuth, err)
-	}
-	raw.SetDeadline(time.Time{})
-	return xssh.NewClient(cc, chans, reqs), kube, nil
+	return nil, hostErr(s.Name, err)
 }
 
 func (e *Engine) applianceOptions(s engine.Site, sink progress.Sink) appliance.Options {
@@ -142,12 +78,12 @@ func (e *Engine) applianceOptions(s engine.Site, sink progress.Sink) appliance.O
 
 // Status reads the app's state from the cluster.
 func (e *Engine) Status(ctx context.Context, s engine.Site) (engine.Status, error) {
-	c, app, done, err := e.cluster(ctx, s)
+	m, err := e.manage(ctx, s, nil)
 	if err != nil {
 		return engine.Status{}, err
 	}
-	defer done()
-	res, err := appliance.Status(ctx, c, app, e.applianceOptions(s, nil))
+	defer m.done()
+	res, err := appliance.Status(ctx, m.cl, m.app, e.applianceOptions(s, nil))
 	if err != nil {
 		return engine.Status{}, fmt.Errorf("reading status of %s: %w", s.Name, err)
 	}
@@ -174,12 +110,12 @@ func toStatus(res appliance.Result) engine.Status {
 
 // History lists the site's records, newest first, marking the versions kept for rollback.
 func (e *Engine) History(ctx context.Context, s engine.Site) ([]engine.Release, error) {
-	c, app, done, err := e.cluster(ctx, s)
+	m, err := e.manage(ctx, s, nil)
 	if err != nil {
 		return nil, err
 	}
-	defer done()
-	res, err := appliance.History(ctx, c, app, e.applianceOptions(s, nil))
+	defer m.done()
+	res, err := appliance.History(ctx, m.cl, m.app, e.applianceOptions(s, nil))
 	if err != nil {
 		return nil, fmt.Errorf("reading history of %s: %w", s.Name, err)
 	}
@@ -239,44 +175,58 @@ func (e *Engine) targetNamespace(ctx context.Context, c *appliance.Cluster, s en
 	return app, nil
 }
 
-// upgradeBundle reopens the verified bundle for the appliance.
-func upgradeBundle(b engine.Bundle, namespace string, values []byte) (appliance.Bundle, error) {
+// upgradeBundle reopens the verified bundle for the appliance; the caller closes the payload bundle.
+func upgradeBundle(b engine.Bundle, namespace string, values []byte) (*payload.Bundle, appliance.Bundle, map[string]any, error) {
 	pb, err := payload.Open(b.Path)
 	if err != nil {
-		return appliance.Bundle{}, fmt.Errorf("opening bundle: %w: %w", engine.ErrBundleCorrupt, err)
+		return nil, appliance.Bundle{}, nil, fmt.Errorf("opening bundle: %w: %w", engine.ErrBundleCorrupt, err)
 	}
-	defer pb.Close()
 	var over map[string]any
 	if len(values) > 0 {
 		if over, err = appliance.ParseValues(values); err != nil {
-			return appliance.Bundle{}, fmt.Errorf("reading the settings: %w", err)
+			pb.Close()
+			return nil, appliance.Bundle{}, nil, fmt.Errorf("reading the settings: %w", err)
 		}
 	}
 	ab, err := appliance.FromPayload(pb, namespace, over)
 	if err != nil {
-		return appliance.Bundle{}, fmt.Errorf("reading bundle: %w: %w", engine.ErrBundleCorrupt, err)
+		pb.Close()
+		return nil, appliance.Bundle{}, nil, fmt.Errorf("reading bundle: %w: %w", engine.ErrBundleCorrupt, err)
 	}
-	return ab, nil
+	return pb, ab, over, nil
 }
 
-// PlanUpgrade is a dry-run Upgrade: the appliance checks and plans, and changes nothing.
+// upgrade runs the appliance's upgrade: through the session on a real site (images landed on the nodes,
+// pruned after), directly on the cluster otherwise.
+func (e *Engine) upgrade(ctx context.Context, m *managed, s engine.Site, b engine.Bundle, values []byte, sink progress.Sink, dryRun bool) (appliance.Result, error) {
+	ns, err := e.targetNamespace(ctx, m.cl, s, m.app)
+	if err != nil {
+		return appliance.Result{}, err
+	}
+	pb, ab, over, err := upgradeBundle(b, ns, values)
+	if err != nil {
+		return appliance.Result{}, err
+	}
+	defer pb.Close()
+	if m.sess != nil {
+		m.sess.SetDryRun(dryRun)
+		res, err := m.sess.Upgrade(ctx, pb, over, false)
+		return res.Result, err
+	}
+	o := e.applianceOptions(s, sink)
+	o.DryRun = dryRun
+	return appliance.Upgrade(ctx, m.cl, ab, o)
+}
+
+// PlanUpgrade is a dry-run Upgrade: the appliance checks and plans (on a real site with what each node
+// already has), and changes nothing.
 func (e *Engine) PlanUpgrade(ctx context.Context, s engine.Site, b engine.Bundle) (engine.UpgradePlan, error) {
-	c, app, done, err := e.cluster(ctx, s)
+	m, err := e.manage(ctx, s, nil)
 	if err != nil {
 		return engine.UpgradePlan{}, err
 	}
-	defer done()
-	ns, err := e.targetNamespace(ctx, c, s, app)
-	if err != nil {
-		return engine.UpgradePlan{}, err
-	}
-	ab, err := upgradeBundle(b, ns, nil)
-	if err != nil {
-		return engine.UpgradePlan{}, err
-	}
-	o := e.applianceOptions(s, nil)
-	o.DryRun = true
-	res, err := appliance.Upgrade(ctx, c, ab, o)
+	defer m.done()
+	res, err := e.upgrade(ctx, m, s, b, nil, nil, true)
 	if err != nil {
 		return engine.UpgradePlan{}, fmt.Errorf("planning the upgrade of %s: %w", s.Name, err)
 	}
@@ -294,24 +244,14 @@ func (e *Engine) PlanUpgrade(ctx context.Context, s engine.Site, b engine.Bundle
 	return plan, nil
 }
 
-// Upgrade runs the appliance's upgrade. Image delivery to the nodes (appliance.NodeImages) has no
-// installer implementation yet: the images must already be on the nodes, else the upgrade fails its
-// health check and rolls back by itself, which the result says.
+// Upgrade runs the appliance's upgrade; on a real site only the blobs a node lacks are sent to it.
 func (e *Engine) Upgrade(ctx context.Context, s engine.Site, b engine.Bundle, values []byte, sink progress.Sink) (engine.UpgradeResult, error) {
-	c, app, done, err := e.cluster(ctx, s)
+	m, err := e.manage(ctx, s, sink)
 	if err != nil {
 		return engine.UpgradeResult{}, err
 	}
-	defer done()
-	ns, err := e.targetNamespace(ctx, c, s, app)
-	if err != nil {
-		return engine.UpgradeResult{}, err
-	}
-	ab, err := upgradeBundle(b, ns, values)
-	if err != nil {
-		return engine.UpgradeResult{}, err
-	}
-	res, err := appliance.Upgrade(ctx, c, ab, e.applianceOptions(s, sink))
+	defer m.done()
+	res, err := e.upgrade(ctx, m, s, b, values, sink, false)
 	out := engine.UpgradeResult{Version: res.Version, RolledBack: res.RolledBack}
 	if res.RolledBack {
 		out.Version, out.Reason = res.RolledBackTo, res.Health.Reason
@@ -325,12 +265,19 @@ func (e *Engine) Upgrade(ctx context.Context, s engine.Site, b engine.Bundle, va
 
 // Rollback restores a kept version from the cluster's records.
 func (e *Engine) Rollback(ctx context.Context, s engine.Site, version string, sink progress.Sink) (engine.Release, error) {
-	c, app, done, err := e.cluster(ctx, s)
+	m, err := e.manage(ctx, s, sink)
 	if err != nil {
 		return engine.Release{}, err
 	}
-	defer done()
-	res, err := appliance.Rollback(ctx, c, app, version, e.applianceOptions(s, sink))
+	defer m.done()
+	var res appliance.Result
+	if m.sess != nil {
+		var rr remote.Result
+		rr, err = m.sess.Rollback(ctx, m.app, version)
+		res = rr.Result
+	} else {
+		res, err = appliance.Rollback(ctx, m.cl, m.app, version, e.applianceOptions(s, sink))
+	}
 	if err != nil {
 		if errors.Is(err, appliance.ErrNoRollbackTarget) {
 			err = fmt.Errorf("%w: %w", engine.ErrNoKeptVersion, err)

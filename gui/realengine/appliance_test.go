@@ -97,8 +97,9 @@ func TestManageOnSimulatedCluster(t *testing.T) {
 	if opened != 0 {
 		t.Fatalf("%d cluster connections left open", opened)
 	}
-	if _, err := e.Install(ctx, engine.InstallRequest{Site: s}, nil); !errors.Is(err, ErrNotAvailable) {
-		t.Fatalf("install: %v", err)
+	// Install without a readable bundle stops before any host is contacted.
+	if _, err := e.Install(ctx, engine.InstallRequest{Site: s}, nil); !errors.Is(err, engine.ErrBundleCorrupt) {
+		t.Fatalf("install without a bundle: %v", err)
 	}
 }
 

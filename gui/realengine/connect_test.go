@@ -2,9 +2,13 @@ package realengine
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
-	"io"
+	"fmt"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -65,54 +69,48 @@ func TestTestConnectionOverRealSSH(t *testing.T) {
 	}
 }
 
-// The management tunnel logs into the first server with the site record's known_hosts only, and carries
-// TCP to the server's loopback (where k3s's API server listens on a real site).
-func TestTunnelTrustsOnlyTheSiteRecord(t *testing.T) {
+// The management session logs into the site's hosts with the site record's known_hosts only, and
+// reaches the API server on the first server's loopback (where k3s's listens on a real site) through
+// that SSH connection, with the kubeconfig the install stored.
+func TestSessionTrustsOnlyTheSiteRecord(t *testing.T) {
 	srv := sshtest.Start(t, sshtest.Options{})
-	e := New(Options{})
 	ctx := context.Background()
 	h := engine.Host{Name: "cp", Address: "127.0.0.1", Port: srv.Port, User: "root", KeyPath: srv.ClientKey, Role: engine.RoleServer}
-	c, err := e.TestConnection(ctx, h)
+	c, err := New(Options{}).TestConnection(ctx, h)
 	if err != nil {
 		t.Fatal(err)
 	}
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"major":"1","minor":"33","gitVersion":"v1.33.5+k3s1"}`)
+	}))
+	defer api.Close()
+	e := New(Options{APIAddr: api.Listener.Addr().String()})
 	dir := t.TempDir()
 	s := engine.Site{Name: "plant", Dir: dir, Hosts: []engine.Host{h}}
 	write(t, filepath.Join(dir, "known_hosts"), nil)
-	if _, _, err := tunnel(ctx, s); err == nil || !strings.Contains(err.Error(), "kubeconfig") {
+	if _, err := e.session(ctx, s, nil); err == nil || !strings.Contains(err.Error(), "kubeconfig") {
 		t.Fatalf("no kubeconfig: %v", err)
 	}
-	write(t, filepath.Join(dir, "kubeconfig"), []byte("kubeconfig"))
-	if _, _, err := tunnel(ctx, s); !errors.Is(err, engine.ErrUnreachable) || !strings.Contains(err.Error(), "never accepted") {
+	ca := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: api.Certificate().Raw})
+	kc := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: https://127.0.0.1:6443\n    tls-server-name: example.com\n    certificate-authority-data: %s\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: x\n  context: {cluster: c, user: u}\ncurrent-context: x\n",
+		base64.StdEncoding.EncodeToString(ca))
+	write(t, filepath.Join(dir, "kubeconfig"), []byte(kc))
+	if _, err := e.session(ctx, s, nil); !errors.Is(err, engine.ErrUnreachable) || !strings.Contains(err.Error(), "never accepted") {
 		t.Fatalf("key not in the record: %v", err)
 	}
 	write(t, filepath.Join(dir, "known_hosts"), []byte(c.KeyLine+"\n"))
-	client, kube, err := tunnel(ctx, s)
+	sess, err := e.session(ctx, s, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		if conn, err := l.Accept(); err == nil {
-			conn.Write([]byte("hello through ssh"))
-			conn.Close()
-		}
-	}()
-	conn, err := client.DialContext(ctx, "tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := io.ReadAll(conn)
-	client.Close()
-	if string(kube) != "kubeconfig" || string(got) != "hello through ssh" {
-		t.Fatalf("kubeconfig %q, forwarded %q", kube, got)
+	v, err := sess.Cluster.Kube.Discovery().ServerVersion()
+	sess.Close()
+	if err != nil || v.GitVersion != "v1.33.5+k3s1" {
+		t.Fatalf("API through the session: %v %v", v, err)
 	}
 	srv.RestartWithNewHostKey()
-	if _, _, err := tunnel(ctx, s); !errors.Is(err, engine.ErrHostKeyMismatch) {
+	if _, err := e.session(ctx, s, nil); !errors.Is(err, engine.ErrHostKeyMismatch) {
 		t.Fatalf("changed key: %v", err)
 	}
 }

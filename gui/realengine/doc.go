@@ -3,8 +3,8 @@
 // and in the wizard's view-models.
 //
 // It covers opening and verifying a bundle (payload), testing a connection and preflight with fixes
-// (installer), and status, history, upgrade plan, upgrade and rollback (appliance, over an SSH-dialled
-// connection to the first server's API server). Install returns ErrNotAvailable until the installer's
-// bootstrap lands: it is never faked. cmd/ferry uses this engine unless run with --demo. It must not
-// import fyne.io.
+// (installer), install (installer.Install, then the app's deploy), and status, history, upgrade plan,
+// upgrade and rollback (appliance/remote: every host over the installer's SSH client, the API server
+// through the first server's SSH connection, images landed on the nodes and pruned after a change).
+// cmd/ferry uses this engine unless run with --demo. It must not import fyne.io.
 package realengine

@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/ferry-delivery/ferry/appliance"
@@ -12,6 +13,7 @@ import (
 	"github.com/ferry-delivery/ferry/gui/siterecord"
 	"github.com/ferry-delivery/ferry/installer"
 	"github.com/ferry-delivery/ferry/internal/progress"
+	"github.com/ferry-delivery/ferry/payload"
 )
 
 // ErrNotAvailable marks a wizard call the engine cannot serve yet. The wizard shows it as an error; it is
@@ -30,6 +32,9 @@ type Options struct {
 	// Cluster opens the appliance connection to a site; nil dials the first server over SSH and reaches
 	// its API server at 127.0.0.1:6443 through that connection. Tests return fake clientsets.
 	Cluster func(ctx context.Context, s engine.Site) (*appliance.Cluster, func(), error)
+	// APIAddr is the API server's address as a server sees it (default remote.APIAddr, k3s's
+	// 127.0.0.1:6443); tests point it at their own server.
+	APIAddr string
 }
 
 // Engine is the real engine.Engine: payload, installer and appliance behind the wizard's contract.
@@ -45,12 +50,12 @@ func (e *Engine) OpenBundle(ctx context.Context, path string, sink progress.Sink
 	return OpenBundle(ctx, path, e.o.Trusted, sink)
 }
 
-// InstallPhases lists the installer's preflight phases then the appliance's deploy phases: the shape of
-// an install as far as the engine defines it today.
+// InstallPhases lists the installer's bootstrap phases then the appliance's deploy phases. Install's
+// events name the installer's phases by title and the appliance's by id.
 func (e *Engine) InstallPhases(engine.Site, engine.Bundle) []engine.Phase {
 	var out []engine.Phase
-	for _, t := range installer.PreflightSteps() {
-		out = append(out, engine.Phase{ID: t, Title: t}) // the installer's events name phases by title
+	for _, t := range installer.InstallSteps() {
+		out = append(out, engine.Phase{ID: t, Title: t})
 	}
 	for _, s := range appliance.Phases("deploy") {
 		out = append(out, engine.Phase{ID: s.Phase, Title: s.Title})
@@ -58,10 +63,60 @@ func (e *Engine) InstallPhases(engine.Site, engine.Bundle) []engine.Phase {
 	return out
 }
 
-// Install is not wired: the installer's bootstrap (installer.Install) has not landed. The wizard reports
-// this error; nothing is attempted on any host.
+// Install bootstraps k3s on the site's hosts (installer.Install) and deploys the bundle's app into the
+// namespace named after it (appliance/remote). Both halves resume: a Retry after a failure or a cancel
+// skips what the hosts already have, and an app already running this version counts as deployed. The
+// bundle was verified when the wizard opened it (OpenBundle); member reads are still checked against
+// the manifest's digests.
 func (e *Engine) Install(ctx context.Context, req engine.InstallRequest, sink progress.Sink) (engine.InstallResult, error) {
-	return engine.InstallResult{}, fmt.Errorf("installing %s: the cluster bootstrap (installer.Install) is %w; nothing was changed on any host. Run `ferry --demo` to try the flow on the demo engine", req.Site.Name, ErrNotAvailable)
+	s := req.Site
+	m, err := toSite(s)
+	if err != nil {
+		return engine.InstallResult{}, err
+	}
+	var over map[string]any
+	if len(req.Values) > 0 {
+		if over, err = appliance.ParseValues(req.Values); err != nil {
+			return engine.InstallResult{}, fmt.Errorf("reading the settings: %w", err)
+		}
+	}
+	pb, err := payload.Open(req.Bundle.Path)
+	if err != nil {
+		return engine.InstallResult{}, fmt.Errorf("opening bundle: %w: %w", engine.ErrBundleCorrupt, err)
+	}
+	defer pb.Close()
+	io := installer.InstallOptions{Options: e.o.Installer}
+	io.Getenv, io.Prompt, io.Progress = m.getenv, nil, sink
+	// The keys accepted on the Machines screen: recorded in the site's known_hosts on first use, while a
+	// key differing from a recorded one still stops the install.
+	io.AcceptHostKeys = m.accepted
+	ir, err := installer.Install(ctx, m.site, pb, io)
+	if err != nil {
+		return engine.InstallResult{}, fmt.Errorf("installing %s: %w", s.Name, err)
+	}
+	sess, err := e.session(ctx, s, sink)
+	if err != nil {
+		return engine.InstallResult{}, err
+	}
+	defer sess.Close()
+	man := pb.Manifest()
+	res, err := sess.Deploy(ctx, pb, "", over)
+	if errors.Is(err, appliance.ErrAlreadyDeployed) {
+		// A Retry after the deploy went through: done if this very version is what runs.
+		st, serr := sess.Status(ctx, man.App.Name)
+		if serr == nil && st.Version == man.App.Version && st.Health.State == appliance.Healthy {
+			res.Result, err = st, nil
+		}
+	}
+	if err != nil {
+		return engine.InstallResult{}, fmt.Errorf("deploying %s on %s: %w", man.App.Name, s.Name, err)
+	}
+	kube, err := os.ReadFile(ir.Kubeconfig)
+	if err != nil {
+		return engine.InstallResult{}, fmt.Errorf("reading the kubeconfig: %w", err)
+	}
+	return engine.InstallResult{Kubeconfig: kube, Release: engine.Release{Version: res.Version, Time: res.Record.Started,
+		Action: "install", Result: "succeeded", Kept: true}}, nil
 }
 
 // record reads the wizard's site record in s.Dir (the app name and bundle live there).
