@@ -55,6 +55,10 @@ type InstallOptions struct {
 	CacheDir string
 	// Env is the k3s service environment (proxy settings...), never a secret.
 	Env map[string]string
+	// Consent is shown the fixes Ferry can apply to failed preflight checks (clock, hostname, dummy
+	// default route) and returns the ones the user agreed to, as ferryctl preflight's --fix/--yes do.
+	// nil applies none: a failed check then stops the install before anything is written.
+	Consent func([]preflight.Fix) []preflight.Fix
 }
 
 // Action is one change Install made on a host. A re-run of a finished install makes none.
@@ -99,6 +103,7 @@ func installManager(st *state, b *payload.Bundle, o InstallOptions) (*phase.Mana
 	m.Add(
 		&connectPhase{st: st},
 		&factsPhase{st: st},
+		installPreflight(st, b, o),
 		&tokenPhase{c: c},
 		&installFilesPhase{c: c},
 		&firstServerPhase{c: c},
@@ -110,7 +115,20 @@ func installManager(st *state, b *payload.Bundle, o InstallOptions) (*phase.Mana
 	return m, c
 }
 
-// Install bootstraps the site's k3s cluster from the bundle: connect, gather facts, upload the k3s binary
+// installPreflight is the install's gate: the same checks as Preflight, against the bundle's platforms
+// and sizes, run after the facts and before the first write to any host. A failed check stops the
+// install; warnings reach the progress sink.
+func installPreflight(st *state, b *payload.Bundle, o InstallOptions) *preflightPhase {
+	var req Requirements
+	if b != nil {
+		req = BundleRequirements(b.Manifest())
+	}
+	return &preflightPhase{st: st, consent: o.Consent, fatal: true,
+		opts: preflight.Options{Platforms: req.Platforms, NeedData: req.NeedData, NeedBin: req.NeedBin}}
+}
+
+// Install bootstraps the site's k3s cluster from the bundle: connect, gather facts, run the preflight
+// checks (any failure stops it before a host is changed; consented fixes are applied first), upload the k3s binary
 // and air-gap images for each host's architecture, start the first server, join the other servers one at
 // a time and the agents in parallel (at most o.Parallel at once), wait for readiness, and store the
 // admin kubeconfig in the site's records. Every phase checks the hosts first, so re-running after any
@@ -209,9 +227,18 @@ func (c *cluster) facts(name string) (*preflight.Facts, error) {
 	return f, nil
 }
 
-// paths are where k3s lives on a host. Ferry's hosts keep the binary in /usr/local/bin; a host whose
-// /usr/local/bin is read-only is found by preflight, and its /opt/bin fallback is left for later.
-func (c *cluster) paths() k3s.Paths { return k3s.NewPaths(true, c.st.site.DataDir()) }
+// paths are where k3s lives on a host: the binary in /usr/local/bin, or in /opt/bin where the facts found
+// /usr/local/bin read-only (the unit's ExecStart and the reset scripts follow). Without facts (not
+// gathered yet) the default.
+func (c *cluster) paths(name string) k3s.Paths {
+	writable := true
+	c.st.mu.Lock()
+	if f := c.st.facts[name]; f != nil {
+		writable = f.UsrLocalBinWritable
+	}
+	c.st.mu.Unlock()
+	return k3s.NewPaths(writable, c.st.site.DataDir())
+}
 
 func initOf(f *preflight.Facts) (k3s.Init, error) {
 	switch f.Init {

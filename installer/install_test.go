@@ -112,7 +112,7 @@ k3s: {tlsSAN: [k8s.example.org, 10.0.0.2], disable: [traefik]}
 }
 
 func TestInstallSteps(t *testing.T) {
-	want := []string{"Connect to hosts", "Gather host facts", "Prepare the cluster token", "Upload k3s and its air-gap images",
+	want := []string{"Connect to hosts", "Gather host facts", "Preflight checks", "Prepare the cluster token", "Upload k3s and its air-gap images",
 		"Start the first server", "Join the other servers", "Join the agents", "Wait for the cluster to be ready", "Fetch the kubeconfig"}
 	if diff := cmp.Diff(want, InstallSteps()); diff != "" {
 		t.Errorf("steps (-want +got):\n%s", diff)

@@ -38,7 +38,7 @@ func (p *installFilesPhase) Run(ctx context.Context) error {
 			return fmt.Errorf("installing k3s on %s: %w", h.Name(), err)
 		}
 		sh := p.c.st.hostByName(h.Name())
-		paths := p.c.paths()
+		paths := p.c.paths(h.Name())
 		if err := p.c.recordCreated(ctx, p.Title(), h, f, paths, p.c.role(sh)); err != nil {
 			return err
 		}

@@ -41,7 +41,7 @@ func (p *firstServerPhase) Run(ctx context.Context) error {
 		p.m.Record(first.Name, "read the full cluster token and the server CA, keep the token in the site's records")
 		return nil
 	}
-	paths := p.c.paths()
+	paths := p.c.paths(first.Name)
 	raw, err := h.ReadFile(ctx, paths.ServerToken())
 	if err != nil {
 		return fmt.Errorf("reading the cluster token from %s: %w", first.Name, err)

@@ -98,7 +98,7 @@ func (c *cluster) setupNode(ctx context.Context, ph string, h host.Host, tok k3s
 	if err != nil {
 		return fmt.Errorf("configuring k3s on %s: %w", h.Name(), err)
 	}
-	role, paths := c.role(sh), c.paths()
+	role, paths := c.role(sh), c.paths(h.Name())
 	node := k3s.Node{Role: role, Name: sh.Name}
 	if net.ParseIP(sh.Address) != nil {
 		node.IP = sh.Address // the address the site reaches it on is the one its peers must use

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/ferry-delivery/ferry/installer/phase"
@@ -41,16 +42,19 @@ func (p *preflightPhase) Prepare(m *phase.Manager) error {
 
 func (p *preflightPhase) Run(ctx context.Context) error {
 	rs := preflight.Evaluate(p.opts, p.st.factsInOrder())
-	if fixes := offered(rs); len(fixes) > 0 && p.consent != nil {
-		if chosen := p.consent(fixes); len(chosen) > 0 {
+	// An install changes nothing, not even a consented fix, while a failure remains that no fix covers:
+	// the user fixes that first and re-runs.
+	if fixes := offered(rs); len(fixes) > 0 && p.consent != nil && !(p.fatal && len(uncovered(rs, fixes)) > 0) {
+		if chosen := p.consent(fixes); len(chosen) > 0 && !(p.fatal && len(uncovered(rs, chosen)) > 0) {
 			if err := p.apply(ctx, chosen); err != nil {
 				return err
 			}
+			p.fixed = chosen
 			if p.m.DryRun {
-				// The fixes were recorded, not made: the facts are unchanged.
-				p.fixed = chosen
+				// The fixes were recorded, not made: the facts are unchanged, so the checks they would
+				// fix are shown as pending instead of failing the dry run.
+				rs = pendingFixes(rs, chosen)
 			} else {
-				p.fixed = chosen
 				if err := gatherAll(ctx, p.st, p.m); err != nil {
 					return err
 				}
@@ -63,19 +67,55 @@ func (p *preflightPhase) Run(ctx context.Context) error {
 	p.st.mu.Unlock()
 	for _, r := range rs {
 		if r.Status != preflight.Pass {
-			p.m.Emit(progress.Event{Host: r.Host, Msg: fmt.Sprintf("%s %s: %s", r.Check, r.Status, r.Detail)})
+			p.m.Emit(progress.Event{Host: r.Host, Msg: fmt.Sprintf("%s %s: %s (fix: %s)", r.Check, r.Status, r.Detail, r.Fix)})
 		}
 	}
 	if p.fatal && preflight.Failed(rs) {
 		var failed []string
+		sentinels := []any{ErrPreflightFailed}
 		for _, r := range rs {
+			if r.Status == preflight.Fail && r.Check == "k3s" && len(sentinels) == 1 {
+				// Callers decide on a foreign k3s (offer a reset) as they did before preflight gated Install.
+				sentinels = append(sentinels, ErrForeignK3s)
+			}
 			if r.Status == preflight.Fail {
-				failed = append(failed, r.Host+": "+r.Check+": "+r.Detail+" ("+r.Fix+")")
+				failed = append(failed, fmt.Sprintf("%s: %s: %s\n    fix: %s", r.Host, r.Check, r.Detail, r.Fix))
 			}
 		}
-		return fmt.Errorf("%w:\n  %s", ErrPreflightFailed, strings.Join(failed, "\n  "))
+		changed := "nothing was changed on any host"
+		if len(p.fixed) > 0 && !p.m.DryRun {
+			changed = "only the consented fixes were applied"
+		}
+		format := "%w"
+		if len(sentinels) > 1 {
+			format += " (%w)"
+		}
+		return fmt.Errorf(format+" (%s):\n  %s", append(sentinels, changed, strings.Join(failed, "\n  "))...)
 	}
 	return nil
+}
+
+// uncovered lists the failures none of the fixes addresses.
+func uncovered(rs []preflight.Result, fixes []preflight.Fix) []preflight.Result {
+	var out []preflight.Result
+	for _, r := range rs {
+		if r.Status == preflight.Fail && (r.AutoFix == nil || !slices.Contains(fixes, *r.AutoFix)) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// pendingFixes turns the failures a chosen fix addresses into warnings saying the fix would run.
+func pendingFixes(rs []preflight.Result, chosen []preflight.Fix) []preflight.Result {
+	out := slices.Clone(rs)
+	for i, r := range out {
+		if r.Status == preflight.Fail && r.AutoFix != nil && slices.Contains(chosen, *r.AutoFix) {
+			out[i].Status = preflight.Warn
+			out[i].Detail += " (would be fixed: " + r.AutoFix.Desc + ")"
+		}
+	}
+	return out
 }
 
 func (p *preflightPhase) apply(ctx context.Context, fixes []preflight.Fix) error {

@@ -35,10 +35,10 @@ func (p *waitPhase) Run(ctx context.Context) error {
 		nodes = append(nodes, sh.Name)
 	}
 	if p.m.DryRun {
-		p.m.Record(first.Name, fmt.Sprintf("poll %d readiness checks", len(k3s.ReadinessPlan(p.c.paths(), nodes, p.c.st.site.K3s.Disable))))
+		p.m.Record(first.Name, fmt.Sprintf("poll %d readiness checks", len(k3s.ReadinessPlan(p.c.paths(first.Name), nodes, p.c.st.site.K3s.Disable))))
 		return nil
 	}
-	for _, chk := range k3s.ReadinessPlan(p.c.paths(), nodes, p.c.st.site.K3s.Disable) {
+	for _, chk := range k3s.ReadinessPlan(p.c.paths(first.Name), nodes, p.c.st.site.K3s.Disable) {
 		if err := p.c.poll(ctx, p.Title(), h, chk); err != nil {
 			return fmt.Errorf("waiting for the cluster: %w", p.c.withLog(ctx, h, err))
 		}
@@ -58,7 +58,7 @@ func (c *cluster) waitNode(ctx context.Context, ph string, node host.Host, name 
 		return err
 	}
 	// All components disabled: only /readyz and the Node; the add-ons are the wait phase's business.
-	checks := k3s.ReadinessPlan(c.paths(), []string{name}, []string{"coredns", "local-storage", "metrics-server", "traefik"})
+	checks := k3s.ReadinessPlan(c.paths(c.firstServer().Name), []string{name}, []string{"coredns", "local-storage", "metrics-server", "traefik"})
 	if !withAPI {
 		checks = checks[1:]
 	}

@@ -19,6 +19,7 @@ func newInstallCmd() *cobra.Command {
 		sitePath, bundlePath string
 		keyFiles, accept     []string
 		dryRun, verbose      bool
+		fix, yes             bool
 		parallel             int
 		timeout              time.Duration
 	)
@@ -27,7 +28,8 @@ func newInstallCmd() *cobra.Command {
 		Short: "Bootstrap the site's k3s cluster from a verified bundle",
 		Long: `Verifies the bundle, then installs k3s on every host of the site over SSH: the first server,
 the other servers one at a time, the agents in parallel; waits until every node is Ready and stores the
-admin kubeconfig (0600) in the site's records. Re-running resumes an interrupted install and changes
+admin kubeconfig (0600) in the site's records. The preflight checks run first: any failure stops the
+install before a host is changed (--fix offers Ferry's fixes, as ferryctl preflight does). Re-running resumes an interrupted install and changes
 nothing on a finished one. --dry-run prints every command and upload instead.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -52,11 +54,15 @@ nothing on a finished one. --dry-run prints every command and upload instead.`,
 				return fmt.Errorf("verifying %s: %w (pass the vendor's public key with --key)", bundlePath, err)
 			}
 			errOut := cmd.ErrOrStderr()
-			res, err := installer.Install(cmd.Context(), s, b, installer.InstallOptions{
+			o := installer.InstallOptions{
 				Options: installer.Options{AcceptHostKeys: accept, Prompt: promptSecret(errOut), DryRun: dryRun,
 					Progress: printEvents(errOut, verbose), Parallel: parallel},
 				ReadyTimeout: timeout,
-			})
+			}
+			if fix {
+				o.Consent = consentPrompt(cmd, yes || dryRun)
+			}
+			res, err := installer.Install(cmd.Context(), s, b, o)
 			if res != nil {
 				for _, d := range res.DrySteps {
 					fmt.Fprintf(cmd.OutOrStdout(), "[%s] %s: %s\n", d.Phase, d.Host, d.Msg)
@@ -79,6 +85,8 @@ nothing on a finished one. --dry-run prints every command and upload instead.`,
 	f.StringSliceVar(&accept, "accept-host-key", nil, "accept a host key seen for the first time, by its SHA256:... fingerprint (repeatable)")
 	f.BoolVar(&dryRun, "dry-run", false, "print what would be done on each host instead of doing it")
 	f.BoolVarP(&verbose, "verbose", "v", false, "print progress for every host")
+	f.BoolVar(&fix, "fix", false, "offer the fixes Ferry can apply to failed preflight checks (clock, hostname, default route) and apply them after confirmation")
+	f.BoolVar(&yes, "yes", false, "with --fix: apply without asking")
 	f.IntVar(&parallel, "parallel", 5, "hosts worked on at once (uploads, agent joins)")
 	f.DurationVar(&timeout, "ready-timeout", 10*time.Minute, "how long each node and the cluster may take to become ready")
 	_ = cmd.MarkFlagRequired("bundle")

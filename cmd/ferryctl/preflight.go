@@ -77,19 +77,7 @@ fixes are confirmed. Every remote command is recorded in the site's records dire
 				Platforms: archs, NeedData: nd, NeedBin: nb,
 			}
 			if fix {
-				o.Consent = func(fixes []preflight.Fix) []preflight.Fix {
-					fmt.Fprintln(errOut, "Ferry can fix these problems:")
-					for _, f := range fixes {
-						fmt.Fprintf(errOut, "  %s: %s\n", f.Host, f.Desc)
-						for _, c := range f.Commands(time.Now()) {
-							fmt.Fprintf(errOut, "      sudo %s\n", c.Line)
-						}
-					}
-					if yes || dryRun || confirm(cmd.InOrStdin(), errOut, "Apply them?") {
-						return fixes
-					}
-					return nil
-				}
+				o.Consent = consentPrompt(cmd, yes || dryRun)
 			}
 			rep, err := installer.Preflight(cmd.Context(), s, o)
 			if err != nil {
@@ -114,6 +102,25 @@ fixes are confirmed. Every remote command is recorded in the site's records dire
 	f.BoolVar(&dryRun, "dry-run", false, "with --fix: print the commands the fixes would run instead of running them")
 	f.BoolVarP(&verbose, "verbose", "v", false, "print progress for every host")
 	return cmd
+}
+
+// consentPrompt shows the fixes Ferry offers with the commands each runs, and returns them all once the
+// user confirms (or at once when yes).
+func consentPrompt(cmd *cobra.Command, yes bool) func([]preflight.Fix) []preflight.Fix {
+	errOut := cmd.ErrOrStderr()
+	return func(fixes []preflight.Fix) []preflight.Fix {
+		fmt.Fprintln(errOut, "Ferry can fix these problems:")
+		for _, f := range fixes {
+			fmt.Fprintf(errOut, "  %s: %s\n", f.Host, f.Desc)
+			for _, c := range f.Commands(time.Now()) {
+				fmt.Fprintf(errOut, "      sudo %s\n", c.Line)
+			}
+		}
+		if yes || confirm(cmd.InOrStdin(), errOut, "Apply them?") {
+			return fixes
+		}
+		return nil
+	}
 }
 
 func printReport(w io.Writer, s *site.Site, rep *installer.PreflightReport) {

@@ -191,7 +191,7 @@ func checkDisk(o Options, f *Facts) Result {
 		path string
 		n    int64
 	}
-	needs := []need{{o.DataDir, o.NeedData}, {BinDir, o.NeedBin}}
+	needs := []need{{o.DataDir, o.NeedData}, {f.BinDirFor(), o.NeedBin}}
 	var parts []string
 	for _, n := range needs {
 		free, ok := f.Free[n.path]
@@ -264,7 +264,8 @@ func checkRoute(o Options, f *Facts) Result {
 		return pass("present")
 	}
 	r := fail("no IPv4 default route", "k3s needs a default route, even a dummy one on an air-gapped network (Ferry can add one)")
-	r.AutoFix = &Fix{Kind: FixRoute, Host: f.Host, Desc: "add a default route through a dummy interface " + DummyLink + " on " + f.Host + " (not kept across reboots)"}
+	r.AutoFix = &Fix{Kind: FixRoute, Host: f.Host, Desc: "add a default route through a dummy interface " + DummyLink + " on " + f.Host +
+		" (or, without the dummy driver, a gateway-less route on its own interface; not kept across reboots)"}
 	return r
 }
 
@@ -292,6 +293,11 @@ func checkExisting(o Options, f *Facts) Result {
 	found := strings.Join(append(append([]string{}, f.K3s.Files...), f.K3s.Running...), ", ")
 	if f.K3s.Site != "" && f.K3s.Site == o.Site {
 		return pass("this site's k3s (will resume or repair)")
+	}
+	if f.K3s.Site == "" && f.K3s.Created {
+		// What the install phase resumes too: Ferry's created list, no marker yet (killed before the
+		// node's files were written).
+		return pass("an interrupted Ferry install (will resume): " + found)
 	}
 	if f.K3s.Site != "" {
 		return fail("k3s of site "+f.K3s.Site+" found: "+found, "this host belongs to another Ferry site: remove it there, or run `ferryctl reset` for this host (erases that cluster's data)")

@@ -16,8 +16,16 @@ import (
 // can tell its own k3s (resume or repair) from a foreign one (refuse unless reset).
 const MarkerPath = "/etc/rancher/k3s/ferry-site"
 
-// BinDir is where the k3s binary goes.
-const BinDir = "/usr/local/bin"
+// CreatedList is the list of paths a Ferry install created on the host (k3s.CreatedList), written before
+// the first file: with no marker yet, it means a Ferry install was interrupted there and resumes.
+const CreatedList = "/var/lib/ferry/k3s-created.list"
+
+// BinDir is where the k3s binary goes; FallbackBinDir where /usr/local/bin is read-only (image-based
+// distributions), as k3s's own install script does.
+const (
+	BinDir         = "/usr/local/bin"
+	FallbackBinDir = "/opt/bin"
+)
 
 //go:embed facts.sh
 var factsScript string
@@ -40,8 +48,11 @@ type Facts struct {
 	Free         map[string]int64
 	Listening    []Socket
 	DefaultRoute bool
-	SELinux      string // enforcing, permissive, disabled
-	K3s          K3sFacts
+	// UsrLocalBinWritable is false when /usr/local/bin lies on a read-only mount: k3s then goes to
+	// /opt/bin (FallbackBinDir) and its unit's ExecStart follows.
+	UsrLocalBinWritable bool
+	SELinux             string // enforcing, permissive, disabled
+	K3s                 K3sFacts
 	// ClockOffset is host clock minus laptop clock, measured at the midpoint of the round trip.
 	ClockOffset time.Duration
 	ClockKnown  bool
@@ -60,6 +71,16 @@ type K3sFacts struct {
 	Files   []string
 	Site    string // content of the marker file, "" if absent
 	Running []string
+	// Created is true when Ferry's created list exists: an install started here.
+	Created bool
+}
+
+// BinDirFor is where k3s's binary goes on the host these facts describe.
+func (f *Facts) BinDirFor() string {
+	if f.UsrLocalBinWritable {
+		return BinDir
+	}
+	return FallbackBinDir
 }
 
 // Present reports whether any trace of k3s exists.
@@ -80,9 +101,9 @@ func Gather(ctx context.Context, h host.Host, o GatherOptions) (*Facts, error) {
 	if now == nil {
 		now = time.Now
 	}
-	paths := []string{o.DataDir, o.DataDir + "/agent/images", BinDir}
-	env := fmt.Sprintf("FERRY_DF_PATHS=%s FERRY_MARKER=%s; export FERRY_DF_PATHS FERRY_MARKER\n",
-		host.Quote(strings.Join(paths, " ")), host.Quote(MarkerPath))
+	paths := []string{o.DataDir, o.DataDir + "/agent/images", BinDir, FallbackBinDir}
+	env := fmt.Sprintf("FERRY_DF_PATHS=%s FERRY_MARKER=%s FERRY_CREATED=%s; export FERRY_DF_PATHS FERRY_MARKER FERRY_CREATED\n",
+		host.Quote(strings.Join(paths, " ")), host.Quote(MarkerPath), host.Quote(CreatedList))
 	before := now()
 	res, err := h.Run(ctx, host.Cmd{Line: "sh -c " + host.Quote(env+factsScript), ReadOnly: true})
 	after := now()
@@ -176,6 +197,8 @@ func ParseFacts(name string, out []byte, laptopMid time.Time) (*Facts, error) {
 	}
 	f.Listening = append(ParseProcNet("tcp", sec["tcp"]), ParseProcNet("udp", sec["udp"])...)
 	f.DefaultRoute = HasDefaultRoute(sec["route"])
+	// Writable unless the mount says ro: output without the section (older scripts) keeps /usr/local/bin.
+	f.UsrLocalBinWritable = first("usrlocalbin") != "ro"
 	switch first("selinux") {
 	case "1":
 		f.SELinux = "enforcing"
@@ -189,6 +212,8 @@ func ParseFacts(name string, out []byte, laptopMid time.Time) (*Facts, error) {
 			f.K3s.Files = append(f.K3s.Files, v)
 		case "marker":
 			f.K3s.Site = strings.TrimSpace(v)
+		case "created":
+			f.K3s.Created = true
 		case "proc":
 			f.K3s.Running = append(f.K3s.Running, v)
 		}

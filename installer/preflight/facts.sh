@@ -16,6 +16,10 @@ for p in $FERRY_DF_PATHS; do
   d=$p; while [ ! -e "$d" ]; do d=$(dirname "$d"); done
   echo "$p $(df -Pk "$d" | awk 'NR==2 {print $4}')"
 done
+echo "### usrlocalbin"
+d=/usr/local/bin; while [ ! -e "$d" ]; do d=$(dirname "$d"); done
+m=$(df -P "$d" | awk 'NR==2 {print $6}')
+awk -v m="$m" '$2 == m {o = $4} END {n = split(o, a, ","); for (i = 1; i <= n; i++) if (a[i] == "ro") {print "ro"; exit} print "rw"}' /proc/self/mounts
 echo "### tcp"; cat /proc/net/tcp /proc/net/tcp6 2>/dev/null
 echo "### udp"; cat /proc/net/udp /proc/net/udp6 2>/dev/null
 echo "### route"; cat /proc/net/route 2>/dev/null
@@ -25,5 +29,6 @@ for f in /usr/local/bin/k3s /opt/bin/k3s /etc/systemd/system/k3s.service /etc/sy
   [ -e "$f" ] && echo "file $f"
 done
 [ -r "$FERRY_MARKER" ] && echo "marker $(head -n 1 "$FERRY_MARKER")"
+[ -e "$FERRY_CREATED" ] && echo "created $FERRY_CREATED"
 for c in /proc/[0-9]*/comm; do read -r n < "$c" 2>/dev/null && case "$n" in k3s*) echo "proc $n";; esac; done | sort -u
 echo "### end"

@@ -39,7 +39,13 @@ func (f Fix) Commands(now time.Time) []host.Cmd {
 		n := host.Quote(f.Value)
 		return []host.Cmd{{Line: fmt.Sprintf("if command -v hostnamectl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then hostnamectl set-hostname %s; else echo %s > /etc/hostname && hostname %s; fi", n, n, n), Sudo: true}}
 	case FixRoute:
-		return []host.Cmd{{Line: fmt.Sprintf("ip link show %[1]s >/dev/null 2>&1 || ip link add %[1]s type dummy; ip link set %[1]s up && ip route replace default dev %[1]s metric 10000", DummyLink), Sudo: true}}
+		// A dummy interface keeps the route off the real network. Kernels built without the dummy driver
+		// (minimal and some virtualised ones) get a link-scope default route on the interface holding the
+		// host's address instead: no gateway, so packets to unknown destinations are only ARPed for on
+		// the local segment, which an air-gapped network never answers.
+		return []host.Cmd{{Line: fmt.Sprintf("if ip link show %[1]s >/dev/null 2>&1 || ip link add %[1]s type dummy 2>/dev/null; then "+
+			"ip link set %[1]s up && ip route replace default dev %[1]s metric 10000; "+
+			"else dev=$(ip -o -4 addr show scope global | awk 'NR==1 {print $2}'); [ -n \"$dev\" ] && ip route replace default dev \"$dev\" metric 10000; fi", DummyLink), Sudo: true}}
 	}
 	return nil
 }

@@ -35,7 +35,7 @@ func TestParseFacts(t *testing.T) {
 		MemBytes: 8039564 << 10, SwapBytes: 1048572 << 10, Hostname: "node-a",
 		Free:         map[string]int64{"/var/lib/rancher/k3s": 20971520 << 10, "/var/lib/rancher/k3s/agent/images": 20971520 << 10, "/usr/local/bin": 5242880 << 10},
 		Listening:    []Socket{{"tcp", 22}, {"tcp", 10242}, {"udp", 68}},
-		DefaultRoute: true, SELinux: "disabled",
+		DefaultRoute: true, UsrLocalBinWritable: true, SELinux: "disabled",
 		K3s:         K3sFacts{Files: []string{"/usr/local/bin/k3s"}, Site: "plant-7"},
 		ClockOffset: 250 * time.Millisecond, ClockKnown: true,
 	}

@@ -47,17 +47,18 @@ func TestInstallHelperProcess(t *testing.T) {
 	_, err = installer.Install(context.Background(), s, b, installer.InstallOptions{
 		Options: installer.Options{AcceptHostKeys: strings.Split(os.Getenv(envHelperKeys), ","),
 			Progress: func(e progress.Event) { fmt.Printf("EVENT %s|%s|%s\n", e.Phase, e.Host, e.Msg) }},
-		CacheDir: os.Getenv(envHelperCache),
+		CacheDir: os.Getenv(envHelperCache), Consent: consentRoute,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 }
 
-// Three servers (embedded-etcd HA shape: the first inits, the others join one at a time). The laptop
+// Three servers (embedded-etcd HA shape: the first inits, the others join one at a time) and two agents,
+// one amd64 and one arm64 (the combination in one run). The laptop
 // process is killed (SIGKILL, no cleanup) while the second server is being configured; a re-run from a
-// fresh process completes, every server is a Ready control-plane node, and the joined servers serve the
-// API themselves.
+// fresh process completes, every server is a Ready control-plane node and every agent a Ready node of its
+// own arch, as a joined server (which serves the API itself) sees them.
 func TestHAKilledMidInstall(t *testing.T) {
 	binDir := os.Getenv(EnvStandinBin)
 	if binDir == "" && os.Getenv(lab.EnvEnable) == "1" {
@@ -65,7 +66,9 @@ func TestHAKilledMidInstall(t *testing.T) {
 	}
 	l, inv := lab.TestSite(t, HALabID, []lab.HostSpec{
 		{Arch: lab.AMD64, Containers: true}, {Arch: lab.AMD64, Containers: true}, {Arch: lab.AMD64, Containers: true},
+		{Arch: lab.AMD64, Containers: true}, {Arch: lab.ARM64, Containers: true},
 	})
+	servers := inv.Hosts[:3]
 	bundlePath := testBundle(t, binDir)
 	s, fps := labSite(t, inv, 3)
 	cache := t.TempDir()
@@ -103,12 +106,12 @@ func TestHAKilledMidInstall(t *testing.T) {
 
 	res, err := installer.Install(ctx, s, mustOpen(t, bundlePath), installer.InstallOptions{
 		Options:  installer.Options{AcceptHostKeys: fps, Progress: func(e progress.Event) { t.Logf("%s | %s | %s %v", e.Phase, e.Host, e.Msg, e.Err) }},
-		CacheDir: cache, ReadyTimeout: 8 * time.Minute,
+		CacheDir: cache, ReadyTimeout: 8 * time.Minute, Consent: consentRoute,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("MEASURE kill + resume to a Ready 3-server cluster: %s (%d changes in the re-run)", time.Since(began).Round(time.Second), len(res.Actions))
+	t.Logf("MEASURE kill + resume to a Ready 3-server + 2-agent cluster: %s (%d changes in the re-run)", time.Since(began).Round(time.Second), len(res.Actions))
 	for _, a := range res.Actions {
 		if a.Host == inv.Hosts[0].Name && strings.HasPrefix(a.What, "uploaded") {
 			t.Errorf("resume re-uploaded to the first server: %s", a.What)
@@ -134,23 +137,32 @@ func TestHAKilledMidInstall(t *testing.T) {
 	if err := json.Unmarshal([]byte(raw), &nl); err != nil {
 		t.Fatal(err)
 	}
-	ready := map[string]bool{}
+	// name -> "control-plane/<arch>" or "agent/<arch>" for Ready nodes.
+	ready := map[string]string{}
 	for _, n := range nl.Items {
 		for _, c := range n.Status.Conditions {
-			if c.Type == "Ready" && c.Status == "True" && n.Metadata.Labels["node-role.kubernetes.io/control-plane"] == "true" {
-				ready[n.Metadata.Name] = true
+			if c.Type == "Ready" && c.Status == "True" {
+				role := "agent"
+				if n.Metadata.Labels["node-role.kubernetes.io/control-plane"] == "true" {
+					role = "control-plane"
+				}
+				ready[n.Metadata.Name] = role + "/" + n.Metadata.Labels["kubernetes.io/arch"]
 			}
 		}
 	}
-	for _, h := range inv.Hosts {
-		if !ready[h.Name] {
-			t.Errorf("%s is not a Ready control-plane node: %v", h.Name, ready)
+	for i, h := range inv.Hosts {
+		want := "agent/" + h.Arch
+		if i < len(servers) {
+			want = "control-plane/" + h.Arch
+		}
+		if ready[h.Name] != want {
+			t.Errorf("%s is not a Ready %s node: %v", h.Name, want, ready)
 		}
 	}
 	// Every server has every server's address in its config's tls-san.
-	for _, h := range inv.Hosts {
+	for _, h := range servers {
 		cfg, _ := l.Run(ctx, h.Name, "cat /etc/rancher/k3s/config.yaml")
-		for _, o := range inv.Hosts {
+		for _, o := range servers {
 			if !strings.Contains(cfg, "- "+o.Address+"\n") {
 				t.Errorf("%s's tls-san lacks %s:\n%s", h.Name, o.Address, cfg)
 			}
@@ -160,7 +172,7 @@ func TestHAKilledMidInstall(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, h := range inv.Hosts {
-		if out, _ := l.Run(ctx, h.Name, "ls -d /usr/local/bin/k3s /etc/rancher/k3s /var/lib/rancher/k3s /etc/systemd/system/k3s.service 2>/dev/null; true"); strings.TrimSpace(out) != "" {
+		if out, _ := l.Run(ctx, h.Name, "ls -d /usr/local/bin/k3s /etc/rancher/k3s /var/lib/rancher/k3s /etc/systemd/system/k3s.service /etc/systemd/system/k3s-agent.service 2>/dev/null; true"); strings.TrimSpace(out) != "" {
 			t.Errorf("%s after reset: %s", h.Name, out)
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/ferry-delivery/ferry/installer"
+	"github.com/ferry-delivery/ferry/installer/preflight"
 	"github.com/ferry-delivery/ferry/installer/site"
 	"github.com/ferry-delivery/ferry/internal/progress"
 	"github.com/ferry-delivery/ferry/payload"
@@ -115,6 +116,35 @@ func chart(t *testing.T, dir string) string {
 	return p
 }
 
+// consentRoute agrees to Ferry's default-route fix and to nothing else. The lab's hosts have no default
+// route, like many air-gapped sites, and k3s needs one: the engineer at such a site runs `ferryctl install
+// --fix` and accepts the route Ferry offers, so the lab does the same rather than pre-adding a route
+// itself, which would leave the fix's real-host path untested. Any other failed check (clock, hostname)
+// still stops the install, so the scenarios stay sensitive to everything else preflight finds.
+func consentRoute(fixes []preflight.Fix) []preflight.Fix {
+	var out []preflight.Fix
+	for _, f := range fixes {
+		if f.Kind == preflight.FixRoute {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// defaultRoutes returns `ip -4 route show default` on each host, keyed by host name.
+func defaultRoutes(t *testing.T, ctx context.Context, l *lab.Lab, inv *lab.Inventory) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for _, h := range inv.Hosts {
+		r, err := l.Run(ctx, h.Name, "ip -4 route show default")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[h.Name] = strings.TrimSpace(r)
+	}
+	return out
+}
+
 // labSite writes a site file for the inventory's hosts: the first a server, the rest agents.
 func labSite(t *testing.T, inv *lab.Inventory, servers int) (*site.Site, []string) {
 	var b strings.Builder
@@ -166,7 +196,7 @@ func TestInstallOnLab(t *testing.T) {
 	defer cancel()
 	o := installer.InstallOptions{
 		Options:  installer.Options{AcceptHostKeys: fps, Progress: func(e progress.Event) { t.Logf("%s | %s | %s %v", e.Phase, e.Host, e.Msg, e.Err) }},
-		CacheDir: t.TempDir(), ReadyTimeout: 8 * time.Minute,
+		CacheDir: t.TempDir(), ReadyTimeout: 8 * time.Minute, Consent: consentRoute,
 	}
 
 	// Dry run first: it must describe the install and change nothing.
@@ -184,6 +214,11 @@ func TestInstallOnLab(t *testing.T) {
 			t.Fatalf("dry run changed %s: %s", h.Name, out)
 		}
 	}
+	for n, r := range defaultRoutes(t, ctx, l, inv) {
+		if r != "" {
+			t.Fatalf("%s has a default route before the install (%q): the lab should have none, or the dry run added it", n, r)
+		}
+	}
 
 	began = time.Now()
 	res, err := installer.Install(ctx, s, b, o)
@@ -191,6 +226,12 @@ func TestInstallOnLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("MEASURE install to a Ready 3-node cluster (1 server, amd64 + arm64 agents): %s", time.Since(began).Round(time.Second))
+	// The consented route fix ran on every host before anything else.
+	for n, r := range defaultRoutes(t, ctx, l, inv) {
+		if !strings.Contains(r, "default dev ") {
+			t.Errorf("%s: default route %q after the install, want the consented fix's", n, r)
+		}
+	}
 
 	// Each host got its own architecture's binary.
 	for _, h := range inv.Hosts {

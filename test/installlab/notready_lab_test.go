@@ -29,15 +29,21 @@ func TestNotReadyShowsJournal(t *testing.T) {
 	agent := inv.Hosts[1].Name
 	o := installer.InstallOptions{
 		Options:  installer.Options{AcceptHostKeys: fps, Progress: func(e progress.Event) { t.Logf("%s | %s | %s %v", e.Phase, e.Host, e.Msg, e.Err) }},
-		CacheDir: t.TempDir(), ReadyTimeout: 40 * time.Second,
+		CacheDir: t.TempDir(), ReadyTimeout: 40 * time.Second, Consent: consentRoute,
 	}
 
-	// A k3s that is not Ferry's is refused before anything is written on that host.
+	// A k3s that is not Ferry's is refused by preflight before anything is written on any host (not even
+	// the consented route fix: a failure no fix covers stops everything).
 	if err := l.InstallForeignK3s(ctx, agent); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := installer.Install(ctx, s, mustOpen(t, bundlePath), o); !errors.Is(err, installer.ErrForeignK3s) {
 		t.Fatalf("install over a foreign k3s: %v, want ErrForeignK3s", err)
+	}
+	for n, r := range defaultRoutes(t, ctx, l, inv) {
+		if r != "" {
+			t.Fatalf("refused install changed %s: default route %q", n, r)
+		}
 	}
 	if out, _ := l.Run(ctx, agent, "ls /var/lib/ferry/k3s-created.list /etc/rancher 2>/dev/null; grep -c 'Ferry site lab' /usr/local/bin/k3s"); strings.TrimSpace(out) != "1" {
 		t.Fatalf("Ferry touched the foreign k3s host: %s", out)

@@ -88,7 +88,8 @@ func (l *Lab) OccupyPort(ctx context.Context, name string, port int) error {
 // FreePort stops what OccupyPort started.
 func (l *Lab) FreePort(ctx context.Context, name string, port int) error {
 	u := occupyUnit(port)
-	if _, err := l.Run(ctx, name, "systemctl stop "+u+".socket "+u+".service"); err != nil {
+	// The service unit exists only once a connection activated the socket: stop it only if loaded.
+	if _, err := l.Run(ctx, name, "systemctl stop "+u+".socket && { ! systemctl is-active -q "+u+".service || systemctl stop "+u+".service; }"); err != nil {
 		return fmt.Errorf("freeing port %d on %s: %w", port, name, err)
 	}
 	return nil
