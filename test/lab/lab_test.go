@@ -95,7 +95,7 @@ func TestOptionsValidate(t *testing.T) {
 	}{
 		{"fine", Options{ID: 3, Hosts: Spec(3, 1)}, true},
 		{"no hosts", Options{}, false},
-		{"id too big", Options{ID: 10, Hosts: Spec(1, 0)}, false},
+		{"id too big", Options{ID: MaxID + 1, Hosts: Spec(1, 0)}, false},
 		{"bad arch", Options{Hosts: []HostSpec{{Arch: "riscv64"}}}, false},
 		{"too many", Options{Hosts: Spec(MaxHosts+1, 0)}, false},
 		{"relative cache", Options{Hosts: Spec(1, 0), CacheDir: "cache"}, false},

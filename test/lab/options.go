@@ -15,10 +15,11 @@ const (
 	DefaultStateRoot = "/var/lib/ferry-lab"
 	// Prefix starts every name the lab gives to a kernel object, process or directory.
 	Prefix = "ferrylab"
-	// MaxID bounds lab IDs: the ID is the third octet of the lab's subnet and a digit in its names.
-	MaxID = 9
-	// MaxHosts keeps "vb-ferrylab<ID>-<n>" within the kernel's 15-character interface names.
-	MaxHosts = 99
+	// MaxID bounds lab IDs: the ID is the third octet of the lab's subnet and part of its names.
+	MaxID = 99
+	// MaxHosts keeps "vb-ferrylab<ID>-<n>" within the kernel's 15-character interface names (two digits of
+	// ID plus one of host: "vb-ferrylab99-9" is 15).
+	MaxHosts = 9
 )
 
 // Arch names follow Debian (and GOARCH, which agrees for the two the lab supports).

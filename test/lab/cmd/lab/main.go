@@ -58,7 +58,7 @@ type common struct {
 
 func flags(name string, c *common) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ExitOnError)
-	fs.IntVar(&c.id, "id", 0, "lab ID (0..9): bridge ferrylab<ID>, subnet 10.231.<ID>.0/24")
+	fs.IntVar(&c.id, "id", 0, "lab ID (0..99): bridge ferrylab<ID>, subnet 10.231.<ID>.0/24")
 	fs.StringVar(&c.stateRoot, "state", lab.DefaultStateRoot, "directory holding labs' state")
 	return fs
 }
