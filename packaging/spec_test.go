@@ -65,6 +65,7 @@ func TestParseSpecErrors(t *testing.T) {
 		{"both k3s sources", map[string]string{"k3s": "k3s: {version: v1.31.4+k3s1, dir: k3s, url: https://x.example/}\n"}, "", []string{"only one of dir and url"}},
 		{"http k3s url", map[string]string{"k3s": "k3s: {version: v1.31.4+k3s1, url: http://x.example/}\n"}, "", []string{"k3s.url", "https"}},
 		{"missing k3s dir", map[string]string{"k3s": "k3s: {version: v1.31.4+k3s1, dir: nope}\n"}, "", []string{"k3s.dir", "not a directory"}},
+		{"unknown k3s component", map[string]string{"k3s": "k3s: {version: v1.31.4+k3s1, dir: k3s, disable: [traefik, ingress]}\n"}, "", []string{"k3s.disable", `"ingress" is not a k3s component`}},
 		{"no platforms", map[string]string{"platforms": ""}, "", []string{"platforms: required"}},
 		{"bad platform", map[string]string{"platforms": "platforms: [linux/s390x]\n"}, "", []string{`"linux/s390x" is not supported`}},
 		{"duplicate platform", map[string]string{"platforms": "platforms: [linux/amd64, linux/amd64]\n"}, "", []string{"listed twice"}},
