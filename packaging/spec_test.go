@@ -61,6 +61,7 @@ func TestParseSpecErrors(t *testing.T) {
 		{"bad version", map[string]string{"app": "app: {name: demo, version: one}\n"}, "", []string{"app.version", "not a semantic version"}},
 		{"upgradeFrom newer", map[string]string{"app": "app: {name: demo, version: 1.2.0, upgradeFrom: 1.3.0}\n"}, "", []string{"app.upgradeFrom", "older"}},
 		{"bad k3s version", map[string]string{"k3s": "k3s: {version: 1.31, dir: k3s}\n"}, "", []string{"k3s.version", "not a k3s release version"}},
+		{"stand-in k3s version", map[string]string{"k3s": "k3s: {version: v1.35.8+standin, dir: k3s}\n"}, "", []string{"k3s.version", "not a k3s release version"}},
 		{"no k3s source", map[string]string{"k3s": "k3s: {version: v1.31.4+k3s1}\n"}, "", []string{"k3s: set dir"}},
 		{"both k3s sources", map[string]string{"k3s": "k3s: {version: v1.31.4+k3s1, dir: k3s, url: https://x.example/}\n"}, "", []string{"only one of dir and url"}},
 		{"http k3s url", map[string]string{"k3s": "k3s: {version: v1.31.4+k3s1, url: http://x.example/}\n"}, "", []string{"k3s.url", "https"}},
