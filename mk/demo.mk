@@ -26,12 +26,14 @@ demo: ferry demo-bundles
 	@echo "      The demo's k3s is a STAND-IN: it runs no container, so hello-web never actually serves."
 	@echo "      When done: make demo-down"
 	@echo
-	XDG_CONFIG_HOME=$(DEMO_STATE)/config ./$(BIN)/ferry --trust $(DEMO_STATE)/demo-signing.pub \
+	LANG=$${LANG:-en_US.UTF-8} XDG_CONFIG_HOME=$(DEMO_STATE)/config ./$(BIN)/ferry --trust $(DEMO_STATE)/demo-signing.pub \
 	  --bundle $(DEMO_STATE)/hello-web-1.0.0.ferry --site-draft $(DEMO_STATE)/site.yaml
 
+# Removes DEMO_STATE only if it is a demo's folder (it holds the demo key), never a folder given by mistake.
 demo-down:
 	$(LAB_CMD) down --id $(DEMO_LAB_ID)
-	rm -rf $(DEMO_STATE)
+	@if [ -e $(DEMO_STATE)/demo-signing.key ]; then rm -rf $(DEMO_STATE); echo "removed $(DEMO_STATE)"; \
+	  elif [ -e $(DEMO_STATE) ]; then echo "$(DEMO_STATE) is not a demo folder (no demo-signing.key): left alone"; fi
 
 test-demo: standin deps-build
 	scripts/install-deps.sh lab containerd

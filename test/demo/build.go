@@ -284,14 +284,15 @@ func writeChart(dir string, r Release) (string, error) {
 	return p, nil
 }
 
+// schema lists only what a site may set: the image is the bundle's business, so it is left out of the
+// Settings form (helm still accepts it: no additionalProperties: false).
 const schema = `{
   "$schema": "http://json-schema.org/draft-07/schema#",
   "type": "object",
   "required": ["replicas", "greeting"],
   "properties": {
     "replicas": {"type": "integer", "title": "Replicas", "description": "How many copies of the web server run", "minimum": 1, "maximum": 5, "default": 2},
-    "greeting": {"type": "string", "title": "Greeting", "description": "What the page says", "minLength": 1, "maxLength": 120},
-    "image": {"type": "object", "properties": {"repository": {"type": "string"}, "tag": {"type": "string"}}}
+    "greeting": {"type": "string", "title": "Greeting", "description": "What the page says", "minLength": 1, "maxLength": 120}
   }
 }
 `
