@@ -38,3 +38,17 @@ func TestPresetOpensInstallPrefilled(t *testing.T) {
 		t.Error("Next enabled before any host key was accepted")
 	}
 }
+
+// An install's run view (15 phases, 9 hosts) fits a 1280x800 laptop screen with room for the page
+// around it: its phase and host lists scroll instead of growing the window past the buttons.
+func TestRunViewFitsALaptopScreen(t *testing.T) {
+	test.NewTempApp(t)
+	var phases []engine.Phase
+	for i := 0; i < 15; i++ {
+		phases = append(phases, engine.Phase{ID: string(rune('a' + i)), Title: "phase"})
+	}
+	hosts := []string{"h1", "h2", "h3", "h4", "h5", "h6", "h7", "h8", "h9"}
+	if h := runView(NewRunProgress(phases, hosts)).MinSize().Height; h > 400 {
+		t.Fatalf("run view needs %v px of height; the window would outgrow an 800 px screen", h)
+	}
+}
