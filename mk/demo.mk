@@ -15,7 +15,7 @@ demo-bundles: standin deps-build
 
 demo: ferry demo-bundles
 	scripts/install-deps.sh lab containerd
-	$(LAB_CMD) up --id $(DEMO_LAB_ID) --hosts 3 --arm64 0 --containers
+	$(DEMO_CMD) lab --id $(DEMO_LAB_ID)
 	$(DEMO_CMD) draft --state $(DEMO_STATE) --id $(DEMO_LAB_ID)
 	@echo
 	@echo "Demo: the wizard opens with $(DEMO_STATE)/hello-web-1.0.0.ferry (signed by the demo key, trusted"
@@ -26,8 +26,12 @@ demo: ferry demo-bundles
 	@echo "      The demo's k3s is a STAND-IN: it runs no container, so hello-web never actually serves."
 	@echo "      When done: make demo-down"
 	@echo
-	LANG=$${LANG:-en_US.UTF-8} XDG_CONFIG_HOME=$(DEMO_STATE)/config ./$(BIN)/ferry --trust $(DEMO_STATE)/demo-signing.pub \
-	  --bundle $(DEMO_STATE)/hello-web-1.0.0.ferry --site-draft $(DEMO_STATE)/site.yaml
+	@# Once the demo site is installed (its record has a version), a second make demo opens the start
+	@# screen (the site is listed under Recent sites) instead of a new install.
+	@preset="--bundle $(DEMO_STATE)/hello-web-1.0.0.ferry --site-draft $(DEMO_STATE)/site.yaml"; \
+	  if grep -qs '"version":' $(DEMO_STATE)/config/ferry/sites/demo/site.json; then preset=; echo "Demo: the demo site exists: open it from Recent sites."; fi; \
+	  case "$${LANG:-C}" in C|C.*|POSIX) LANG=en_US.UTF-8;; esac; \
+	  set -x; LANG=$$LANG XDG_CONFIG_HOME=$(DEMO_STATE)/config ./$(BIN)/ferry --trust $(DEMO_STATE)/demo-signing.pub $$preset
 
 # Removes DEMO_STATE only if it is a demo's folder (it holds the demo key), never a folder given by mistake.
 demo-down:

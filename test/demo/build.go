@@ -21,7 +21,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"helm.sh/helm/v3/pkg/chart/loader"
@@ -175,7 +174,8 @@ func k3sRelease(dir, standinDir string) (payload.K3sRelease, error) {
 		}
 		// The stand-in needs no air-gap image; a small placeholder image, named as one, keeps the bundle's
 		// shape (k3s imports its air-gap archive on every node).
-		img, err := random.Image(16<<10, 1)
+		// Fixed content, so rebuilding gives byte-identical bundles (make demo may run again).
+		img, err := singleFileImage("README", []byte("Placeholder for k3s's air-gap images: the k3s stand-in needs none.\n"), 0o644)
 		if err != nil {
 			return rel, err
 		}
@@ -224,29 +224,10 @@ func webImage(ctx context.Context, goBin, dir, version string) (v1.ImageIndex, e
 		if err != nil {
 			return nil, err
 		}
-		var tb bytes.Buffer
-		tw := tar.NewWriter(&tb)
-		if err := tw.WriteHeader(&tar.Header{Name: "hello-web", Mode: 0o755, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
-			return nil, err
-		}
-		if _, err := tw.Write(data); err != nil {
-			return nil, err
-		}
-		if err := tw.Close(); err != nil {
-			return nil, err
-		}
-		layerBytes := tb.Bytes()
-		layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
-			return io.NopCloser(bytes.NewReader(layerBytes)), nil
-		}, tarball.WithMediaType(types.OCILayer))
+		img, err := singleFileImage("hello-web", data, 0o755)
 		if err != nil {
 			return nil, err
 		}
-		img, err := mutate.Append(mutate.MediaType(empty.Image, types.OCIManifestSchema1), mutate.Addendum{Layer: layer})
-		if err != nil {
-			return nil, err
-		}
-		img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
 		cf, err := img.ConfigFile()
 		if err != nil {
 			return nil, err
@@ -262,6 +243,34 @@ func webImage(ctx context.Context, goBin, dir, version string) (v1.ImageIndex, e
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{Add: img, Descriptor: v1.Descriptor{Platform: &v1.Platform{OS: "linux", Architecture: arch}}})
 	}
 	return idx, nil
+}
+
+// singleFileImage is an OCI image of one layer holding one file, over an empty base (no base image is
+// pulled from anywhere).
+func singleFileImage(name string, data []byte, mode int64) (v1.Image, error) {
+	var tb bytes.Buffer
+	tw := tar.NewWriter(&tb)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(data)), Typeflag: tar.TypeReg}); err != nil {
+		return nil, err
+	}
+	if _, err := tw.Write(data); err != nil {
+		return nil, err
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	layerBytes := tb.Bytes()
+	layer, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(layerBytes)), nil
+	}, tarball.WithMediaType(types.OCILayer))
+	if err != nil {
+		return nil, err
+	}
+	img, err := mutate.Append(mutate.MediaType(empty.Image, types.OCIManifestSchema1), mutate.Addendum{Layer: layer})
+	if err != nil {
+		return nil, err
+	}
+	return mutate.ConfigMediaType(img, types.OCIConfigJSON), nil
 }
 
 // writeChart packages the demo chart for r into dir and returns the .tgz path.

@@ -76,6 +76,11 @@ func TestBuild(t *testing.T) {
 	if p2, _ := payload.LoadPublicKey(again.PublicKey); !p2.Equal(pub) {
 		t.Error("a second Build made a new key: sites trusting the first would refuse its bundles")
 	}
+	for _, r := range Versions {
+		if a, b := sum(t, res.Bundles[r.Version]), sum(t, again.Bundles[r.Version]); a != b {
+			t.Errorf("%s: a rebuild changed the bundle's bytes (%s -> %s)", r.Version, a, b)
+		}
+	}
 }
 
 // render renders the bundle's chart as helm would install it with the site's settings (schema checked).
@@ -103,6 +108,15 @@ func render(t *testing.T, b *payload.Bundle, settings map[string]any) string {
 		out.WriteString(f + "\n")
 	}
 	return out.String()
+}
+
+func sum(t *testing.T, p string) string {
+	t.Helper()
+	h, err := fileSHA256(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }
 
 func TestDraftSite(t *testing.T) {
