@@ -124,6 +124,11 @@ func (e *engine) autoRollback(ctx context.Context, res Result, failed, previous 
 	rb, err := e.rollbackTo(ctx, previous, ActionAutoRollback, failed)
 	res.RolledBack = err == nil && rb.State == StateSucceeded
 	res.RolledBackTo = previous.Version
+	if err == nil {
+		// Result.Version is the version now applied: the previous one, re-applied (ferryctl printed
+		// "shop is at 3.0.0: Healthy" after rolling back to 2.0.0 before this).
+		res.Version = previous.Version
+	}
 	res.Health = rb.Health
 	res.State = failed.State
 	res.Record = *failed
