@@ -135,5 +135,11 @@ func (e *engine) autoRollback(ctx context.Context, res Result, failed, previous 
 	if err != nil {
 		return res, errors.Join(cause, fmt.Errorf("rolling back to %s: %w", previous.Version, err))
 	}
+	if rb.State != StateSucceeded {
+		// The rollback applied but did not become healthy either: say so, or the caller believes the
+		// previous version is back (ferryctl reported only the upgrade's cause before this).
+		return res, errors.Join(cause, fmt.Errorf("rolling back to %s: %w: %s (the app is neither at %s nor at %s; see ferryctl status)",
+			previous.Version, ErrUnhealthy, rb.Health.Reason, failed.Version, previous.Version))
+	}
 	return res, cause
 }
