@@ -235,10 +235,9 @@ func TestDemoWizardOnLab(t *testing.T) {
 			t.Errorf("plan sends %d bytes to %s; the new image must travel", b, n)
 		}
 	}
-	// The wizard passes the settings of its Settings step (SiteModel.Values) when the upgrade follows the
-	// install in the same session, as here. (With nil values, i.e. after the site was reopened, the
-	// appliance applies the new bundle's defaults: the site's own settings are not kept yet.)
-	up, err := eng.Upgrade(ctx, s, v2, settings, nil)
+	// As after reopening the site in the wizard: no values (the laptop never keeps them), so the site's
+	// own settings recorded in the cluster must be kept under 1.1.0's defaults.
+	up, err := eng.Upgrade(ctx, s, v2, nil, nil)
 	if err != nil || up.Version != "1.1.0" || up.RolledBack {
 		t.Fatalf("upgrade: %+v %v", up, err)
 	}
