@@ -116,6 +116,10 @@ func (w *Wizard) ShowBundle() {
 		b := w.Site.Bundle
 		_ = vm.Verified.Set(&b)
 		_ = vm.Progress.Set(1)
+	} else if w.Site.Bundle.Path != "" {
+		// A preset path (ferry --bundle) not verified yet: verify it now, as if the user pressed Verify.
+		_ = vm.Path.Set(w.Site.Bundle.Path)
+		vm.Verify(w)
 	}
 	w.show(func() fyne.CanvasObject {
 		next := widget.NewButtonWithIcon(lang.X("common.next", "Next"), theme.NavigateNextIcon(), func() {

@@ -30,6 +30,8 @@ type Options struct {
 	// test driver runs them inline on whatever goroutine calls, racing the test's own widget access. With
 	// QueueUI, updates from engine goroutines are queued and run by Wait on the test's goroutine instead.
 	QueueUI bool
+	// Preset, when set, opens the install flow pre-filled instead of the start screen.
+	Preset *Preset
 }
 
 // Wizard holds the app's state across steps and swaps the window's content as the user moves on. Steps are
@@ -74,6 +76,9 @@ func New(a fyne.App, o Options) *Wizard {
 	w.Win.Resize(fyne.NewSize(1000, 700))
 	w.Site = NewSiteModel()
 	w.ShowStart()
+	if o.Preset != nil {
+		w.startPreset(*o.Preset)
+	}
 	return w
 }
 
