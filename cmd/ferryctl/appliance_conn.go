@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +34,8 @@ type applianceFlags struct {
 	namespace  string
 	records    string
 	timeout    time.Duration
+	// keepSiteValues: an upgrade without --values keeps the settings the site runs with (set by upgrade).
+	keepSiteValues bool
 }
 
 var errNeedSite = errors.New("this verb needs --site: it lands images on the nodes over SSH")
@@ -82,7 +83,7 @@ func (f *applianceFlags) open(ctx context.Context, errOut io.Writer, sink progre
 	if err := f.checkTimeout(); err != nil {
 		return nil, err
 	}
-	o := appliance.Options{Namespace: f.namespace, Sink: sink, Timeout: f.timeout}
+	o := appliance.Options{Namespace: f.namespace, Sink: sink, Timeout: f.timeout, KeepSiteValues: f.keepSiteValues}
 	switch {
 	case f.site != "" && f.kubeconfig != "":
 		return nil, errors.New("give either --site or --kubeconfig, not both")
@@ -159,13 +160,9 @@ func (t *target) rollback(ctx context.Context, to string, dryRun bool) (remote.R
 
 // openBundle opens and verifies a bundle against the trusted keys; the caller closes it.
 func openBundle(ctx context.Context, path string, keyFiles []string) (*payload.Bundle, error) {
-	var trusted []ed25519.PublicKey
-	for _, f := range keyFiles {
-		k, err := payload.LoadPublicKey(f)
-		if err != nil {
-			return nil, err
-		}
-		trusted = append(trusted, k)
+	trusted, err := trustedKeys(keyFiles)
+	if err != nil {
+		return nil, err
 	}
 	b, err := payload.Open(path)
 	if err != nil {
@@ -173,7 +170,7 @@ func openBundle(ctx context.Context, path string, keyFiles []string) (*payload.B
 	}
 	if _, err := b.Verify(ctx, trusted, nil); err != nil {
 		b.Close()
-		return nil, fmt.Errorf("verifying %s: %w (pass the vendor's public key with --key)", path, err)
+		return nil, fmt.Errorf("verifying %s: %w (%s)", path, err, untrustedHint)
 	}
 	return b, nil
 }

@@ -25,6 +25,9 @@ func newUpgradeCmd() *cobra.Command {
 			}
 			defer b.Close()
 			out := cmd.OutOrStdout()
+			// Without --values the site keeps its own settings (recorded with the running version) and the
+			// new version's defaults apply under them, as the wizard does; --values replaces them.
+			f.keepSiteValues = true
 			t, err := f.open(cmd.Context(), cmd.ErrOrStderr(), phaseSink(out), false)
 			if err != nil {
 				return err
@@ -40,6 +43,7 @@ func newUpgradeCmd() *cobra.Command {
 	f.register(c)
 	f.registerWait(c)
 	bundleFlags(c, &bundlePath, &keyFiles, &valuesFile)
+	c.Flag("values").Usage = "YAML file of settings over the bundle's defaults; replaces the site's settings (without it the site keeps the ones it runs with)"
 	c.Flags().BoolVar(&allowDowngrade, "allow-downgrade", false, "apply a version older than the installed one")
 	return c
 }
