@@ -16,26 +16,16 @@ import (
 func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, err error) {
 	e := newEngine(c, o)
 	defer e.seal(&res, &err)
-	b.Namespace = e.o.Namespace
 	if e.o.KeepSiteValues && b.Overrides == nil {
 		if b.Overrides, err = e.siteValues(ctx, b.App); err != nil {
 			return Result{}, fmt.Errorf("upgrading %s: %w", b.App, err)
 		}
 	}
-	spec, err := e.buildSpec(ctx, b.SpecInput)
-	if err != nil {
-		return Result{}, fmt.Errorf("upgrading %s: %w", b.App, err)
-	}
-	e.scrub.AddValues(spec.Values, spec.SecretPaths)
-	res = Result{App: b.App, Version: b.Version, StaticChart: spec.StaticChart}
-	e.emit(PhaseCheck, fmt.Sprintf("checking %s %s", b.App, b.Version), nil)
-	_, current, inProgress, err := e.records(ctx, b.App)
-	if err != nil {
+	op, res, err := e.open(ctx, "upgrading", &b)
+	if err != nil || op.decided {
 		return res, err
 	}
-	if inProgress != nil {
-		return e.resumeSame(ctx, res, inProgress, spec)
-	}
+	spec, current := op.spec, op.current
 	if current == nil {
 		return res, fmt.Errorf("upgrading %s: %w; deploy it first", b.App, ErrNotDeployed)
 	}

@@ -223,6 +223,43 @@ func bundleFlags(c *cobra.Command, bundlePath *string, keyFiles *[]string, value
 	_ = c.MarkFlagRequired("bundle")
 }
 
+// bundleChange is the flags and body deploy and upgrade share: open and verify the bundle and read the
+// settings, open the session to the site, run the change, and print the outcome when printed says so.
+type bundleChange struct {
+	f                      applianceFlags
+	bundlePath, valuesFile string
+	keyFiles               []string
+}
+
+func (bc *bundleChange) register(c *cobra.Command) {
+	bc.f.register(c)
+	bc.f.registerWait(c)
+	bundleFlags(c, &bc.bundlePath, &bc.keyFiles, &bc.valuesFile)
+}
+
+func (bc *bundleChange) run(cmd *cobra.Command, change func(ctx context.Context, t *target, b *payload.Bundle, over map[string]any) (remote.Result, error),
+	printed func(remote.Result, error) bool) error {
+	if bc.f.site == "" {
+		return errNeedSite
+	}
+	b, over, err := bundleAndValues(cmd.Context(), bc.bundlePath, bc.keyFiles, bc.valuesFile)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	out := cmd.OutOrStdout()
+	t, err := bc.f.open(cmd.Context(), cmd.ErrOrStderr(), phaseSink(out), false)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	res, err := change(cmd.Context(), t, b, over)
+	if printed(res, err) {
+		printChange(out, t, res)
+	}
+	return err
+}
+
 // bundleAndValues opens and verifies the bundle and reads the settings file, if any.
 func bundleAndValues(ctx context.Context, path string, keyFiles []string, valuesFile string) (*payload.Bundle, map[string]any, error) {
 	var over map[string]any
