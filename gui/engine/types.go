@@ -134,12 +134,21 @@ const (
 	Down        Health = "down"
 )
 
-// Component is one workload or service of the app.
+// Component is one workload or service of the app, so the whole system reads as one application.
 type Component struct {
-	Kind   string // Deployment, StatefulSet, DaemonSet, Service
-	Name   string
-	State  Health
-	Ready  string // e.g. "2/2"; empty for services
+	Kind  string // Deployment, StatefulSet, DaemonSet, Job, Service
+	Name  string
+	State Health
+	// Ready is "ready/desired" replicas of a workload (completions of a Job), "ready/total" endpoints of
+	// a service; empty when the component is not in the cluster.
+	Ready string
+	// RolledOut: the workload's newest spec runs everywhere (a Job: it completed).
+	RolledOut bool
+	// Address and Ports describe a service: "ClusterIP 10.43.0.12", ["80→8080/TCP"].
+	Address string
+	Ports   []string
+	// Detail says why the component is not healthy, in the engine's words (e.g. "image X missing on
+	// node Y"); empty when healthy.
 	Detail string
 }
 

@@ -422,17 +422,13 @@ func (f *Fake) Status(ctx context.Context, s engine.Site) (engine.Status, error)
 		return engine.Status{}, errors.New("reading status: the app is not installed on this site")
 	}
 	st := engine.Status{App: "shop", Version: f.version, K3sVersion: f.k3s, Health: f.health, AppURL: "https://" + firstAddress(s) + "/"}
-	ready := func(h engine.Health, n string) string {
-		if h == engine.Healthy {
-			return n + "/" + n
-		}
-		return "0/" + n
+	web := engine.Component{Kind: "Deployment", Name: "web", State: f.health, Ready: "2/2", RolledOut: true}
+	svc := engine.Component{Kind: "Service", Name: "web", State: f.health, Ready: "2/2", Address: "ClusterIP 10.43.0.12", Ports: []string{"443→8443/TCP"}}
+	if f.health != engine.Healthy {
+		web.Ready, web.Detail = "0/2", "image registry.local/shop:"+f.version+" missing on node node2 (pod web-7d9f-abcde: ImagePullBackOff)"
+		svc.Ready, svc.Detail = "0/2", "no ready endpoint: its pods are not ready"
 	}
-	st.Components = []engine.Component{
-		{Kind: "Deployment", Name: "web", State: f.health, Ready: ready(f.health, "2")},
-		{Kind: "StatefulSet", Name: "db", State: engine.Healthy, Ready: "1/1"},
-		{Kind: "Service", Name: "web", State: engine.Healthy, Detail: "port 443"},
-	}
+	st.Components = []engine.Component{web, {Kind: "StatefulSet", Name: "db", State: engine.Healthy, Ready: "1/1", RolledOut: true}, svc}
 	return st, nil
 }
 
