@@ -57,6 +57,8 @@ type Host struct {
 	JumpHost      string `json:"jumpHost,omitempty"` // user@host:port of a bastion, optional
 	// HostKey is the accepted key as a known_hosts line; empty until first contact is accepted.
 	HostKey string `json:"hostKey,omitempty"`
+	// JumpHostKey is the jump host's accepted key, a known_hosts line, verified like HostKey.
+	JumpHostKey string `json:"jumpHostKey,omitempty"`
 }
 
 // KeyStatus is how a presented host key compares with the accepted one.
@@ -66,6 +68,9 @@ const (
 	KeyKnown KeyStatus = iota
 	KeyNew
 	KeyChanged
+	// KeyUnchecked: the host was not reached because its jump host's key must be accepted first (no
+	// credential goes to a machine whose key the user has not accepted).
+	KeyUnchecked
 )
 
 // Connection is the outcome of a connection test.
@@ -75,6 +80,15 @@ type Connection struct {
 	KeyLine     string // the presented key as a known_hosts line, stored when accepted
 	OS          string
 	Arch        string
+	// Jump is the jump host's key check; nil for a host reached directly.
+	Jump *KeyCheck
+}
+
+// KeyCheck is how one machine's presented key compares with the accepted one.
+type KeyCheck struct {
+	Status      KeyStatus
+	Fingerprint string
+	KeyLine     string
 }
 
 // Site is what the engine needs to act on an installed or to-be-installed site.

@@ -245,7 +245,36 @@ func (f *Fake) TestConnection(ctx context.Context, h engine.Host) (engine.Connec
 	if !ok {
 		line, _ = FakeKey(h.Address, "1")
 	}
-	c := engine.Connection{Fingerprint: fingerprintOf(line), KeyLine: line, OS: "Debian GNU/Linux 12", Arch: "amd64"}
+	var jump *engine.KeyCheck
+	if h.JumpHost != "" {
+		// As the real engine: the bastion's key first (the host is not reached), then the host's.
+		ja := h.JumpHost
+		if _, rest, ok := strings.Cut(ja, "@"); ok {
+			ja = rest
+		}
+		if host, _, ok := strings.Cut(ja, ":"); ok {
+			ja = host
+		}
+		f.mu.Lock()
+		jline, ok := f.hostKeys[ja]
+		f.mu.Unlock()
+		if strings.HasPrefix(ja, "unreachable") {
+			return engine.Connection{}, fmt.Errorf("connecting to %s: jump host %s: %w", h.Address, ja, engine.ErrUnreachable)
+		}
+		if !ok {
+			jline, _ = FakeKey(ja, "1")
+		}
+		jump = &engine.KeyCheck{Fingerprint: fingerprintOf(jline), KeyLine: jline}
+		switch {
+		case h.JumpHostKey == "":
+			jump.Status = engine.KeyNew
+			return engine.Connection{KeyStatus: engine.KeyUnchecked, Jump: jump}, nil
+		case h.JumpHostKey != jline:
+			jump.Status = engine.KeyChanged
+			return engine.Connection{KeyStatus: engine.KeyUnchecked, Jump: jump}, fmt.Errorf("connecting to %s: jump host %s: %w", h.Address, ja, engine.ErrHostKeyMismatch)
+		}
+	}
+	c := engine.Connection{Fingerprint: fingerprintOf(line), KeyLine: line, OS: "Debian GNU/Linux 12", Arch: "amd64", Jump: jump}
 	switch {
 	case h.HostKey == "":
 		c.KeyStatus = engine.KeyNew

@@ -81,9 +81,16 @@ func toSite(s engine.Site) (*siteMap, error) {
 			if err != nil {
 				return nil, fmt.Errorf("reading host %s: %w", h.Name, err)
 			}
-			// The jump host logs in with the host's own credentials: the wizard has one set per host.
+			// The jump host logs in with the host's own credentials (and user, unless the jump host
+			// names one): the wizard has one set per host.
 			j.Auth = sh.Auth
+			if j.User == "" {
+				j.User = h.User
+			}
 			sh.JumpHost = j
+			if pk, _, _, _, err := xssh.ParseAuthorizedKey([]byte(keyPart(h.JumpHostKey))); h.JumpHostKey != "" && err == nil {
+				m.accepted = append(m.accepted, xssh.FingerprintSHA256(pk))
+			}
 		}
 		out.Hosts = append(out.Hosts, sh)
 	}
