@@ -43,8 +43,10 @@ type HostsVM struct {
 	SiteName binding.String
 	// Edit form of the selected host.
 	Name, Address, Port, User, KeyPath, Password, JumpHost binding.String
-	Role, Auth                                             binding.String // Auth: "key" or "password"
-	Sudo                                                   binding.Bool
+	// KeyPassphrase is for an encrypted key file, SudoPassword for a sudo that asks for one; both optional.
+	KeyPassphrase, SudoPassword binding.String
+	Role, Auth                  binding.String // Auth: "key" or "password"
+	Sudo                        binding.Bool
 	// Changed ticks whenever the list or a host's state changes, so views refresh.
 	Changed binding.Int
 
@@ -64,7 +66,8 @@ func NewHostsVM(site string, hosts []engine.Host) *HostsVM {
 	vm := &HostsVM{SiteName: binding.NewString(), Name: binding.NewString(), Address: binding.NewString(),
 		Port: binding.NewString(), User: binding.NewString(), KeyPath: binding.NewString(),
 		Password: binding.NewString(), JumpHost: binding.NewString(), Role: binding.NewString(),
-		Auth: binding.NewString(), Sudo: binding.NewBool(), Changed: binding.NewInt(), selected: -1}
+		Auth: binding.NewString(), Sudo: binding.NewBool(), Changed: binding.NewInt(), selected: -1,
+		KeyPassphrase: binding.NewString(), SudoPassword: binding.NewString()}
 	_ = vm.SiteName.Set(site)
 	for _, h := range hosts {
 		vm.hosts = append(vm.hosts, HostEntry{Host: h})
@@ -97,7 +100,7 @@ func (vm *HostsVM) Selected() int {
 }
 
 func (vm *HostsVM) clearForm() {
-	for _, b := range []binding.String{vm.Name, vm.Address, vm.KeyPath, vm.Password, vm.JumpHost} {
+	for _, b := range []binding.String{vm.Name, vm.Address, vm.KeyPath, vm.Password, vm.JumpHost, vm.KeyPassphrase, vm.SudoPassword} {
 		_ = b.Set("")
 	}
 	_ = vm.Port.Set("22")
@@ -140,11 +143,13 @@ func (vm *HostsVM) Select(i int) {
 	_ = vm.User.Set(h.User)
 	_ = vm.KeyPath.Set(h.KeyPath)
 	_ = vm.Password.Set(h.Password)
+	_ = vm.KeyPassphrase.Set(h.KeyPassphrase)
+	_ = vm.SudoPassword.Set(h.SudoPassword)
 	_ = vm.JumpHost.Set(h.JumpHost)
 	_ = vm.Role.Set(string(h.Role))
 	_ = vm.Sudo.Set(h.Sudo)
 	auth := AuthKey
-	if h.KeyPath == "" && h.Password != "" {
+	if h.PasswordAuth || h.KeyPath == "" && h.Password != "" {
 		auth = AuthPassword
 	}
 	_ = vm.Auth.Set(auth)
@@ -187,6 +192,7 @@ func (vm *HostsVM) formHost() (engine.Host, error) {
 	}
 	if get(vm.Auth) == AuthPassword {
 		h.Password, _ = vm.Password.Get()
+		h.PasswordAuth = true
 		if h.Password == "" {
 			return h, errHostAuth
 		}
@@ -195,6 +201,12 @@ func (vm *HostsVM) formHost() (engine.Host, error) {
 		if h.KeyPath == "" {
 			return h, errHostAuth
 		}
+		h.KeyPassphrase, _ = vm.KeyPassphrase.Get()
+		h.KeyEncrypted = h.KeyPassphrase != ""
+	}
+	if h.Sudo {
+		h.SudoPassword, _ = vm.SudoPassword.Get()
+		h.SudoAsks = h.SudoPassword != ""
 	}
 	if h.Role != engine.RoleAgent {
 		h.Role = engine.RoleServer
@@ -475,6 +487,19 @@ func (w *Wizard) hostsStep(vm *HostsVM, next *widget.Button) fyne.CanvasObject {
 	keyEntry.SetPlaceHolder("~/.ssh/id_ed25519")
 	pwEntry := widget.NewPasswordEntry()
 	pwEntry.Bind(vm.Password)
+	passEntry := widget.NewPasswordEntry()
+	passEntry.Bind(vm.KeyPassphrase)
+	passEntry.SetPlaceHolder(lang.X("hosts.passphrase.hint", "key passphrase, if the key has one"))
+	sudoEntry := widget.NewPasswordEntry()
+	sudoEntry.Bind(vm.SudoPassword)
+	sudoEntry.SetPlaceHolder(lang.X("hosts.sudopw.hint", "sudo password, if sudo asks for one"))
+	vm.Sudo.AddListener(binding.NewDataListener(func() {
+		if on, _ := vm.Sudo.Get(); on {
+			sudoEntry.Show()
+		} else {
+			sudoEntry.Hide()
+		}
+	}))
 	authRadio.OnChanged = func(s string) {
 		if s == lang.X("hosts.auth.password", "Password") {
 			_ = vm.Auth.Set(AuthPassword)
@@ -487,11 +512,13 @@ func (w *Wizard) hostsStep(vm *HostsVM, next *widget.Button) fyne.CanvasObject {
 		if a == AuthPassword {
 			authRadio.SetSelected(lang.X("hosts.auth.password", "Password"))
 			keyEntry.Hide()
+			passEntry.Hide()
 			pwEntry.Show()
 		} else {
 			authRadio.SetSelected(lang.X("hosts.auth.key", "Key file"))
 			pwEntry.Hide()
 			keyEntry.Show()
+			passEntry.Show()
 		}
 	}))
 	jump := widget.NewEntryWithData(vm.JumpHost)
@@ -501,8 +528,8 @@ func (w *Wizard) hostsStep(vm *HostsVM, next *widget.Button) fyne.CanvasObject {
 		widget.NewFormItem(lang.X("hosts.address", "Address"), widget.NewEntryWithData(vm.Address)),
 		widget.NewFormItem(lang.X("hosts.port", "SSH port"), widget.NewEntryWithData(vm.Port)),
 		widget.NewFormItem(lang.X("hosts.user", "User"), widget.NewEntryWithData(vm.User)),
-		widget.NewFormItem(lang.X("hosts.auth", "Log in with"), container.NewVBox(authRadio, keyEntry, pwEntry)),
-		widget.NewFormItem(lang.X("hosts.sudo", "Privileges"), widget.NewCheckWithData(lang.X("hosts.sudo.check", "Use sudo (the user is not root)"), vm.Sudo)),
+		widget.NewFormItem(lang.X("hosts.auth", "Log in with"), container.NewVBox(authRadio, keyEntry, passEntry, pwEntry)),
+		widget.NewFormItem(lang.X("hosts.sudo", "Privileges"), container.NewVBox(widget.NewCheckWithData(lang.X("hosts.sudo.check", "Use sudo (the user is not root)"), vm.Sudo), sudoEntry)),
 		widget.NewFormItem(lang.X("hosts.jump", "Jump host"), jump),
 		widget.NewFormItem(lang.X("hosts.role", "Role"), roleSel),
 	)
@@ -550,7 +577,8 @@ func (w *Wizard) hostsStep(vm *HostsVM, next *widget.Button) fyne.CanvasObject {
 		widget.NewForm(widget.NewFormItem(lang.X("hosts.sitename", "Site name"), site)),
 		container.NewHBox(add, remove), nil, nil, list)
 	// The connection status (fingerprint to accept, red stop) goes first: it is what the user must act on.
-	right := container.NewVScroll(container.NewVBox(status, form, formErr, container.NewHBox(save, test)))
+	// Save and Test stay in view below the scrolling form, however long it grows.
+	right := container.NewBorder(nil, container.NewHBox(save, test), nil, nil, container.NewVScroll(container.NewVBox(status, form, formErr)))
 	split := container.NewHSplit(left, right)
 	split.Offset = 0.38
 	return container.NewBorder(nil, why, nil, nil, split)

@@ -43,7 +43,9 @@ const (
 	RoleAgent  Role = "agent"
 )
 
-// Host is one target machine. Password and KeyPassphrase live only in memory: they are never serialised.
+// Host is one target machine. Password, KeyPassphrase and SudoPassword live only in memory: they are never
+// serialised. Which of them a host needs is (PasswordAuth, KeyEncrypted, SudoAsks), so a reopened site
+// asks for them again.
 type Host struct {
 	Name          string `json:"name"`
 	Address       string `json:"address"`
@@ -53,8 +55,14 @@ type Host struct {
 	KeyPath       string `json:"keyPath,omitempty"`
 	Password      string `json:"-"`
 	KeyPassphrase string `json:"-"`
-	Sudo          bool   `json:"sudo"`
-	JumpHost      string `json:"jumpHost,omitempty"` // user@host:port of a bastion, optional
+	SudoPassword  string `json:"-"` // when sudo asks for a password other than the login password
+	// PasswordAuth: the host logs in with a password; KeyEncrypted: the key file needs a passphrase;
+	// SudoAsks: sudo asks for SudoPassword.
+	PasswordAuth bool   `json:"passwordAuth,omitempty"`
+	KeyEncrypted bool   `json:"keyEncrypted,omitempty"`
+	SudoAsks     bool   `json:"sudoAsks,omitempty"`
+	Sudo         bool   `json:"sudo"`
+	JumpHost     string `json:"jumpHost,omitempty"` // user@host:port of a bastion, optional
 	// HostKey is the accepted key as a known_hosts line; empty until first contact is accepted.
 	HostKey string `json:"hostKey,omitempty"`
 	// JumpHostKey is the jump host's accepted key, a known_hosts line, verified like HostKey.

@@ -445,6 +445,9 @@ func (f *Fake) runPhase(ctx context.Context, p engine.Phase, s engine.Site, sink
 
 func (f *Fake) Status(ctx context.Context, s engine.Site) (engine.Status, error) {
 	f.record("Status")
+	if err := loginSecrets(s); err != nil {
+		return engine.Status{}, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.version == "" {
@@ -463,6 +466,9 @@ func (f *Fake) Status(ctx context.Context, s engine.Site) (engine.Status, error)
 
 func (f *Fake) History(ctx context.Context, s engine.Site) ([]engine.Release, error) {
 	f.record("History")
+	if err := loginSecrets(s); err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]engine.Release(nil), f.history...), nil
@@ -476,6 +482,9 @@ var upgradePhases = []engine.Phase{
 
 func (f *Fake) PlanUpgrade(ctx context.Context, s engine.Site, b engine.Bundle) (engine.UpgradePlan, error) {
 	f.record("PlanUpgrade " + b.Version)
+	if err := loginSecrets(s); err != nil {
+		return engine.UpgradePlan{}, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p := engine.UpgradePlan{From: f.version, To: b.Version, K3sFrom: f.k3s, K3sTo: b.K3sVersion, BytesPerNode: map[string]int64{}, Phases: upgradePhases}
@@ -493,6 +502,9 @@ func (f *Fake) PlanUpgrade(ctx context.Context, s engine.Site, b engine.Bundle) 
 
 func (f *Fake) Upgrade(ctx context.Context, s engine.Site, b engine.Bundle, values []byte, sink progress.Sink) (engine.UpgradeResult, error) {
 	f.record("Upgrade " + b.Version)
+	if err := loginSecrets(s); err != nil {
+		return engine.UpgradeResult{}, err
+	}
 	for _, p := range upgradePhases {
 		sink.Emit(progress.Event{Phase: p.ID, Msg: "started: " + p.Title})
 		for _, h := range s.Hosts {
@@ -522,6 +534,9 @@ func (f *Fake) Upgrade(ctx context.Context, s engine.Site, b engine.Bundle, valu
 
 func (f *Fake) Rollback(ctx context.Context, s engine.Site, version string, sink progress.Sink) (engine.Release, error) {
 	f.record("Rollback " + version)
+	if err := loginSecrets(s); err != nil {
+		return engine.Release{}, err
+	}
 	f.mu.Lock()
 	kept := false
 	for _, r := range f.history {
@@ -545,4 +560,15 @@ func (f *Fake) Rollback(ctx context.Context, s engine.Site, version string, sink
 	rel := engine.Release{Version: version, Time: f.Clock(), Action: "rollback", Result: "succeeded", Kept: true}
 	f.history = append([]engine.Release{rel}, f.history...)
 	return rel, nil
+}
+
+// loginSecrets fails as a real host would when a secret the host needs was not handed over (a reopened
+// site before the user entered it): the wizard must ask for it first.
+func loginSecrets(s engine.Site) error {
+	for _, h := range s.Hosts {
+		if h.PasswordAuth && h.Password == "" || h.KeyEncrypted && h.KeyPassphrase == "" || h.SudoAsks && h.SudoPassword == "" {
+			return fmt.Errorf("logging into %s: %w: a password or passphrase it needs was not entered", h.Name, engine.ErrAuth)
+		}
+	}
+	return nil
 }

@@ -97,6 +97,9 @@ func sshConfig(h engine.Host, knownHosts string) ssh.Config {
 	if h.KeyPassphrase != "" {
 		cfg.KeyPassphrase = []byte(h.KeyPassphrase)
 	}
+	if h.SudoPassword != "" {
+		cfg.SudoPassword = []byte(h.SudoPassword)
+	}
 	if h.KeyPath == "" && h.Password == "" {
 		cfg.UseAgent = true
 	}
