@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"fyne.io/fyne/v2/widget"
 
@@ -123,5 +124,28 @@ func TestNeededSecrets(t *testing.T) {
 	}
 	if len(NeededSecrets(out)) != 0 {
 		t.Fatal("secrets still needed after Apply")
+	}
+}
+
+// `ferry --bundle PATH`: the install starts on that bundle, verified at once, and the verification's end
+// is reported to the hook cmd/ferry logs for the benchmark.
+func TestStartWithBundle(t *testing.T) {
+	w, f := newTestWizard(t)
+	f.AddBundle(fakeengine.DemoBundle(bundlePath, "1.0.0"))
+	var got []string
+	w.onVerified = func(path string, b engine.Bundle, err error, _ time.Duration) {
+		got = append(got, path+" "+b.Version)
+		if err != nil {
+			t.Errorf("verify: %v", err)
+		}
+	}
+	w.StartWithBundle(bundlePath)
+	w.Wait()
+	mustContain(t, w, "Open the bundle", "The signature is valid", "1.0.0")
+	if len(got) != 1 || got[0] != bundlePath+" 1.0.0" {
+		t.Fatalf("hook calls: %q", got)
+	}
+	if button(t, w, "Next").Disabled() {
+		t.Fatal("Next is disabled after the bundle given on the command line was verified")
 	}
 }
