@@ -2,7 +2,8 @@
 //
 // By default it runs on the real engine (gui/realengine: payload, installer, appliance). `--demo` (or
 // FERRY_DEMO=1) runs it on gui/fakeengine instead, which changes nothing anywhere and says so on every
-// screen. FERRY_SITES overrides where site records are kept (the real-window test uses it).
+// screen. `--bundle PATH` starts a new install on that bundle and verifies it at once. FERRY_SITES overrides
+// where site records are kept (the real-window test uses it).
 package main
 
 import (
@@ -22,6 +23,7 @@ import (
 
 func main() {
 	demo := flag.Bool("demo", os.Getenv("FERRY_DEMO") == "1", "run on the demo engine: nothing is changed on any host")
+	bundle := flag.String("bundle", "", "start a new install on this bundle (verified at once)")
 	flag.Parse()
 	a := app.NewWithID("io.ferry.wizard")
 	store, err := siterecord.DefaultStore()
@@ -42,6 +44,21 @@ func main() {
 		// signed bundle is shown as untrusted and needs the explicit confirmation.
 		eng = realengine.New(realengine.Options{})
 	}
-	w := gui.New(a, gui.Options{Engine: eng, Store: store, Demo: *demo})
+	o := gui.Options{Engine: eng, Store: store, Demo: *demo}
+	if *bundle != "" {
+		// One line on stderr when the bundle given on the command line is verified: the GUI benchmark
+		// (gui/xtest/bench.sh) waits for it.
+		o.OnBundleVerified = func(path string, b engine.Bundle, err error, took time.Duration) {
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "ferry: verifying %s failed after %.1f s: %v\n", path, took.Seconds(), err)
+				return
+			}
+			fmt.Fprintf(os.Stderr, "ferry: verified %s (%s %s) in %.1f s\n", path, b.App, b.Version, took.Seconds())
+		}
+	}
+	w := gui.New(a, o)
+	if *bundle != "" {
+		w.StartWithBundle(*bundle)
+	}
 	w.Win.ShowAndRun()
 }
