@@ -149,3 +149,27 @@ func TestStartWithBundle(t *testing.T) {
 		t.Fatal("Next is disabled after the bundle given on the command line was verified")
 	}
 }
+
+// A host that refuses the login of a reopened site (a mistyped password): the Manage screen explains it
+// and offers to enter the passwords again, which forgets the typed ones and asks anew.
+func TestManageOffersReloginAfterAuthFailure(t *testing.T) {
+	w, f := newTestWizard(t)
+	l1, _ := fakeengine.FakeKey("node1", "1")
+	f.Installed("1.0.0", "v1.33.4+k3s1")
+	w.Site = FromRecord(siterecord.Record{Name: "plant-8", App: "shop", Version: "1.0.0", Hosts: []engine.Host{
+		{Name: "node1", Address: "node1", User: "ops", Role: engine.RoleServer, PasswordAuth: true, HostKey: l1}}})
+	w.ShowManage() // as if the secret had been skipped: the engine refuses
+	w.Wait()
+	mustContain(t, w, "The host refused the user name, key or password.")
+	tap(t, w, "Enter the passwords again")
+	mustContain(t, w, "Log in to plant-8", "Password of ops@node1:22 (node1)")
+	setText(passwordEntries(w)[0], "right")
+	tap(t, w, "Continue")
+	w.Wait()
+	mustContain(t, w, "healthy")
+	for _, b := range buttons(w, "Enter the passwords again") {
+		if b.Visible() {
+			t.Fatal("the relogin button stays after a successful login")
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package gui
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -23,12 +24,15 @@ type ManageVM struct {
 	Busy    binding.Bool
 	Message binding.String
 	Problem ProblemBinding
+	// Relogin is set when a host refused the login and the site's hosts need secrets typed in: the wizard
+	// offers to enter them again.
+	Relogin binding.Bool
 }
 
 // NewManageVM returns an empty model; Refresh fills it.
 func NewManageVM() *ManageVM {
 	return &ManageVM{Status: binding.NewUntyped(), History: binding.NewUntyped(), Busy: binding.NewBool(),
-		Message: binding.NewString(), Problem: newProblemBinding()}
+		Message: binding.NewString(), Problem: newProblemBinding(), Relogin: binding.NewBool()}
 }
 
 func (vm *ManageVM) status() (engine.Status, bool) {
@@ -79,6 +83,7 @@ func (vm *ManageVM) fetch(w *Wizard, site engine.Site) func() {
 	}
 	return func() {
 		_ = vm.Busy.Set(false)
+		_ = vm.Relogin.Set(errors.Is(err, engine.ErrAuth) && needsSecrets(site.Hosts))
 		if err != nil {
 			setProblem(vm.Problem, err)
 			return
@@ -122,6 +127,25 @@ func (vm *ManageVM) Rollback(w *Wizard, version string) {
 			w.Site.Version, w.Site.History = rec.Version, rec.History
 		}
 	})
+}
+
+// needsSecrets reports whether any host logs in with a secret typed by the user.
+func needsSecrets(hosts []engine.Host) bool {
+	for _, h := range hosts {
+		if h.PasswordAuth || h.KeyEncrypted || h.SudoAsks {
+			return true
+		}
+	}
+	return false
+}
+
+// Relogin forgets the secrets typed for the site and asks for them again, then shows the site.
+func (w *Wizard) Relogin() {
+	for i := range w.Site.Hosts {
+		h := &w.Site.Hosts[i]
+		h.Password, h.KeyPassphrase, h.SudoPassword = "", "", ""
+	}
+	w.ensureSecrets(w.ShowManage)
 }
 
 func healthText(h engine.Health) (string, widget.Importance) {
@@ -182,6 +206,15 @@ func (w *Wizard) manageStep(vm *ManageVM) fyne.CanvasObject {
 	busy.Hide()
 	msg := widget.NewLabelWithData(vm.Message)
 	msg.Wrapping = fyne.TextWrapWord
+	relogin := widget.NewButtonWithIcon(lang.X("manage.relogin", "Enter the passwords again"), theme.LoginIcon(), w.Relogin)
+	relogin.Hide()
+	vm.Relogin.AddListener(binding.NewDataListener(func() {
+		if on, _ := vm.Relogin.Get(); on {
+			relogin.Show()
+		} else {
+			relogin.Hide()
+		}
+	}))
 
 	redraw := func() {
 		summary.RemoveAll()
@@ -250,7 +283,7 @@ func (w *Wizard) manageStep(vm *ManageVM) fyne.CanvasObject {
 	right := container.NewVBox(bold(lang.X("manage.history", "History")), history)
 	// The components get the full width: their details (why a part is not ready) are what an engineer
 	// reads first when the app is unwell.
-	body := container.NewBorder(container.NewVBox(busy, msg, w.problemView(vm.Problem)), nil, nil, nil,
+	body := container.NewBorder(container.NewVBox(busy, msg, w.problemView(vm.Problem), container.NewHBox(relogin)), nil, nil, nil,
 		container.NewVScroll(container.NewVBox(container.NewGridWithColumns(2, left, right),
 			bold(lang.X("manage.components", "Components")), components)))
 	return w.page(lang.X("manage.title", "Site {{.Site}}", map[string]any{"Site": w.Site.Name}), -1, body, start, refresh, upgrade)
