@@ -4,7 +4,8 @@
 //
 // It covers opening and verifying a bundle (payload), testing a connection (directly or through a jump
 // host, every key verified) and preflight with fixes (installer), install (installer.Install, then the
-// app's deploy), and status with the app's components, history, upgrade plan, upgrade and rollback (appliance/remote: every host over the installer's SSH client, the API server
-// through the first server's SSH connection, images landed on the nodes and pruned after a change).
+// app's deploy), and status with the app's components, history, upgrade plan, upgrade and rollback
+// (appliance/remote: every host over the installer's SSH client, the API server through the first
+// server's SSH connection, images landed on the nodes and pruned after a change).
 // cmd/ferry uses this engine unless run with --demo. It must not import fyne.io.
 package realengine
