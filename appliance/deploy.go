@@ -45,6 +45,9 @@ func Deploy(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, e
 	rec := &Record{App: b.App, Version: b.Version, Action: ActionDeploy, BundleDigest: b.BundleDigest,
 		ChartName: spec.ChartName, ChartDigest: spec.ChartDigest, Values: spec.Values, SecretPaths: spec.SecretPaths, SpecHash: spec.Hash,
 		ValuesRef: spec.ValuesSecret, SecretValues: spec.SecretValues, StaticChart: spec.StaticChart, Images: b.Images}
+	if rec.Overrides, err = overridesYAML(b.Overrides); err != nil {
+		return res, fmt.Errorf("deploying %s: %w", b.App, err)
+	}
 	if err := e.prepare(ctx, rec, spec.Chart, b.Chart); err != nil {
 		return res, fmt.Errorf("deploying %s: %w", b.App, err)
 	}

@@ -39,6 +39,10 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// AllowDowngrade lets Upgrade apply an older version.
 	AllowDowngrade bool
+	// KeepSiteValues makes an Upgrade whose bundle has no Overrides reuse the site's own values recorded
+	// with the version running now (Record.Overrides): the new version's defaults apply under them, so a
+	// site keeps its settings across upgrades without anyone retyping them. Overrides given replace them.
+	KeepSiteValues bool
 	// Keep is how many versions stay rollback-ready (default DefaultKeep).
 	Keep int
 	// NodeImages lands images on the nodes; nil skips image delivery (images already on the nodes).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/Masterminds/semver/v3"
+	"sigs.k8s.io/yaml"
 )
 
 // Upgrade moves an app to a newer bundle: same app, newer version (older only with AllowDowngrade),
@@ -16,6 +17,11 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, 
 	e := newEngine(c, o)
 	defer e.seal(&res, &err)
 	b.Namespace = e.o.Namespace
+	if e.o.KeepSiteValues && b.Overrides == nil {
+		if b.Overrides, err = e.siteValues(ctx, b.App); err != nil {
+			return Result{}, fmt.Errorf("upgrading %s: %w", b.App, err)
+		}
+	}
 	spec, err := e.buildSpec(ctx, b.SpecInput)
 	if err != nil {
 		return Result{}, fmt.Errorf("upgrading %s: %w", b.App, err)
@@ -63,6 +69,9 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, 
 		ChartName: spec.ChartName, ChartDigest: spec.ChartDigest, Values: spec.Values, SecretPaths: spec.SecretPaths, SpecHash: spec.Hash,
 		ValuesRef: spec.ValuesSecret, SecretValues: spec.SecretValues,
 		StaticChart: spec.StaticChart, Images: b.Images}
+	if rec.Overrides, err = overridesYAML(b.Overrides); err != nil {
+		return res, fmt.Errorf("upgrading %s: %w", b.App, err)
+	}
 	if err := e.prepare(ctx, rec, spec.Chart, b.Chart); err != nil {
 		return res, fmt.Errorf("upgrading %s: %w", b.App, err)
 	}
@@ -142,4 +151,30 @@ func (e *engine) autoRollback(ctx context.Context, res Result, failed, previous 
 			previous.Version, ErrUnhealthy, rb.Health.Reason, failed.Version, previous.Version))
 	}
 	return res, cause
+}
+
+// siteValues are the site's own values recorded with the version running now (nil when none: no
+// current record, or one written before Ferry kept them).
+func (e *engine) siteValues(ctx context.Context, app string) (map[string]any, error) {
+	_, current, _, err := e.records(ctx, app)
+	if err != nil || current == nil || current.Overrides == "" {
+		return nil, err
+	}
+	v, err := ParseValues([]byte(current.Overrides))
+	if err != nil {
+		return nil, fmt.Errorf("reading the site's values of %s %s: %w", app, current.Version, err)
+	}
+	return v, nil
+}
+
+// overridesYAML is the record form of the site's values ("" for none).
+func overridesYAML(v map[string]any) (string, error) {
+	if len(v) == 0 {
+		return "", nil
+	}
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("encoding the site's values: %w", err)
+	}
+	return string(b), nil
 }

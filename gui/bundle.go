@@ -121,17 +121,12 @@ func (w *Wizard) ShowBundle() {
 		b := w.Site.Bundle
 		_ = vm.Verified.Set(&b)
 		_ = vm.Progress.Set(1)
+	} else if w.Site.Bundle.Path != "" {
+		// A preset path (ferry --bundle) not verified yet: verify it now, as if the user pressed Verify.
+		_ = vm.Path.Set(w.Site.Bundle.Path)
+		vm.Verify(w)
 	}
 	w.showBundle(vm)
-}
-
-// StartWithBundle starts a new install on the bundle at path and verifies it at once (`ferry --bundle`).
-func (w *Wizard) StartWithBundle(path string) {
-	w.Site = NewSiteModel()
-	vm := NewBundleVM()
-	_ = vm.Path.Set(path)
-	w.showBundle(vm)
-	vm.Verify(w)
 }
 
 func (w *Wizard) showBundle(vm *BundleVM) {

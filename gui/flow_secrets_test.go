@@ -127,9 +127,9 @@ func TestNeededSecrets(t *testing.T) {
 	}
 }
 
-// `ferry --bundle PATH`: the install starts on that bundle, verified at once, and the verification's end
-// is reported to the hook cmd/ferry logs for the benchmark.
-func TestStartWithBundle(t *testing.T) {
+// `ferry --bundle PATH` (a Preset): the verification's end is reported to the hook cmd/ferry logs for
+// the benchmark.
+func TestBundleVerifiedHook(t *testing.T) {
 	w, f := newTestWizard(t)
 	f.AddBundle(fakeengine.DemoBundle(bundlePath, "1.0.0"))
 	var got []string
@@ -139,7 +139,7 @@ func TestStartWithBundle(t *testing.T) {
 			t.Errorf("verify: %v", err)
 		}
 	}
-	w.StartWithBundle(bundlePath)
+	w.startPreset(Preset{Bundle: bundlePath})
 	w.Wait()
 	mustContain(t, w, "Open the bundle", "The signature is valid", "1.0.0")
 	if len(got) != 1 || got[0] != bundlePath+" 1.0.0" {

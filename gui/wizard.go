@@ -33,6 +33,8 @@ type Options struct {
 	// OnBundleVerified, if set, is called (off the UI goroutine) each time a bundle verification ends,
 	// with how long it took; cmd/ferry logs it for the benchmark.
 	OnBundleVerified func(path string, b engine.Bundle, err error, took time.Duration)
+	// Preset, when set, opens the install flow pre-filled instead of the start screen.
+	Preset *Preset
 }
 
 // Wizard holds the app's state across steps and swaps the window's content as the user moves on. Steps are
@@ -79,6 +81,9 @@ func New(a fyne.App, o Options) *Wizard {
 	w.Win.Resize(fyne.NewSize(1000, 700))
 	w.Site = NewSiteModel()
 	w.ShowStart()
+	if o.Preset != nil {
+		w.startPreset(*o.Preset)
+	}
 	return w
 }
 

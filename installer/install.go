@@ -139,6 +139,9 @@ func Install(ctx context.Context, s *site.Site, b *payload.Bundle, o InstallOpti
 	if len(s.Servers()) == 0 {
 		return nil, fmt.Errorf("installing k3s: site %s has no server: give at least one host role: server", s.Name)
 	}
+	if b != nil {
+		s = withDisable(s, b.Manifest().K3s.Disable)
+	}
 	st, err := newState(s, o.Options)
 	if err != nil {
 		return nil, fmt.Errorf("installing k3s: %w", err)
@@ -154,6 +157,23 @@ func Install(ctx context.Context, s *site.Site, b *payload.Bundle, o InstallOpti
 		res.Kubeconfig = filepath.Join(s.RecordsDir(), KubeconfigRecord)
 	}
 	return res, nil
+}
+
+// withDisable returns s with the k3s components the bundle's vendor disabled (its manifest's k3s.disable)
+// added to the site's own disable list: the site can switch more off, never switch the vendor's back on.
+// The caller's site is not changed.
+func withDisable(s *site.Site, vendor []string) *site.Site {
+	if len(vendor) == 0 {
+		return s
+	}
+	cp := *s
+	cp.K3s.Disable = slices.Clone(s.K3s.Disable)
+	for _, d := range vendor {
+		if !slices.Contains(cp.K3s.Disable, d) {
+			cp.K3s.Disable = append(cp.K3s.Disable, d)
+		}
+	}
+	return &cp
 }
 
 func (o *InstallOptions) readyTimeout() time.Duration {

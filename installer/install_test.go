@@ -111,6 +111,31 @@ k3s: {tlsSAN: [k8s.example.org, 10.0.0.2], disable: [traefik]}
 	}
 }
 
+// The vendor's disable list (from the bundle's manifest) is added to the site's, each name once; the
+// caller's site is untouched and the readiness plan skips the add-ons either list disabled.
+func TestBundleDisableJoinsSiteDisable(t *testing.T) {
+	s := writeSite(t, `
+name: one
+defaults: {auth: {agent: true}}
+hosts:
+  - {name: s1, address: 10.0.0.1, role: server}
+k3s: {disable: [traefik]}
+`)
+	got := withDisable(s, []string{"servicelb", "traefik", "metrics-server"})
+	if diff := cmp.Diff([]string{"traefik", "servicelb", "metrics-server"}, got.K3s.Disable); diff != "" {
+		t.Errorf("disable (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"traefik"}, s.K3s.Disable); diff != "" {
+		t.Errorf("caller's site changed (-want +got):\n%s", diff)
+	}
+	if d := (&cluster{st: &state{site: got}}).definition(); !slices.Equal(d.Disable, got.K3s.Disable) {
+		t.Errorf("definition disable %v, want %v", d.Disable, got.K3s.Disable)
+	}
+	if withDisable(s, nil) != s {
+		t.Error("no vendor list: the site itself should be used")
+	}
+}
+
 func TestInstallSteps(t *testing.T) {
 	want := []string{"Connect to hosts", "Gather host facts", "Preflight checks", "Prepare the cluster token", "Upload k3s and its air-gap images",
 		"Start the first server", "Join the other servers", "Join the agents", "Wait for the cluster to be ready", "Fetch the kubeconfig"}

@@ -74,6 +74,9 @@ func (e *Engine) session(ctx context.Context, s engine.Site, sink progress.Sink)
 func (e *Engine) applianceOptions(s engine.Site, sink progress.Sink) appliance.Options {
 	o := e.o.Appliance
 	o.RecordsDir, o.Sink = s.Dir, sink
+	// The wizard's contract: an upgrade given no values keeps the site's own settings (recorded in the
+	// cluster with the running version) under the new version's defaults.
+	o.KeepSiteValues = true
 	return o
 }
 

@@ -7,5 +7,6 @@
 // app's deploy), and status with the app's components, history, upgrade plan, upgrade and rollback
 // (appliance/remote: every host over the installer's SSH client, the API server through the first
 // server's SSH connection, images landed on the nodes and pruned after a change).
+// LoadSiteDraft reads a ferryctl site.yaml as the hosts the wizard starts with (ferry --site-draft).
 // cmd/ferry uses this engine unless run with --demo. It must not import fyne.io.
 package realengine

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/ferry-delivery/ferry/installer/host/hosttest"
 	"github.com/ferry-delivery/ferry/installer/site"
 	"github.com/ferry-delivery/ferry/installer/ssh"
+	"github.com/ferry-delivery/ferry/payload"
 )
 
 // fakeSite has wizard-style names (spaces, capitals) the installer's site file would refuse; the third
@@ -185,6 +187,31 @@ func TestToSiteSecrets(t *testing.T) {
 		tc.mod(&bad)
 		if _, err := toSite(engine.Site{Name: "x", Dir: t.TempDir(), Hosts: []engine.Host{bad}}); !errors.Is(err, engine.ErrAuth) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s not entered: %v", tc.name, err)
+		}
+	}
+}
+
+// Install gives the installer's preflight gate no consent: a failing check that Ferry could fix (the two
+// hosts share a hostname) stops Install before any host is changed. Fixes are applied only from the
+// Checks screen (ApplyFixes), for exactly the checks the user saw.
+func TestInstallAppliesNoFixOfItsOwn(t *testing.T) {
+	s := fakeSite(t)
+	s.Hosts = s.Hosts[:2]
+	io, fakes, _ := fakeDial(t)
+	e := New(Options{Installer: io})
+	bundlePath := filepath.Join(t.TempDir(), "shop.ferry")
+	if err := payload.Write(context.Background(), bundlePath, source(t), payload.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.Install(context.Background(), engine.InstallRequest{Site: s, Bundle: engine.Bundle{Path: bundlePath}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "hostname") {
+		t.Fatalf("install with a failing hostname check: %v", err)
+	}
+	for _, f := range fakes {
+		for _, c := range f.Cmds() {
+			if !c.ReadOnly {
+				t.Errorf("install changed %s without consent: %q", f.Name(), c.Line)
+			}
 		}
 	}
 }
