@@ -102,8 +102,11 @@ type Result struct {
 	Version string // the version now applied
 	State   RecordState
 	Health  Health
-	Record  Record // the record this verb made or judged
-	Changed bool   // false when the spec was already applied (nothing applied twice)
+	// Components are the workloads and services of the app's newest release with their state (Status
+	// only).
+	Components []Component
+	Record     Record // the record this verb made or judged
+	Changed    bool   // false when the spec was already applied (nothing applied twice)
 	// RolledBack is set when a failed upgrade was rolled back automatically to RolledBackTo.
 	RolledBack   bool
 	RolledBackTo string

@@ -7,7 +7,8 @@
 // Bundle signing keys the laptop trusts are the *.pub files in <user config dir>/ferry/trusted-keys
 // (internal/trustedkeys); `--trust KEY.pub` adds one there before the window opens. `--bundle FILE` and
 // `--site-draft site.yaml` open the install flow with that bundle verified and the site file's hosts
-// listed (their host keys still to be accepted on screen).
+// listed (their host keys still to be accepted on screen); with --bundle, the end of that verification is
+// logged on stderr (the GUI benchmark waits for it).
 package main
 
 import (
@@ -78,8 +79,20 @@ func run(demo bool, bundle, draft string, trust []string) error {
 		}
 		eng = realengine.New(realengine.Options{Trusted: trustedkeys.Public(keys)})
 	}
+	o := gui.Options{Engine: eng, Store: store, Demo: demo, Preset: preset}
+	if bundle != "" {
+		// One line on stderr when the bundle given on the command line is verified: the GUI benchmark
+		// (gui/xtest/bench.sh) waits for it.
+		o.OnBundleVerified = func(path string, b engine.Bundle, err error, took time.Duration) {
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "ferry: verifying %s failed after %.1f s: %v\n", path, took.Seconds(), err)
+				return
+			}
+			fmt.Fprintf(os.Stderr, "ferry: verified %s (%s %s) in %.1f s\n", path, b.App, b.Version, took.Seconds())
+		}
+	}
 	a := app.NewWithID("io.ferry.wizard")
-	w := gui.New(a, gui.Options{Engine: eng, Store: store, Demo: demo, Preset: preset})
+	w := gui.New(a, o)
 	w.Win.ShowAndRun()
 	return nil
 }

@@ -158,6 +158,39 @@ func TestToSiteRefusesWhatTheInstallerRefuses(t *testing.T) {
 	}
 }
 
+// The secrets a host's record says it needs are handed to the installer from memory (never the
+// environment); a reopened site whose secret was not entered is refused with ErrAuth before any dial.
+func TestToSiteSecrets(t *testing.T) {
+	h := engine.Host{Name: "a", Address: "10.0.0.1", User: "ops", Role: engine.RoleServer, KeyPath: "/k", KeyEncrypted: true, KeyPassphrase: "pp-secret",
+		Sudo: true, SudoAsks: true, SudoPassword: "sudo-secret", JumpHost: "bastion:2200"}
+	m, err := toSite(engine.Site{Name: "x", Dir: t.TempDir(), Hosts: []engine.Host{h}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := m.site.Hosts[0].Auth
+	if m.getenv(a.KeyPassphraseEnv) != "pp-secret" || m.getenv(a.SudoPasswordEnv) != "sudo-secret" || os.Getenv(a.SudoPasswordEnv) != "" {
+		t.Fatalf("secrets: %+v", a)
+	}
+	if j := m.site.Hosts[0].JumpHost; j == nil || j.User != "ops" || j.Port != 2200 || j.Auth.KeyPassphraseEnv != a.KeyPassphraseEnv {
+		t.Fatalf("jump host: %+v", j)
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(*engine.Host)
+		want string
+	}{
+		{"password", func(h *engine.Host) { h.KeyPath, h.PasswordAuth, h.KeyEncrypted = "", true, false }, "logs in with a password"},
+		{"passphrase", func(h *engine.Host) { h.KeyPassphrase = "" }, "needs a passphrase"},
+		{"sudo", func(h *engine.Host) { h.SudoPassword = "" }, "sudo asks for a password"},
+	} {
+		bad := h
+		tc.mod(&bad)
+		if _, err := toSite(engine.Site{Name: "x", Dir: t.TempDir(), Hosts: []engine.Host{bad}}); !errors.Is(err, engine.ErrAuth) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s not entered: %v", tc.name, err)
+		}
+	}
+}
+
 // Install gives the installer's preflight gate no consent: a failing check that Ferry could fix (the two
 // hosts share a hostname) stops Install before any host is changed. Fixes are applied only from the
 // Checks screen (ApplyFixes), for exactly the checks the user saw.
