@@ -17,18 +17,6 @@ import (
 	"github.com/ferry-delivery/ferry/payload"
 )
 
-// run executes ferryctl with args and returns stdout, stderr and the error.
-func run(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	root := newRootCmd()
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
-	return out.String(), errOut.String(), err
-}
-
 // smallBundle writes a bundle without images (stand-in k3s files, a one-file chart) signed with key.
 func smallBundle(t *testing.T, keyFile string) string {
 	t.Helper()
