@@ -441,6 +441,7 @@ func (e *engine) prepare(ctx context.Context, rec *Record, hc *helmv1.HelmChart,
 	rec.State = StateInProgress
 	rec.Started = e.o.Now()
 	rec.Heartbeat = rec.Started
+	rec.Holder = e.holder()
 	if err := recordSpec(rec, hc); err != nil {
 		return err
 	}
@@ -472,9 +473,63 @@ func (e *engine) records(ctx context.Context, app string) (all []Record, current
 	return all, current, inProgress, nil
 }
 
-// alive says whether an in-progress record still has a process behind it.
+// alive says whether an in-progress record still has a process behind it: not when Liveness knows its
+// holder is gone (killed on this laptop), else while its heartbeat is fresh.
 func (e *engine) alive(r *Record) bool {
+	if lv := e.o.Liveness; lv != nil && r.Holder != "" && r.Holder != lv.Token() && lv.Gone(r.Holder) {
+		return false
+	}
 	return !r.Heartbeat.IsZero() && e.o.Now().Sub(r.Heartbeat) < 3*e.o.HeartbeatInterval
+}
+
+// holder is this process's Liveness token ("" without one).
+func (e *engine) holder() string {
+	if e.o.Liveness == nil {
+		return ""
+	}
+	return e.o.Liveness.Token()
+}
+
+// applied says whether rec's spec is the live HelmChart's: an interrupted change whose spec is not was
+// stopped before its apply (while placing the chart or landing images) and changed nothing the app runs.
+func (e *engine) applied(ctx context.Context, rec *Record) (bool, error) {
+	live, err := e.liveChart(ctx, rec.App)
+	if err != nil {
+		return false, err
+	}
+	return live != nil && SpecHash(live.Spec) == rec.SpecHash, nil
+}
+
+// keepAlive refreshes rec's heartbeat while a step that does not poll runs (chart placement, image
+// landing: minutes on a slow link), so no other process takes the change for orphaned meanwhile. It
+// writes a copy of rec; stop waits for the last write, so a heartbeat can never overwrite a later state.
+func (e *engine) keepAlive(ctx context.Context, rec *Record) (stop func()) {
+	snap := *rec
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(e.o.HeartbeatInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				snap.Heartbeat = e.o.Now()
+				if err := e.store.Update(ctx, &snap); err != nil && ctx.Err() == nil {
+					e.emit(PhaseRecord, "refreshing record: "+err.Error(), nil)
+				}
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		if snap.Heartbeat.After(rec.Heartbeat) {
+			rec.Heartbeat = snap.Heartbeat
+		}
+	}
 }
 
 // detached gives the closing write of a record a context that outlives the caller's cancel, bounded so a

@@ -53,6 +53,19 @@ type Options struct {
 	Resume bool
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// Liveness tells a change whose process was killed (SIGKILL, power loss) from one still running
+	// sooner than the heartbeat can: nil means heartbeats only (a killed change waits up to three
+	// HeartbeatIntervals before it can be resumed).
+	Liveness Liveness
+}
+
+// Liveness identifies the process running a change. Token is stored in every record the process starts
+// or resumes (Record.Holder); Gone must answer true only when the holder of token is certainly gone
+// (e.g. a lock the kernel released when it died), never for a holder it cannot see, such as another
+// laptop's: then the heartbeat decides.
+type Liveness interface {
+	Token() string
+	Gone(token string) bool
 }
 
 func (o Options) withDefaults() Options {
@@ -111,6 +124,10 @@ type Result struct {
 	// SuggestRollbackTo is then the version to roll back to if the change failed.
 	Orphaned          bool
 	SuggestRollbackTo string
-	Records           []Record
-	Retention         *RetentionPlan
+	// NotApplied is set with Orphaned when the interrupted change never reached the cluster (it was
+	// stopped while placing the chart or landing images): Version is then the version still live, and a
+	// re-run of the same change finishes it under the same record.
+	NotApplied bool
+	Records    []Record
+	Retention  *RetentionPlan
 }

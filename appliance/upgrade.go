@@ -28,7 +28,9 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, 
 		return res, err
 	}
 	if inProgress != nil {
-		return e.resumeSame(ctx, res, inProgress, spec)
+		if r, done, err := e.resumeSame(ctx, res, inProgress, spec, b); done {
+			return r, err
+		}
 	}
 	if current == nil {
 		return res, fmt.Errorf("upgrading %s: %w; deploy it first", b.App, ErrNotDeployed)
@@ -66,11 +68,7 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, 
 	if err := e.prepare(ctx, rec, spec.Chart, b.Chart); err != nil {
 		return res, fmt.Errorf("upgrading %s: %w", b.App, err)
 	}
-	if err := e.placeChart(ctx, spec, b.Chart); err != nil {
-		e.finishErr(ctx, rec, err)
-		return res, err
-	}
-	if err := e.landImages(ctx, rec, b.Images, plan); err != nil {
+	if err := e.deliver(ctx, rec, spec, b, plan); err != nil {
 		e.finishErr(ctx, rec, err)
 		return res, err
 	}
