@@ -231,7 +231,7 @@ func TestLongLandingKeepsHeartbeat(t *testing.T) {
 	c, _, _ := fakeCluster(t)
 	startSim(t, c)
 	o := testOptions(t, &eventLog{})
-	o.HeartbeatInterval = 20 * time.Millisecond
+	o.HeartbeatInterval = 200 * time.Millisecond // alive for 600 ms after each beat: margin for a loaded CI machine
 	nodes := newStoreNodes()
 	o.NodeImages = nodes
 	bg := context.Background()
@@ -247,7 +247,7 @@ func TestLongLandingKeepsHeartbeat(t *testing.T) {
 	for len(nodes.requests()) < 3 { // 2 deploy lands + the first upgrade land
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(10 * o.HeartbeatInterval)
+	time.Sleep(8 * o.HeartbeatInterval)
 	st, err := Status(bg, c, "shop", o)
 	if err != nil || st.Orphaned || st.State != StateInProgress {
 		t.Fatalf("status during a long landing: %v orphaned=%v state=%s", err, st.Orphaned, st.State)
