@@ -424,7 +424,7 @@ func (e *engine) prepare(ctx context.Context, rec *Record, hc *helmv1.HelmChart,
 	if err != nil {
 		return err
 	}
-	if live == nil || SpecHash(live.Spec) != rec.SpecHash {
+	if !isLive(live, rec) {
 		// The job that exists now ran another spec; only a newer one speaks for this record. When the
 		// spec is already live, helm-controller starts no new job and the current one is the witness.
 		stale, err := e.currentJobUID(ctx, rec.App)
@@ -497,7 +497,18 @@ func (e *engine) applied(ctx context.Context, rec *Record) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return live != nil && SpecHash(live.Spec) == rec.SpecHash, nil
+	return isLive(live, rec), nil
+}
+
+// isLive says whether hc (the live HelmChart, nil when absent) carries rec's spec. The spec-hash
+// annotation Ferry writes in the same update as the spec is the witness: the spec as stored need not
+// hash like the spec as sent (the API server prunes fields its CRD schema lacks and defaults others;
+// seen on the lab, where an applied and deployed upgrade re-hashed differently).
+func isLive(hc *helmv1.HelmChart, rec *Record) bool {
+	if hc == nil {
+		return false
+	}
+	return hc.Annotations[AnnotationSpecHash] == rec.SpecHash || SpecHash(hc.Spec) == rec.SpecHash
 }
 
 // keepAlive refreshes rec's heartbeat while a step that does not poll runs (chart placement, image

@@ -3,12 +3,16 @@ package appliance
 import (
 	"context"
 	"errors"
-	"runtime"
+	goruntime "runtime"
 	"sync"
 	"testing"
 	"time"
 
+	helmv1 "github.com/k3s-io/helm-controller/pkg/apis/helm.cattle.io/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	k8stesting "k8s.io/client-go/testing"
+
+	"github.com/ferry-delivery/ferry/internal/progress"
 )
 
 // storeNodes is a NodeImages with memory: Land adds the blobs to the node's store, so a re-plan sees what
@@ -146,7 +150,7 @@ func TestKilledWhileLandingThenRerun(t *testing.T) {
 	first.Liveness = &fakeLiveness{token: "run-1"}
 	nodes.kill = func(node string, _ int) {
 		if node == "node-2" {
-			runtime.Goexit() // SIGKILL while node-2's archive is on its way
+			goruntime.Goexit() // SIGKILL while node-2's archive is on its way
 		}
 	}
 	v2 := bundle(t, "2.0.0", "ok")
@@ -209,7 +213,7 @@ func TestKilledRunWithoutLivenessWaitsForHeartbeat(t *testing.T) {
 	if _, err := Deploy(bg, c, bundle(t, "1.0.0", "ok"), o); err != nil {
 		t.Fatal(err)
 	}
-	nodes.kill = func(string, int) { runtime.Goexit() }
+	nodes.kill = func(string, int) { goruntime.Goexit() }
 	v2 := bundle(t, "2.0.0", "ok")
 	killedRun(func() { _, _ = Upgrade(bg, c, v2, o) })
 	nodes.kill = nil
@@ -276,7 +280,7 @@ func TestKilledBeforeApplyThenRollbackOrOtherBundle(t *testing.T) {
 	before := helmChartUpdates(c)
 	first := o
 	first.Liveness = &fakeLiveness{token: "run-1"}
-	nodes.kill = func(string, int) { runtime.Goexit() }
+	nodes.kill = func(string, int) { goruntime.Goexit() }
 	killedRun(func() { _, _ = Upgrade(bg, c, bundle(t, "2.0.0", "ok"), first) })
 	nodes.kill = nil
 	o.Liveness = &fakeLiveness{token: "run-2", dead: map[string]bool{"run-1": true}}
@@ -295,7 +299,7 @@ func TestKilledBeforeApplyThenRollbackOrOtherBundle(t *testing.T) {
 
 	// Same again, then a v3 bundle instead of re-running v2.
 	first.Liveness = &fakeLiveness{token: "run-3"}
-	nodes.kill = func(string, int) { runtime.Goexit() }
+	nodes.kill = func(string, int) { goruntime.Goexit() }
 	killedRun(func() { _, _ = Upgrade(bg, c, bundle(t, "2.0.0", "ok"), first) })
 	nodes.kill = nil
 	o.Liveness = &fakeLiveness{token: "run-4", dead: map[string]bool{"run-3": true}}
@@ -310,4 +314,49 @@ func TestKilledBeforeApplyThenRollbackOrOtherBundle(t *testing.T) {
 		}
 	}
 	noDataLoss(t, c)
+}
+
+// The API server may store a HelmChart spec that does not hash like the one sent (it prunes fields its
+// CRD schema lacks). A laptop killed after the apply must still be seen to have applied: status reports
+// the new version (not "never applied"), and the re-run waits for it instead of delivering again.
+func TestKilledAfterApplyWithRewrittenSpec(t *testing.T) {
+	c, _, h := fakeCluster(t)
+	h.PrependReactor("*", "helmcharts", func(a k8stesting.Action) (bool, runtime.Object, error) {
+		if a.GetVerb() == "create" || a.GetVerb() == "update" {
+			if hc, ok := a.(k8stesting.CreateAction).GetObject().(*helmv1.HelmChart); ok {
+				hc.Spec.BackOffLimit = nil // as pruned by the API server
+			}
+		}
+		return false, nil, nil
+	})
+	startSim(t, c)
+	log := &eventLog{}
+	o := testOptions(t, log)
+	o.Timeout = 5 * time.Second
+	bg := context.Background()
+	if _, err := Deploy(bg, c, bundle(t, "1.0.0", "ok"), o); err != nil {
+		t.Fatal(err)
+	}
+	first := o
+	first.Liveness = &fakeLiveness{token: "run-1"}
+	first.Sink = func(e progress.Event) {
+		if e.Phase == PhaseWait {
+			goruntime.Goexit() // SIGKILL once the HelmChart is applied
+		}
+	}
+	v2 := bundle(t, "2.0.0", "ok")
+	killedRun(func() { _, _ = Upgrade(bg, c, v2, first) })
+	o.Liveness = &fakeLiveness{token: "run-2", dead: map[string]bool{"run-1": true}}
+	st, err := Status(bg, c, "shop", o)
+	if err != nil || !st.Orphaned || st.NotApplied || st.Version != "2.0.0" {
+		t.Fatalf("status after a kill past the apply: %v orphaned=%v notApplied=%v version=%s", err, st.Orphaned, st.NotApplied, st.Version)
+	}
+	res, err := Upgrade(bg, c, v2, o)
+	if err != nil || res.Version != "2.0.0" || res.State != StateSucceeded {
+		t.Fatalf("re-run: %v %s %s", err, res.Version, res.State)
+	}
+	hist, _ := History(bg, c, "shop", o)
+	if n := countAction(hist.Records, ActionUpgrade, "2.0.0"); n != 1 {
+		t.Fatalf("%d upgrade records for 2.0.0, want 1", n)
+	}
 }

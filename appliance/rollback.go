@@ -30,7 +30,7 @@ func Rollback(ctx context.Context, c *Cluster, app, to string, o Options) (res R
 		return res, err
 	}
 	liveGood := live != nil && live.Annotations[AnnotationSpecHash] == current.SpecHash
-	if inProgress != nil && liveGood && (to == "" || to == current.Version) && SpecHash(live.Spec) != inProgress.SpecHash {
+	if inProgress != nil && liveGood && (to == "" || to == current.Version) && !isLive(live, inProgress) {
 		// The change being undone was interrupted before its apply: the current version never stopped
 		// running. Rolling back is closing that change; nothing is re-applied.
 		return e.abandon(ctx, res, inProgress, current)

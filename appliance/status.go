@@ -92,7 +92,7 @@ func (e *engine) judge(ctx context.Context, rec *Record) (Health, error) {
 	if err != nil {
 		return Health{}, err
 	}
-	if live == nil || SpecHash(live.Spec) != rec.SpecHash {
+	if !isLive(live, rec) {
 		h := Health{State: Failed, Reason: "interrupted before its spec was applied; nothing changed"}
 		e.finish(ctx, rec, h)
 		return h, nil

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // A child process holds a session lock; while it runs its token is not gone, once SIGKILLed it is, and
@@ -60,8 +61,30 @@ func TestHolderGoneAfterSIGKILL(t *testing.T) {
 	if !me.Gone(child) {
 		t.Fatal("a SIGKILLed holder is not called gone")
 	}
-	if _, err := os.Stat(filepath.Join(dir, holdersDir, child+".lock")); !os.IsNotExist(err) {
-		t.Fatalf("the dead holder's lock file was not cleared: %v", err)
+	if !me.Gone(child) {
+		t.Fatal("a SIGKILLed holder is not called gone the second time (status, then the re-run, must both see it)")
+	}
+	// A new session sweeps lock files of dead holders once they are old, not before.
+	lock := filepath.Join(dir, holdersDir, child+".lock")
+	other, err := newHolder(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	if _, err := os.Stat(lock); err != nil {
+		t.Fatalf("a young dead holder's lock file was swept: %v", err)
+	}
+	old := time.Now().Add(-2 * staleHolder)
+	if err := os.Chtimes(lock, old, old); err != nil {
+		t.Fatal(err)
+	}
+	other, err = newHolder(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	if _, err := os.Stat(lock); !os.IsNotExist(err) {
+		t.Fatalf("an old dead holder's lock file was not swept: %v", err)
 	}
 	for _, tok := range []string{"", "../../etc/passwd", strings.Repeat("a", 32), "zz" + strings.Repeat("0", 30)} {
 		if me.Gone(tok) {

@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
+	"time"
 )
 
 // holdersDir is where each running session keeps its lock file, under the site records.
@@ -46,6 +48,7 @@ func newHolder(recordsDir string) (*holder, error) {
 		return nil, fmt.Errorf("locking session lock: %w", err)
 	}
 	h.f = f
+	h.sweep()
 	return h, nil
 }
 
@@ -70,10 +73,36 @@ func (h *holder) Gone(token string) bool {
 	if errors.Is(err, syscall.EWOULDBLOCK) || err != nil {
 		return false
 	}
-	// Its process is dead: the file is of no further use (removed while locked, so a racing check sees
-	// either the lock or no file).
-	os.Remove(f.Name())
+	// Its process is dead. The file stays: every later run must be able to tell the same (status, then
+	// the re-run). sweep removes it once the record's heartbeat has long aged out anyway.
+	syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 	return true
+}
+
+// staleHolder is how old an unlocked lock file must be before a new session removes it. By then the
+// heartbeat of any record its process held has aged out (three intervals, 45 s by default), so removing
+// it loses nothing; at worst a record that process refreshed until the moment it died waits for the
+// heartbeat rule.
+const staleHolder = time.Hour
+
+// sweep removes the lock files of processes that are gone and have been for a while.
+func (h *holder) sweep() {
+	ents, err := os.ReadDir(h.dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		tok, ok := strings.CutSuffix(e.Name(), ".lock")
+		if !ok || tok == h.token {
+			continue
+		}
+		if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < staleHolder {
+			continue
+		}
+		if h.Gone(tok) {
+			os.Remove(h.path(tok))
+		}
+	}
 }
 
 // Close releases the lock and removes the file.
