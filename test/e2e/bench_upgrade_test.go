@@ -275,7 +275,7 @@ func TestBenchUpgradeOnLab(t *testing.T) {
 	if land, ok1 := seen["[images]"]; ok1 {
 		if apply, ok2 := seen["[apply]"]; ok2 {
 			fmt.Printf("BENCH wall time: of which landing on both nodes (first [images] line to [apply]) %s = %.2f x scp; before it (verify, connect, plan) %s; after it (apply, helm, health, prune) %s\n",
-				(apply - land).Round(10*time.Millisecond), (apply - land).Seconds()/scpTime.Seconds(), land.Round(10*time.Millisecond), (upTime - apply).Round(10*time.Millisecond))
+				(apply - land).Round(10*time.Millisecond), (apply-land).Seconds()/scpTime.Seconds(), land.Round(10*time.Millisecond), (upTime - apply).Round(10*time.Millisecond))
 		}
 	}
 }
