@@ -251,8 +251,8 @@ func TestBenchUpgradeOnLab(t *testing.T) {
 	}
 	sent, lacked := sentPerNode(t, out), lackedPerNode(out)
 	var totSent, totLacked, totWire int64
-	fmt.Printf("BENCH upgrade: app %.1f MiB (v1) / %.1f MiB (v2) in %d images; v2 changes one %d MiB layer; full v2 bundle %.1f MiB (k3s stand-in included)\n",
-		mib(appBytes1), mib(appBytes2), len(benchApp), benchChanged>>20, mib(bundle2))
+	fmt.Printf("BENCH upgrade: app %.1f MiB (v1) / %.1f MiB = %d bytes (v2) in %d images; v2 changes one %d MiB layer; full v2 bundle %.1f MiB = %d bytes (k3s stand-in included)\n",
+		mib(appBytes1), mib(appBytes2), appBytes2, len(benchApp), benchChanged>>20, mib(bundle2), bundle2)
 	for _, h := range inv.Hosts {
 		s, l := sent[h.Name], lacked[h.Name]
 		wire := rx1[h.Name] - rx0[h.Name]
