@@ -8,7 +8,8 @@
 //
 // It must not: import the GUI toolkit; open network paths of its own (the API server is reached only
 // through the caller's dialer, see Connect); delete a HelmChart (that uninstalls the app and can lose PVC
-// data) or any PVC; use helm-controller's reinstall failure policy; write into k3s's manifests directory
+// data) or any PVC; delete any pod except, during a rollback, a not-Ready pod of the revision being undone
+// that keeps its StatefulSet from rolling back (Kubernetes' "forced rollback", unstick.go); use helm-controller's reinstall failure policy; write into k3s's manifests directory
 // (k3s re-applies it at every start and would revert a rollback); run commands on nodes (image landing is
 // the NodeImages interface, implemented by the installer); let a secret value (SecretPaths) leave the
 // cluster in plain text: the laptop mirror, Results, progress events and errors are redacted or scrubbed,

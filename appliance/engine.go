@@ -26,6 +26,8 @@ type engine struct {
 	scrub *Scrubber
 	// newKey is a values key made for this change because the cluster had none: prepare stores it.
 	newKey []byte
+	// unstick, set during a rollback's wait, frees StatefulSets from pods of the undone revision.
+	unstick *stuckPods
 }
 
 func newEngine(c *Cluster, o Options) *engine {
@@ -245,6 +247,9 @@ func (e *engine) wait(ctx context.Context, rec *Record, timeout time.Duration) (
 	tick := time.NewTicker(e.o.PollInterval)
 	defer tick.Stop()
 	for {
+		for _, note := range e.freeStuckPods(ctx, e.unstick) {
+			rec.Reason = joinReasons(rec.Reason, note)
+		}
 		snap, err := collect(ctx, e.c, e.o.Namespace, rec.App, rec.StaleJobUID, rec.StaleRevision, rec.Started, timeout, e.o.Now())
 		if err != nil && ctx.Err() == nil {
 			// A dropped SSH channel or an API hiccup is not the app failing: keep trying until timeout.

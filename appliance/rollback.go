@@ -137,6 +137,9 @@ func (e *engine) rollbackTo(ctx context.Context, target *Record, action Action, 
 		e.emit(PhaseRollback, note, nil)
 		rec.Reason = note
 	}
+	// Noted before the apply: the revisions the StatefulSets were moving to are the ones being undone.
+	e.unstick = e.noteStatefulRevisions(ctx, hc.Spec.TargetNamespace)
+	defer func() { e.unstick = nil }()
 	h, changed, err := e.execute(ctx, rec, hc)
 	res.Record, res.Health, res.Changed, res.State = *rec, h, changed, rec.State
 	if err != nil {

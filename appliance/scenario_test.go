@@ -149,7 +149,7 @@ func TestLifecycleWithAutomaticRollback(t *testing.T) {
 			if !errors.Is(err, ErrUnhealthy) || !strings.Contains(err.Error(), b.cause) {
 				t.Fatalf("err = %v, want ErrUnhealthy naming %q", err, b.cause)
 			}
-			if !res.RolledBack || res.RolledBackTo != "2.0.0" || res.Health.State != Healthy {
+			if !res.RolledBack || res.RolledBackTo != "2.0.0" || res.Version != "2.0.0" || res.Health.State != Healthy {
 				t.Fatalf("not rolled back: %+v", res)
 			}
 			if got := liveSpecJSON(t, c); got != v2Spec {

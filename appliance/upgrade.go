@@ -122,11 +122,22 @@ func (e *engine) autoRollback(ctx context.Context, res Result, failed, previous 
 	rb, err := e.rollbackTo(ctx, previous, ActionAutoRollback, failed)
 	res.RolledBack = err == nil && rb.State == StateSucceeded
 	res.RolledBackTo = previous.Version
+	if err == nil {
+		// Result.Version is the version now applied: the previous one, re-applied (ferryctl printed
+		// "shop is at 3.0.0: Healthy" after rolling back to 2.0.0 before this).
+		res.Version = previous.Version
+	}
 	res.Health = rb.Health
 	res.State = failed.State
 	res.Record = *failed
 	if err != nil {
 		return res, errors.Join(cause, fmt.Errorf("rolling back to %s: %w", previous.Version, err))
+	}
+	if rb.State != StateSucceeded {
+		// The rollback applied but did not become healthy either: say so, or the caller believes the
+		// previous version is back (ferryctl reported only the upgrade's cause before this).
+		return res, errors.Join(cause, fmt.Errorf("rolling back to %s: %w: %s (the app is neither at %s nor at %s; see ferryctl status)",
+			previous.Version, ErrUnhealthy, rb.Health.Reason, failed.Version, previous.Version))
 	}
 	return res, cause
 }

@@ -36,6 +36,7 @@ type applianceFlags struct {
 	app        string
 	namespace  string
 	records    string
+	timeout    time.Duration
 }
 
 var errNeedSite = errors.New("this verb needs --site: it lands images on the nodes over SSH")
@@ -48,6 +49,19 @@ func (f *applianceFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.app, "app", "", "app name (its HelmChart); with --site, default: the one app in the site records")
 	c.Flags().StringVar(&f.namespace, "namespace", appliance.DefaultNamespace, "namespace of Ferry's records")
 	c.Flags().StringVar(&f.records, "records", "", "with --kubeconfig: site records directory to mirror history into")
+}
+
+// registerWait adds --timeout to the verbs that apply a spec and wait for its health.
+func (f *applianceFlags) registerWait(c *cobra.Command) {
+	c.Flags().DurationVar(&f.timeout, "timeout", 0, "how long to wait for the app to become healthy after applying, before a failed upgrade is rolled back (default: the chart's helm timeout + 1m)")
+	c.PreRunE = func(*cobra.Command, []string) error { return f.checkTimeout() } // before a bundle is opened
+}
+
+func (f *applianceFlags) checkTimeout() error {
+	if f.timeout < 0 {
+		return fmt.Errorf("--timeout %s: give a positive duration (e.g. 5m)", f.timeout)
+	}
+	return nil
 }
 
 // applianceConnect turns kubeconfig bytes into a Cluster; tests swap it for fake clientsets.
@@ -67,7 +81,10 @@ type target struct {
 // open connects as the flags say. needApp: the verb acts on an existing app (not deploy/upgrade, which
 // take it from the bundle).
 func (f *applianceFlags) open(ctx context.Context, errOut io.Writer, sink progress.Sink, needApp bool) (*target, error) {
-	o := appliance.Options{Namespace: f.namespace, Sink: sink}
+	if err := f.checkTimeout(); err != nil {
+		return nil, err
+	}
+	o := appliance.Options{Namespace: f.namespace, Sink: sink, Timeout: f.timeout}
 	switch {
 	case f.site != "" && f.kubeconfig != "":
 		return nil, errors.New("give either --site or --kubeconfig, not both")

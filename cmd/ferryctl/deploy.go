@@ -38,6 +38,7 @@ func newDeployCmd() *cobra.Command {
 		},
 	}
 	f.register(c)
+	f.registerWait(c)
 	bundleFlags(c, &bundlePath, &keyFiles, &valuesFile)
 	c.Flags().StringVar(&namespace, "target-namespace", "", "namespace the app runs in (default: the app's name)")
 	return c

@@ -36,6 +36,7 @@ func newRollbackCmd() *cobra.Command {
 		},
 	}
 	f.register(c)
+	f.registerWait(c)
 	c.Flags().StringVar(&to, "to", "", "version to roll back to (default: the previous kept version)")
 	c.Flags().BoolVar(&dryRun, "dry-run", false, "show the version that would be re-applied and change nothing")
 	return c

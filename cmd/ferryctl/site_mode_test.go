@@ -30,6 +30,9 @@ func TestSiteModeFlagErrors(t *testing.T) {
 		{[]string{"status", "--site", siteFile}, "", remote.ErrNoApp},
 		// An app named but never installed from these records: no kubeconfig.
 		{[]string{"rollback", "--site", siteFile, "--app", "shop"}, "", remote.ErrNotInstalled},
+		// A negative health timeout is refused before anything is opened.
+		{[]string{"upgrade", "--site", siteFile, "--bundle", "x.ferry", "--timeout", "-5s"}, "--timeout -5s", nil},
+		{[]string{"rollback", "--site", siteFile, "--app", "shop", "--timeout", "-1m"}, "positive duration", nil},
 	}
 	for _, c := range cases {
 		t.Run(strings.Join(c.args, " "), func(t *testing.T) {

@@ -48,6 +48,7 @@ func newStatusCmd() *cobra.Command {
 		},
 	}
 	f.register(c)
+	f.registerWait(c)
 	c.Flags().BoolVar(&resume, "resume", false, "keep waiting on an interrupted change (and roll back a failed upgrade)")
 	return c
 }

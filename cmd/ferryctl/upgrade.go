@@ -38,6 +38,7 @@ func newUpgradeCmd() *cobra.Command {
 		},
 	}
 	f.register(c)
+	f.registerWait(c)
 	bundleFlags(c, &bundlePath, &keyFiles, &valuesFile)
 	c.Flags().BoolVar(&allowDowngrade, "allow-downgrade", false, "apply a version older than the installed one")
 	return c

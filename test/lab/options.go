@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/ferry-delivery/ferry/internal/progress"
@@ -48,7 +49,7 @@ type Options struct {
 	ID int
 	// Hosts lists the site's hosts, named ferrylab<ID>-1, -2, ... in this order.
 	Hosts []HostSpec
-	// CacheDir holds the cached base rootfs images; DefaultCacheDir if empty.
+	// CacheDir holds the cached base rootfs images; if empty, $FERRY_LAB_CACHE, else DefaultCacheDir.
 	CacheDir string
 	// StateRoot holds each lab's state directory (StateRoot/ferrylab<ID>); DefaultStateRoot if empty.
 	StateRoot string
@@ -73,7 +74,7 @@ func Spec(amd64, arm64 int) []HostSpec {
 func (o *Options) withDefaults() Options {
 	c := *o
 	if c.CacheDir == "" {
-		c.CacheDir = DefaultCacheDir
+		c.CacheDir = CacheDir()
 	}
 	if c.StateRoot == "" {
 		c.StateRoot = DefaultStateRoot
@@ -100,6 +101,15 @@ func (o *Options) validate() error {
 		return fmt.Errorf("%w: cache and state directories must be absolute paths", ErrBadOptions)
 	}
 	return nil
+}
+
+// CacheDir is where the base rootfs images are cached: $FERRY_LAB_CACHE when set (e.g. to measure a cold
+// run without throwing away the machine's cache), else DefaultCacheDir.
+func CacheDir() string {
+	if d := os.Getenv("FERRY_LAB_CACHE"); d != "" {
+		return d
+	}
+	return DefaultCacheDir
 }
 
 // Names of the lab's kernel objects, all derived from the ID so Down can find them without state.

@@ -263,14 +263,39 @@ func (k *Kubelet) syncPod(ctx context.Context, pod *corev1.Pod) {
 		k.setWaiting(ctx, pod, missing)
 		return
 	}
-	if isReady(pod) {
-		return
-	}
 	final := corev1.PodRunning
 	if ownedByJob(pod) {
 		final = corev1.PodSucceeded
 	}
+	if final == corev1.PodRunning && pod.Status.Phase == corev1.PodRunning && isReady(pod) == podReadyWanted(pod) {
+		return // already as it should be: no status churn (container IDs would change at every pass)
+	}
 	k.setStatus(ctx, pod, final, "", "")
+	if final == corev1.PodRunning && !podReadyWanted(pod) {
+		k.event(ctx, pod, "Unhealthy", "Readiness probe failed: the probe's command is `false` (k3s stand-in: the one probe it evaluates)")
+	}
+}
+
+// neverReady is the stand-in's one evaluated probe: a readiness probe that execs `false` fails on any
+// node, real kubelet included, so the container is never Ready. Every other probe is taken as passing
+// (no container runs here to probe). `true` passes, as it would on a real node.
+func neverReady(c corev1.Container) bool {
+	p := c.ReadinessProbe
+	if p == nil || p.Exec == nil || len(p.Exec.Command) != 1 {
+		return false
+	}
+	cmd := p.Exec.Command[0]
+	return cmd == "false" || cmd == "/bin/false" || cmd == "/usr/bin/false"
+}
+
+// podReadyWanted is whether every container of pod passes its readiness probe (see neverReady).
+func podReadyWanted(p *corev1.Pod) bool {
+	for _, c := range p.Spec.Containers {
+		if neverReady(c) {
+			return false
+		}
+	}
+	return true
 }
 
 func (k *Kubelet) startHelmJob(ctx context.Context, pod *corev1.Pod) {
@@ -366,7 +391,7 @@ func (k *Kubelet) setStatus(ctx context.Context, pod *corev1.Pod, phase corev1.P
 			cs.Started = ptr.To(false)
 		default:
 			cs.State.Running = &corev1.ContainerStateRunning{StartedAt: now}
-			cs.Ready = true
+			cs.Ready = !neverReady(c)
 		}
 		return cs
 	}
@@ -380,8 +405,11 @@ func (k *Kubelet) setStatus(ctx context.Context, pod *corev1.Pod, phase corev1.P
 	}
 	ready := corev1.ConditionTrue
 	reason := ""
-	if phase != corev1.PodRunning {
+	switch {
+	case phase != corev1.PodRunning:
 		ready, reason = corev1.ConditionFalse, "PodCompleted"
+	case !podReadyWanted(pod):
+		ready, reason = corev1.ConditionFalse, "ContainersNotReady"
 	}
 	setCond(st, corev1.PodInitialized, corev1.ConditionTrue, "", "")
 	setCond(st, corev1.ContainersReady, ready, reason, "")

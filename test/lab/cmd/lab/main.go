@@ -86,7 +86,7 @@ func dispatch(ctx context.Context, verb string, args []string) error {
 		arm := fs.Int("arm64", 1, "number of arm64 hosts")
 		containers := fs.Bool("containers", false, "prepare every host to run containerd")
 		inv := fs.String("inventory", "", "also write the inventory to this file")
-		cache := fs.String("cache", lab.DefaultCacheDir, "rootfs cache directory")
+		cache := fs.String("cache", lab.CacheDir(), "rootfs cache directory ($FERRY_LAB_CACHE or "+lab.DefaultCacheDir+")")
 		mirror := fs.String("mirror", "", "Debian mirror (default: the one apt uses)")
 		_ = fs.Parse(args)
 		spec := lab.Spec(*hosts, *arm)
@@ -133,7 +133,7 @@ func dispatch(ctx context.Context, verb string, args []string) error {
 	case "rootfs":
 		fs := flag.NewFlagSet("rootfs", flag.ExitOnError)
 		arches := fs.String("arch", "amd64,arm64", "architectures to build")
-		cache := fs.String("cache", lab.DefaultCacheDir, "rootfs cache directory")
+		cache := fs.String("cache", lab.CacheDir(), "rootfs cache directory ($FERRY_LAB_CACHE or "+lab.DefaultCacheDir+")")
 		_ = fs.Parse(args)
 		mirror, err := lab.AptMirror("/etc/apt", lab.Suite)
 		if err != nil {
