@@ -157,7 +157,7 @@ func (e *engine) apply(ctx context.Context, hc *helmv1.HelmChart) (changed bool,
 		if err != nil {
 			return err
 		}
-		if SpecHash(live.Spec) == want {
+		if sameSpec(live.Spec, want) {
 			changed = false
 			// Metadata may still lag (a resumed apply): bring the record annotation in line; metadata
 			// changes never trigger a helm run.
@@ -505,16 +505,33 @@ func (e *engine) applied(ctx context.Context, rec *Record) (bool, error) {
 	return isLive(live, rec), nil
 }
 
-// isLive says whether hc (the live HelmChart, nil when absent) carries rec's spec. The spec-hash
-// annotation Ferry writes in the same update as the spec is the witness: the spec as stored need not
-// hash like the spec as sent (the API server prunes fields its CRD schema lacks and defaults others;
-// seen on the lab, where an applied and deployed upgrade re-hashed differently).
+// isLive says whether hc (the live HelmChart, nil when absent) carries rec's spec: its spec-hash
+// annotation, written in the same update as the spec, or its spec (see sameSpec). The stored spec need
+// not hash like the one sent (API-server defaulting; seen on the lab, where an applied and deployed
+// upgrade was judged "never applied" before).
 func isLive(hc *helmv1.HelmChart, rec *Record) bool {
 	if hc == nil {
 		return false
 	}
-	return hc.Annotations[AnnotationSpecHash] == rec.SpecHash || SpecHash(hc.Spec) == rec.SpecHash
+	return hc.Annotations[AnnotationSpecHash] == rec.SpecHash || sameSpec(hc.Spec, rec.SpecHash)
 }
+
+// sameSpec says whether a stored HelmChart spec is the one whose SpecHash is want. helm-controller's
+// CRD defaults spec.driver to "secret" (the stand-in's helm-controller v0.17.9 on kube-apiserver does),
+// a field Ferry leaves empty, so the stored spec is also hashed with that default taken out.
+func sameSpec(stored helmv1.HelmChartSpec, want string) bool {
+	if SpecHash(stored) == want {
+		return true
+	}
+	if stored.Driver == defaultDriver {
+		stored.Driver = ""
+		return SpecHash(stored) == want
+	}
+	return false
+}
+
+// defaultDriver is the helm storage driver helm-controller's CRD fills in when a spec names none.
+const defaultDriver = "secret"
 
 // keepAlive refreshes rec's heartbeat while a step that does not poll runs (chart placement, image
 // landing: minutes on a slow link), so no other process takes the change for orphaned meanwhile. It
