@@ -197,6 +197,11 @@ func TestKilledWhileLandingThenRerun(t *testing.T) {
 	if n := countAction(h.Records, ActionUpgrade, "2.0.0"); n != 1 || len(h.Records) != 2 {
 		t.Fatalf("history has %d records, %d upgrades to 2.0.0; want 2 and 1", len(h.Records), n)
 	}
+	// Once more: nothing to do, and the answer says how the app stands.
+	again, err := Upgrade(bg, c, v2, o)
+	if err != nil || again.Changed || again.Version != "2.0.0" || again.Health.State != Healthy {
+		t.Fatalf("third run: %v changed=%v version=%s health=%v", err, again.Changed, again.Version, again.Health)
+	}
 	noDataLoss(t, c)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 )
@@ -41,6 +42,12 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, 
 	if current.SpecHash == spec.Hash {
 		e.emit(PhaseCheck, fmt.Sprintf("%s %s is already applied with these values", b.App, b.Version), nil)
 		res.Record, res.State = *current, current.State
+		// Say how it stands, as status would (a re-run after an interruption lands here too).
+		snap, err := collect(ctx, e.c, e.o.Namespace, b.App, "", 0, time.Time{}, 0, e.o.Now())
+		if err != nil {
+			return res, err
+		}
+		res.Health = Evaluate(snap)
 		return res, nil
 	}
 	e.emit(PhasePlan, "reading the images present on each node", nil)
