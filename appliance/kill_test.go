@@ -172,7 +172,7 @@ func TestKilledWhileLandingThenRerun(t *testing.T) {
 	}
 
 	res, err := Upgrade(bg, c, v2, o)
-	if err != nil || res.State != StateSucceeded || res.Version != "2.0.0" || !res.Changed {
+	if err != nil || res.State != StateSucceeded || res.Version != "2.0.0" || !res.Changed || !res.Resumed {
 		t.Fatalf("re-run: %v state=%s version=%s changed=%v", err, res.State, res.Version, res.Changed)
 	}
 	if res.Record.ID != st.Record.ID {
@@ -359,7 +359,7 @@ func TestKilledAfterApplyWithRewrittenSpec(t *testing.T) {
 	}
 	updates := helmChartUpdates(c)
 	res, err := Upgrade(bg, c, v2, o)
-	if err != nil || res.Version != "2.0.0" || res.State != StateSucceeded || res.Changed {
+	if err != nil || res.Version != "2.0.0" || res.State != StateSucceeded || res.Changed || !res.Resumed {
 		t.Fatalf("re-run: %v %s %s changed=%v", err, res.Version, res.State, res.Changed)
 	}
 	if n := helmChartUpdates(c) - updates; n != 0 {

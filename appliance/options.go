@@ -113,6 +113,9 @@ type Result struct {
 	Health  Health
 	Record  Record // the record this verb made or judged
 	Changed bool   // false when the spec was already applied (nothing applied twice)
+	// Resumed is set when this run finished an interrupted change (its record, not a new one): a change
+	// completed even when Changed is false because the spec was already live.
+	Resumed bool
 	// RolledBack is set when a failed upgrade was rolled back automatically to RolledBackTo.
 	RolledBack   bool
 	RolledBackTo string

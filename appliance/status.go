@@ -116,7 +116,7 @@ func (e *engine) judge(ctx context.Context, rec *Record) (Health, error) {
 // before its apply: chart and images still to deliver) runs first, then the spec is applied only if it
 // is not live yet (apply compares hashes) and health is awaited; a failed upgrade is rolled back.
 func (e *engine) resume(ctx context.Context, rec *Record, prep func(context.Context) error) (Result, error) {
-	res := Result{App: rec.App, Version: rec.Version}
+	res := Result{App: rec.App, Version: rec.Version, Resumed: true}
 	hc, err := e.store.RestoreSpec(ctx, rec)
 	if err != nil {
 		return res, err
