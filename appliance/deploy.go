@@ -11,23 +11,11 @@ import (
 func Deploy(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, err error) {
 	e := newEngine(c, o)
 	defer e.seal(&res, &err)
-	b.Namespace = e.o.Namespace
-	spec, err := e.buildSpec(ctx, b.SpecInput)
-	if err != nil {
-		return Result{}, fmt.Errorf("deploying %s: %w", b.App, err)
-	}
-	e.scrub.AddValues(spec.Values, spec.SecretPaths)
-	res = Result{App: b.App, Version: b.Version, StaticChart: spec.StaticChart}
-	e.emit(PhaseCheck, fmt.Sprintf("checking %s %s", b.App, b.Version), nil)
-	_, current, inProgress, err := e.records(ctx, b.App)
-	if err != nil {
+	op, res, err := e.open(ctx, "deploying", &b)
+	if err != nil || op.decided {
 		return res, err
 	}
-	if inProgress != nil {
-		if r, done, err := e.resumeSame(ctx, res, inProgress, spec, b); done {
-			return r, err
-		}
-	}
+	spec, current := op.spec, op.current
 	live, err := e.liveChart(ctx, b.App)
 	if err != nil {
 		return res, err
@@ -47,6 +35,9 @@ func Deploy(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, e
 	rec := &Record{App: b.App, Version: b.Version, Action: ActionDeploy, BundleDigest: b.BundleDigest,
 		ChartName: spec.ChartName, ChartDigest: spec.ChartDigest, Values: spec.Values, SecretPaths: spec.SecretPaths, SpecHash: spec.Hash,
 		ValuesRef: spec.ValuesSecret, SecretValues: spec.SecretValues, StaticChart: spec.StaticChart, Images: b.Images}
+	if rec.Overrides, err = overridesYAML(b.Overrides); err != nil {
+		return res, fmt.Errorf("deploying %s: %w", b.App, err)
+	}
 	if err := e.prepare(ctx, rec, spec.Chart, b.Chart); err != nil {
 		return res, fmt.Errorf("deploying %s: %w", b.App, err)
 	}
@@ -63,6 +54,40 @@ func Deploy(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, e
 		return res, unhealthy(b.App, h)
 	}
 	return res, nil
+}
+
+// opening is what Deploy and Upgrade learn before deciding anything.
+type opening struct {
+	spec    Spec
+	current *Record // the app's current record, nil before its first deploy
+	// decided is set when an interrupted change of the app settled the call (resumed, or refused): the
+	// caller returns the Result and error as they are.
+	decided bool
+}
+
+// open is the start Deploy and Upgrade share: build and validate the spec (its secret values then scrubbed
+// from every error), read the app's records, and resume an interrupted change of this very spec (see
+// resumeSame). verb is the gerund for errors ("deploying").
+func (e *engine) open(ctx context.Context, verb string, b *Bundle) (opening, Result, error) {
+	b.Namespace = e.o.Namespace
+	spec, err := e.buildSpec(ctx, b.SpecInput)
+	if err != nil {
+		return opening{}, Result{}, fmt.Errorf("%s %s: %w", verb, b.App, err)
+	}
+	e.scrub.AddValues(spec.Values, spec.SecretPaths)
+	res := Result{App: b.App, Version: b.Version, StaticChart: spec.StaticChart}
+	e.emit(PhaseCheck, fmt.Sprintf("checking %s %s", b.App, b.Version), nil)
+	_, current, inProgress, err := e.records(ctx, b.App)
+	if err != nil {
+		return opening{}, res, err
+	}
+	if inProgress != nil {
+		r, done, err := e.resumeSame(ctx, res, inProgress, spec, *b)
+		if done {
+			return opening{decided: true}, r, err
+		}
+	}
+	return opening{spec: spec, current: current}, res, nil
 }
 
 // resumeSame handles a (re-)run while a change is in progress. done is false only when the in-progress

@@ -10,6 +10,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
@@ -44,6 +45,9 @@ type Snapshot struct {
 	// Pods holds the pods of the target namespace and of the helm job.
 	Pods   []corev1.Pod
 	Events []corev1.Event
+	// Services and EndpointSlices of the release's namespaces; only Status reads them (Components).
+	Services       []corev1.Service
+	EndpointSlices []discoveryv1.EndpointSlice
 	// Started is when the spec was applied; Timeout bounds the wait (zero: no timeout). Now is the
 	// evaluation time, passed in so the evaluation stays a pure function.
 	Started time.Time

@@ -70,6 +70,10 @@ type Record struct {
 	// Values are the merged values as applied. In the cluster record they are plaintext (rollback
 	// re-applies them); everywhere else (laptop mirror, Result) secret leaves are markers (Redacted).
 	Values string `json:"values,omitempty"`
+	// Overrides are the site's own values (YAML) as given, before the bundle's defaults went under them:
+	// what an upgrade with Options.KeepSiteValues reuses. Plaintext in the cluster record, redacted like
+	// Values elsewhere; empty when the site gave none and in records written before Ferry kept them.
+	Overrides string `json:"overrides,omitempty"`
 	// SecretPaths are JSON pointers of the secret values (chart schema marks, plus secret-like names);
 	// absent in records written before Ferry tracked them, whose mirror falls back to the name rule.
 	SecretPaths []string `json:"secretPaths,omitempty"`

@@ -39,6 +39,10 @@ type Options struct {
 	HeartbeatInterval time.Duration
 	// AllowDowngrade lets Upgrade apply an older version.
 	AllowDowngrade bool
+	// KeepSiteValues makes an Upgrade whose bundle has no Overrides reuse the site's own values recorded
+	// with the version running now (Record.Overrides): the new version's defaults apply under them, so a
+	// site keeps its settings across upgrades without anyone retyping them. Overrides given replace them.
+	KeepSiteValues bool
 	// Keep is how many versions stay rollback-ready (default DefaultKeep).
 	Keep int
 	// NodeImages lands images on the nodes; nil skips image delivery (images already on the nodes).
@@ -111,8 +115,11 @@ type Result struct {
 	Version string // the version now applied
 	State   RecordState
 	Health  Health
-	Record  Record // the record this verb made or judged
-	Changed bool   // false when the spec was already applied (nothing applied twice)
+	// Components are the workloads and services of the app's newest release with their state (Status
+	// only).
+	Components []Component
+	Record     Record // the record this verb made or judged
+	Changed    bool   // false when the spec was already applied (nothing applied twice)
 	// Resumed is set when this run finished an interrupted change (its record, not a new one): a change
 	// completed even when Changed is false because the spec was already live.
 	Resumed bool

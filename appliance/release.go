@@ -86,9 +86,17 @@ type workloadRef struct {
 
 func (w workloadRef) String() string { return w.Kind + " " + w.Namespace + "/" + w.Name }
 
+// workloadKinds are the kinds whose rollout decides health.
+var workloadKinds = map[string]int{"Deployment": 0, "StatefulSet": 1, "DaemonSet": 2, "Job": 3}
+
 // releaseWorkloads lists the Deployments, StatefulSets, DaemonSets and Jobs in a release's manifest: the
 // objects whose rollout decides health. Helm hooks are not in the manifest and are not waited for.
 func releaseWorkloads(r *Release, defaultNS string) ([]workloadRef, error) {
+	return releaseObjects(r, defaultNS, workloadKinds)
+}
+
+// releaseObjects lists the objects of the given kinds in a release's manifest, in helm's install order.
+func releaseObjects(r *Release, defaultNS string, kinds map[string]int) ([]workloadRef, error) {
 	var out []workloadRef
 	manifests := releaseutil.SplitManifests(r.Manifest)
 	keys := make([]string, 0, len(manifests))
@@ -107,8 +115,7 @@ func releaseWorkloads(r *Release, defaultNS string) ([]workloadRef, error) {
 		if err := yaml.Unmarshal([]byte(manifests[k]), &head); err != nil {
 			return nil, fmt.Errorf("reading manifest of release %s v%d: %w", r.Name, r.Version, err)
 		}
-		switch head.Kind {
-		case "Deployment", "StatefulSet", "DaemonSet", "Job":
+		if _, ok := kinds[head.Kind]; ok {
 			ns := head.Metadata.Namespace
 			if ns == "" {
 				ns = defaultNS

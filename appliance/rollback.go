@@ -119,7 +119,7 @@ func (e *engine) rollbackTo(ctx context.Context, target *Record, action Action, 
 	}
 	rec := &Record{App: target.App, Version: target.Version, Action: action, From: target.ID,
 		BundleDigest: target.BundleDigest, ChartName: target.ChartName, ChartDigest: target.ChartDigest,
-		Values: target.Values, SecretPaths: paths, SpecHash: target.SpecHash, ChartRef: target.ChartRef,
+		Values: target.Values, Overrides: target.Overrides, SecretPaths: paths, SpecHash: target.SpecHash, ChartRef: target.ChartRef,
 		ValuesRef: target.ValuesRef, SecretValues: target.SecretValues,
 		StaticChart: target.StaticChart, Images: target.Images}
 	if replaced != nil {

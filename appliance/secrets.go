@@ -506,6 +506,13 @@ func redactRecord(r Record, red *Redactor, sc *Scrubber) (Record, error) {
 		}
 		r.Values = v
 	}
+	if r.Overrides != "" {
+		v, err := red.Values(r.Overrides, r.SecretPaths)
+		if err != nil {
+			return Record{}, fmt.Errorf("redacting the site's values of %s: %w", r.ID, err)
+		}
+		r.Overrides = v
+	}
 	if r.SecretValues != "" {
 		v, err := red.Values(r.SecretValues, r.SecretPaths)
 		if err != nil {

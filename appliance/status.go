@@ -48,6 +48,12 @@ func Status(ctx context.Context, c *Cluster, app string, o Options) (res Result,
 			defer done()
 			r.Records, _ = e.store.List(dctx, app)
 			r.Retention = res.Retention
+			// An unhealthy outcome is when the components matter most: list them with the error.
+			cs, cerr := e.components(dctx, app, nil)
+			r.Components = cs
+			if err == nil {
+				err = cerr
+			}
 			return r, err
 		}
 		h, err := e.judge(ctx, inProgress)
@@ -59,7 +65,8 @@ func Status(ctx context.Context, c *Cluster, app string, o Options) (res Result,
 			res.SuggestRollbackTo = current.Version
 		}
 		res.Records, _ = e.store.List(ctx, app)
-		return res, nil
+		res.Components, err = e.components(ctx, app, nil)
+		return res, err
 	}
 	if inProgress != nil {
 		snap, err := collect(ctx, c, e.o.Namespace, app, inProgress.StaleJobUID, inProgress.StaleRevision, time.Time{}, 0, e.o.Now())
@@ -67,7 +74,8 @@ func Status(ctx context.Context, c *Cluster, app string, o Options) (res Result,
 			return res, err
 		}
 		res.Version, res.Record, res.Health, res.State = inProgress.Version, *inProgress, Evaluate(snap), StateInProgress
-		return res, nil
+		res.Components, err = e.components(ctx, app, &snap)
+		return res, err
 	}
 	if current == nil {
 		return res, fmt.Errorf("reading status of %s: %w", app, ErrNotDeployed)
@@ -83,7 +91,24 @@ func Status(ctx context.Context, c *Cluster, app string, o Options) (res Result,
 		res.Version = latest.Version
 		res.SuggestRollbackTo = current.Version
 	}
-	return res, nil
+	res.Components, err = e.components(ctx, app, &snap)
+	return res, err
+}
+
+// components lists the app's workloads and services with their state, from snap (read again when nil)
+// plus the services and endpoint slices only Status needs.
+func (e *engine) components(ctx context.Context, app string, snap *Snapshot) ([]Component, error) {
+	if snap == nil {
+		s, err := collect(ctx, e.c, e.o.Namespace, app, "", 0, time.Time{}, 0, e.o.Now())
+		if err != nil {
+			return nil, err
+		}
+		snap = &s
+	}
+	if err := collectServices(ctx, e.c, e.o.Namespace, snap); err != nil {
+		return nil, fmt.Errorf("reading the components of %s: %w", app, err)
+	}
+	return Components(*snap), nil
 }
 
 // judge evaluates an orphaned in-progress record once; a final verdict closes the record.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
+	"sigs.k8s.io/yaml"
 )
 
 // Upgrade moves an app to a newer bundle: same app, newer version (older only with AllowDowngrade),
@@ -16,23 +17,16 @@ import (
 func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, err error) {
 	e := newEngine(c, o)
 	defer e.seal(&res, &err)
-	b.Namespace = e.o.Namespace
-	spec, err := e.buildSpec(ctx, b.SpecInput)
-	if err != nil {
-		return Result{}, fmt.Errorf("upgrading %s: %w", b.App, err)
-	}
-	e.scrub.AddValues(spec.Values, spec.SecretPaths)
-	res = Result{App: b.App, Version: b.Version, StaticChart: spec.StaticChart}
-	e.emit(PhaseCheck, fmt.Sprintf("checking %s %s", b.App, b.Version), nil)
-	_, current, inProgress, err := e.records(ctx, b.App)
-	if err != nil {
-		return res, err
-	}
-	if inProgress != nil {
-		if r, done, err := e.resumeSame(ctx, res, inProgress, spec, b); done {
-			return r, err
+	if e.o.KeepSiteValues && b.Overrides == nil {
+		if b.Overrides, err = e.siteValues(ctx, b.App); err != nil {
+			return Result{}, fmt.Errorf("upgrading %s: %w", b.App, err)
 		}
 	}
+	op, res, err := e.open(ctx, "upgrading", &b)
+	if err != nil || op.decided {
+		return res, err
+	}
+	spec, current := op.spec, op.current
 	if current == nil {
 		return res, fmt.Errorf("upgrading %s: %w; deploy it first", b.App, ErrNotDeployed)
 	}
@@ -72,6 +66,9 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, 
 		ChartName: spec.ChartName, ChartDigest: spec.ChartDigest, Values: spec.Values, SecretPaths: spec.SecretPaths, SpecHash: spec.Hash,
 		ValuesRef: spec.ValuesSecret, SecretValues: spec.SecretValues,
 		StaticChart: spec.StaticChart, Images: b.Images}
+	if rec.Overrides, err = overridesYAML(b.Overrides); err != nil {
+		return res, fmt.Errorf("upgrading %s: %w", b.App, err)
+	}
 	if err := e.prepare(ctx, rec, spec.Chart, b.Chart); err != nil {
 		return res, fmt.Errorf("upgrading %s: %w", b.App, err)
 	}
@@ -147,4 +144,30 @@ func (e *engine) autoRollback(ctx context.Context, res Result, failed, previous 
 			previous.Version, ErrUnhealthy, rb.Health.Reason, failed.Version, previous.Version))
 	}
 	return res, cause
+}
+
+// siteValues are the site's own values recorded with the version running now (nil when none: no
+// current record, or one written before Ferry kept them).
+func (e *engine) siteValues(ctx context.Context, app string) (map[string]any, error) {
+	_, current, _, err := e.records(ctx, app)
+	if err != nil || current == nil || current.Overrides == "" {
+		return nil, err
+	}
+	v, err := ParseValues([]byte(current.Overrides))
+	if err != nil {
+		return nil, fmt.Errorf("reading the site's values of %s %s: %w", app, current.Version, err)
+	}
+	return v, nil
+}
+
+// overridesYAML is the record form of the site's values ("" for none).
+func overridesYAML(v map[string]any) (string, error) {
+	if len(v) == 0 {
+		return "", nil
+	}
+	b, err := yaml.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("encoding the site's values: %w", err)
+	}
+	return string(b), nil
 }

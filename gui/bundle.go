@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"sync"
+	"time"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -85,6 +86,7 @@ func (vm *BundleVM) Verify(w *Wizard) {
 	w.Run(func() func() {
 		defer cancel()
 		last := -1.0
+		start := time.Now()
 		b, err := w.Eng.OpenBundle(ctx, path, func(e progress.Event) {
 			if e.Total <= 0 {
 				return
@@ -96,6 +98,9 @@ func (vm *BundleVM) Verify(w *Wizard) {
 				w.ui(func() { _ = vm.Progress.Set(f) })
 			}
 		})
+		if w.onVerified != nil {
+			w.onVerified(path, b, err, time.Since(start))
+		}
 		return func() {
 			_ = vm.Busy.Set(false)
 			if err != nil {
@@ -116,7 +121,15 @@ func (w *Wizard) ShowBundle() {
 		b := w.Site.Bundle
 		_ = vm.Verified.Set(&b)
 		_ = vm.Progress.Set(1)
+	} else if w.Site.Bundle.Path != "" {
+		// A preset path (ferry --bundle) not verified yet: verify it now, as if the user pressed Verify.
+		_ = vm.Path.Set(w.Site.Bundle.Path)
+		vm.Verify(w)
 	}
+	w.showBundle(vm)
+}
+
+func (w *Wizard) showBundle(vm *BundleVM) {
 	w.show(func() fyne.CanvasObject {
 		next := widget.NewButtonWithIcon(lang.X("common.next", "Next"), theme.NavigateNextIcon(), func() {
 			if ok, _ := vm.CanContinue(); ok {

@@ -150,3 +150,42 @@ func TestChineseScreens(t *testing.T) {
 	}
 	mustContain(t, w, "Installing shop 1.0.0", "Installed.")
 }
+
+// TestManageShowsWhatHoldsTheAppUp: an unwell app lists each component with its state, its figures and
+// the engine's reason on its own line (an image missing on a node, a service without ready endpoints).
+func TestManageShowsWhatHoldsTheAppUp(t *testing.T) {
+	w, f := newTestWizard(t)
+	installedSite(t, w, f)
+	f.SetHealth(engine.Down)
+	tap(t, w, "plant-7 — shop 1.0.0")
+	mustContain(t, w, "0/2 ready, rolled out", "1/1 ready, rolled out", "ClusterIP 10.43.0.12 · 443→8443/TCP · 0/2 endpoints ready",
+		"image registry.local/shop:1.0.0 missing on node node2 (pod web-7d9f-abcde: ImagePullBackOff)", "no ready endpoint: its pods are not ready")
+	golden(t, w, "manage/07-unwell.xml")
+}
+
+func TestComponentFigures(t *testing.T) {
+	for _, tc := range []struct {
+		c    engine.Component
+		want string
+	}{
+		{engine.Component{Kind: "Deployment", Ready: "1/3", RolledOut: true}, "1/3 ready, rolled out"},
+		{engine.Component{Kind: "StatefulSet", Ready: "1/1"}, "1/1 ready, rolling out"},
+		{engine.Component{Kind: "Job", Ready: "1/1", RolledOut: true}, "1/1 completed"},
+		{engine.Component{Kind: "DaemonSet", Detail: "not created yet"}, "not in the cluster"},
+		{engine.Component{Kind: "Service", Address: "NodePort 10.43.0.2", Ports: []string{"80/TCP node 30080", "443/TCP"}, Ready: "2/2"},
+			"NodePort 10.43.0.2 · 80/TCP node 30080 443/TCP · 2/2 endpoints ready"},
+		{engine.Component{Kind: "Service", Address: "ExternalName mail.example"}, "ExternalName mail.example"},
+	} {
+		if got := ComponentFigures(tc.c); got != tc.want {
+			t.Errorf("ComponentFigures(%+v) = %q, want %q", tc.c, got, tc.want)
+		}
+	}
+	got := SortComponents([]engine.Component{{Kind: "Service", Name: "a"}, {Kind: "Deployment", Name: "b"}, {Kind: "Service", Name: "c"}, {Kind: "Job", Name: "d"}})
+	var names string
+	for _, c := range got {
+		names += c.Name
+	}
+	if names != "bdac" {
+		t.Errorf("SortComponents order %q, want workloads then services, stable: bdac", names)
+	}
+}

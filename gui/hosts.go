@@ -43,8 +43,10 @@ type HostsVM struct {
 	SiteName binding.String
 	// Edit form of the selected host.
 	Name, Address, Port, User, KeyPath, Password, JumpHost binding.String
-	Role, Auth                                             binding.String // Auth: "key" or "password"
-	Sudo                                                   binding.Bool
+	// KeyPassphrase is for an encrypted key file, SudoPassword for a sudo that asks for one; both optional.
+	KeyPassphrase, SudoPassword binding.String
+	Role, Auth                  binding.String // Auth: "key" or "password"
+	Sudo                        binding.Bool
 	// Changed ticks whenever the list or a host's state changes, so views refresh.
 	Changed binding.Int
 
@@ -64,7 +66,8 @@ func NewHostsVM(site string, hosts []engine.Host) *HostsVM {
 	vm := &HostsVM{SiteName: binding.NewString(), Name: binding.NewString(), Address: binding.NewString(),
 		Port: binding.NewString(), User: binding.NewString(), KeyPath: binding.NewString(),
 		Password: binding.NewString(), JumpHost: binding.NewString(), Role: binding.NewString(),
-		Auth: binding.NewString(), Sudo: binding.NewBool(), Changed: binding.NewInt(), selected: -1}
+		Auth: binding.NewString(), Sudo: binding.NewBool(), Changed: binding.NewInt(), selected: -1,
+		KeyPassphrase: binding.NewString(), SudoPassword: binding.NewString()}
 	_ = vm.SiteName.Set(site)
 	for _, h := range hosts {
 		vm.hosts = append(vm.hosts, HostEntry{Host: h})
@@ -97,7 +100,7 @@ func (vm *HostsVM) Selected() int {
 }
 
 func (vm *HostsVM) clearForm() {
-	for _, b := range []binding.String{vm.Name, vm.Address, vm.KeyPath, vm.Password, vm.JumpHost} {
+	for _, b := range []binding.String{vm.Name, vm.Address, vm.KeyPath, vm.Password, vm.JumpHost, vm.KeyPassphrase, vm.SudoPassword} {
 		_ = b.Set("")
 	}
 	_ = vm.Port.Set("22")
@@ -140,11 +143,13 @@ func (vm *HostsVM) Select(i int) {
 	_ = vm.User.Set(h.User)
 	_ = vm.KeyPath.Set(h.KeyPath)
 	_ = vm.Password.Set(h.Password)
+	_ = vm.KeyPassphrase.Set(h.KeyPassphrase)
+	_ = vm.SudoPassword.Set(h.SudoPassword)
 	_ = vm.JumpHost.Set(h.JumpHost)
 	_ = vm.Role.Set(string(h.Role))
 	_ = vm.Sudo.Set(h.Sudo)
 	auth := AuthKey
-	if h.KeyPath == "" && h.Password != "" {
+	if h.PasswordAuth || h.KeyPath == "" && h.Password != "" {
 		auth = AuthPassword
 	}
 	_ = vm.Auth.Set(auth)
@@ -187,6 +192,7 @@ func (vm *HostsVM) formHost() (engine.Host, error) {
 	}
 	if get(vm.Auth) == AuthPassword {
 		h.Password, _ = vm.Password.Get()
+		h.PasswordAuth = true
 		if h.Password == "" {
 			return h, errHostAuth
 		}
@@ -195,6 +201,12 @@ func (vm *HostsVM) formHost() (engine.Host, error) {
 		if h.KeyPath == "" {
 			return h, errHostAuth
 		}
+		h.KeyPassphrase, _ = vm.KeyPassphrase.Get()
+		h.KeyEncrypted = h.KeyPassphrase != ""
+	}
+	if h.Sudo {
+		h.SudoPassword, _ = vm.SudoPassword.Get()
+		h.SudoAsks = h.SudoPassword != ""
 	}
 	if h.Role != engine.RoleAgent {
 		h.Role = engine.RoleServer
@@ -224,7 +236,11 @@ func (vm *HostsVM) Save() error {
 		if sameEndpoint(old.Host, h) {
 			h.HostKey = old.Host.HostKey
 		}
-		if sameEndpoint(old.Host, h) && old.Host.User == h.User {
+		sameJump := old.Host.JumpHost == h.JumpHost
+		if sameJump {
+			h.JumpHostKey = old.Host.JumpHostKey
+		}
+		if sameEndpoint(old.Host, h) && old.Host.User == h.User && sameJump {
 			vm.hosts[vm.selected] = HostEntry{Host: h, State: old.State, Conn: old.Conn, Err: old.Err}
 		} else {
 			vm.hosts[vm.selected] = HostEntry{Host: h}
@@ -279,16 +295,7 @@ func (vm *HostsVM) Test(w *Wizard) error {
 		if i < len(vm.hosts) && vm.hosts[i].Host.Address == h.Address {
 			e := &vm.hosts[i]
 			e.Conn, e.Err = c, err
-			switch {
-			case c.KeyStatus == engine.KeyChanged || errors.Is(err, engine.ErrHostKeyMismatch):
-				e.State = ConnKeyChanged
-			case err != nil:
-				e.State = ConnFailed
-			case c.KeyStatus == engine.KeyNew:
-				e.State = ConnNewKey
-			default:
-				e.State = ConnOK
-			}
+			e.State = connState(c, err)
 		}
 		vm.mu.Unlock()
 		return vm.tick
@@ -296,15 +303,46 @@ func (vm *HostsVM) Test(w *Wizard) error {
 	return nil
 }
 
-// AcceptKey records the key host i presented on first contact as the trusted one.
-func (vm *HostsVM) AcceptKey(i int) {
+// connState decides a host's state from a connection test. A changed key on the host or on its jump host
+// is a stop; a new key on either waits for the user.
+func connState(c engine.Connection, err error) ConnState {
+	jumpNew := c.Jump != nil && c.Jump.Status == engine.KeyNew
+	switch {
+	case c.KeyStatus == engine.KeyChanged || c.Jump != nil && c.Jump.Status == engine.KeyChanged || errors.Is(err, engine.ErrHostKeyMismatch):
+		return ConnKeyChanged
+	case err != nil:
+		return ConnFailed
+	case jumpNew || c.KeyStatus == engine.KeyNew:
+		return ConnNewKey
+	case c.KeyStatus == engine.KeyUnchecked:
+		return ConnUntested
+	}
+	return ConnOK
+}
+
+// JumpKeyPending reports whether host i waits for its jump host's key to be accepted (the host itself was
+// not reached yet).
+func (e HostEntry) JumpKeyPending() bool {
+	return e.State == ConnNewKey && e.Conn.Jump != nil && e.Conn.Jump.Status == engine.KeyNew
+}
+
+// AcceptKey records the key host i presented on first contact as the trusted one. Accepting a jump host's
+// key returns true: the host behind it must be tested again to show its own key.
+func (vm *HostsVM) AcceptKey(i int) (retest bool) {
 	vm.mu.Lock()
 	if i >= 0 && i < len(vm.hosts) && vm.hosts[i].State == ConnNewKey {
-		vm.hosts[i].Host.HostKey = vm.hosts[i].Conn.KeyLine
-		vm.hosts[i].State = ConnOK
+		e := &vm.hosts[i]
+		if e.JumpKeyPending() {
+			e.Host.JumpHostKey = e.Conn.Jump.KeyLine
+			e.State, retest = ConnUntested, true
+		} else {
+			e.Host.HostKey = e.Conn.KeyLine
+			e.State = ConnOK
+		}
 	}
 	vm.mu.Unlock()
 	vm.tick()
+	return retest
 }
 
 // RejectKey drops a first-contact key: the host stays untrusted.
@@ -331,7 +369,7 @@ func (vm *HostsVM) CanContinue() (bool, string) {
 		if e.State == ConnKeyChanged {
 			return false, lang.X("hosts.need.samekey", "The key of {{.Host}} changed: do not continue until the site's administrator explains why.", map[string]any{"Host": e.Host.Name})
 		}
-		if e.State != ConnOK || e.Host.HostKey == "" {
+		if e.State != ConnOK || e.Host.HostKey == "" || e.Host.JumpHost != "" && e.Host.JumpHostKey == "" {
 			return false, lang.X("hosts.need.tested", "Test the connection to {{.Host}} and accept its key.", map[string]any{"Host": e.Host.Name})
 		}
 	}
@@ -449,6 +487,19 @@ func (w *Wizard) hostsStep(vm *HostsVM, next *widget.Button) fyne.CanvasObject {
 	keyEntry.SetPlaceHolder("~/.ssh/id_ed25519")
 	pwEntry := widget.NewPasswordEntry()
 	pwEntry.Bind(vm.Password)
+	passEntry := widget.NewPasswordEntry()
+	passEntry.Bind(vm.KeyPassphrase)
+	passEntry.SetPlaceHolder(lang.X("hosts.passphrase.hint", "key passphrase, if the key has one"))
+	sudoEntry := widget.NewPasswordEntry()
+	sudoEntry.Bind(vm.SudoPassword)
+	sudoEntry.SetPlaceHolder(lang.X("hosts.sudopw.hint", "sudo password, if sudo asks for one"))
+	vm.Sudo.AddListener(binding.NewDataListener(func() {
+		if on, _ := vm.Sudo.Get(); on {
+			sudoEntry.Show()
+		} else {
+			sudoEntry.Hide()
+		}
+	}))
 	authRadio.OnChanged = func(s string) {
 		if s == lang.X("hosts.auth.password", "Password") {
 			_ = vm.Auth.Set(AuthPassword)
@@ -461,11 +512,13 @@ func (w *Wizard) hostsStep(vm *HostsVM, next *widget.Button) fyne.CanvasObject {
 		if a == AuthPassword {
 			authRadio.SetSelected(lang.X("hosts.auth.password", "Password"))
 			keyEntry.Hide()
+			passEntry.Hide()
 			pwEntry.Show()
 		} else {
 			authRadio.SetSelected(lang.X("hosts.auth.key", "Key file"))
 			pwEntry.Hide()
 			keyEntry.Show()
+			passEntry.Show()
 		}
 	}))
 	jump := widget.NewEntryWithData(vm.JumpHost)
@@ -475,8 +528,8 @@ func (w *Wizard) hostsStep(vm *HostsVM, next *widget.Button) fyne.CanvasObject {
 		widget.NewFormItem(lang.X("hosts.address", "Address"), widget.NewEntryWithData(vm.Address)),
 		widget.NewFormItem(lang.X("hosts.port", "SSH port"), widget.NewEntryWithData(vm.Port)),
 		widget.NewFormItem(lang.X("hosts.user", "User"), widget.NewEntryWithData(vm.User)),
-		widget.NewFormItem(lang.X("hosts.auth", "Log in with"), container.NewVBox(authRadio, keyEntry, pwEntry)),
-		widget.NewFormItem(lang.X("hosts.sudo", "Privileges"), widget.NewCheckWithData(lang.X("hosts.sudo.check", "Use sudo (the user is not root)"), vm.Sudo)),
+		widget.NewFormItem(lang.X("hosts.auth", "Log in with"), container.NewVBox(authRadio, keyEntry, passEntry, pwEntry)),
+		widget.NewFormItem(lang.X("hosts.sudo", "Privileges"), container.NewVBox(widget.NewCheckWithData(lang.X("hosts.sudo.check", "Use sudo (the user is not root)"), vm.Sudo), sudoEntry)),
 		widget.NewFormItem(lang.X("hosts.jump", "Jump host"), jump),
 		widget.NewFormItem(lang.X("hosts.role", "Role"), roleSel),
 	)
@@ -524,7 +577,8 @@ func (w *Wizard) hostsStep(vm *HostsVM, next *widget.Button) fyne.CanvasObject {
 		widget.NewForm(widget.NewFormItem(lang.X("hosts.sitename", "Site name"), site)),
 		container.NewHBox(add, remove), nil, nil, list)
 	// The connection status (fingerprint to accept, red stop) goes first: it is what the user must act on.
-	right := container.NewVScroll(container.NewVBox(status, form, formErr, container.NewHBox(save, test)))
+	// Save and Test stay in view below the scrolling form, however long it grows.
+	right := container.NewBorder(nil, container.NewHBox(save, test), nil, nil, container.NewVScroll(container.NewVBox(status, form, formErr)))
 	split := container.NewHSplit(left, right)
 	split.Offset = 0.38
 	return container.NewBorder(nil, why, nil, nil, split)
@@ -540,16 +594,52 @@ func roleText(r engine.Role) string {
 // hostStatusCard explains the selected host's last test: the fingerprint to accept on first contact, a red
 // stop for a changed key, or the error.
 func (w *Wizard) hostStatusCard(vm *HostsVM, i int, e HostEntry) fyne.CanvasObject {
-	switch e.State {
-	case ConnNewKey:
+	jumpAddr := ""
+	if e.Conn.Jump != nil {
+		jumpAddr = e.Host.JumpHost
+	}
+	switch {
+	case e.JumpKeyPending():
+		msg := widget.NewLabel(lang.X("hosts.jump.newkey", "First connection to the jump host {{.Jump}}, through which Ferry reaches {{.Host}}. Compare this key fingerprint with the one the site's administrator gives you. Accept it only if they match: Ferry then logs into the jump host and shows the key of {{.Host}}. No password goes to a machine whose key you have not accepted.", map[string]any{"Jump": jumpAddr, "Host": e.Host.Name}))
+		msg.Wrapping = fyne.TextWrapWord
+		fp := widget.NewLabelWithStyle(e.Conn.Jump.Fingerprint, fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})
+		accept := widget.NewButtonWithIcon(lang.X("hosts.accept", "The fingerprints match: trust this host"), theme.ConfirmIcon(), func() {
+			if vm.AcceptKey(i) {
+				_ = vm.Test(w)
+			}
+		})
+		accept.Importance = widget.HighImportance
+		reject := widget.NewButtonWithIcon(lang.X("hosts.reject", "They differ: do not trust"), theme.CancelIcon(), func() { vm.RejectKey(i) })
+		return container.NewVBox(msg, fp, container.NewHBox(accept, reject), widget.NewSeparator())
+	case e.State == ConnNewKey:
 		msg := widget.NewLabel(lang.X("hosts.newkey", "First connection to {{.Host}}. Compare this key fingerprint with the one the site's administrator gives you (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub). Accept it only if they match.", map[string]any{"Host": e.Host.Name}))
 		msg.Wrapping = fyne.TextWrapWord
 		fp := widget.NewLabelWithStyle(e.Conn.Fingerprint, fyne.TextAlignLeading, fyne.TextStyle{Monospace: true})
 		accept := widget.NewButtonWithIcon(lang.X("hosts.accept", "The fingerprints match: trust this host"), theme.ConfirmIcon(), func() { vm.AcceptKey(i) })
 		accept.Importance = widget.HighImportance
 		reject := widget.NewButtonWithIcon(lang.X("hosts.reject", "They differ: do not trust"), theme.CancelIcon(), func() { vm.RejectKey(i) })
-		return container.NewVBox(msg, fp, container.NewHBox(accept, reject), widget.NewSeparator())
-	case ConnKeyChanged:
+		box := container.NewVBox(msg, fp)
+		if jumpAddr != "" {
+			// Both fingerprints side by side: the one just accepted and the one to compare now.
+			via := widget.NewLabel(lang.X("hosts.jump.via", "Reached through the jump host {{.Jump}}, whose key you accepted: {{.FP}}", map[string]any{"Jump": jumpAddr, "FP": e.Conn.Jump.Fingerprint}))
+			via.Wrapping = fyne.TextWrapWord
+			via.Importance = widget.LowImportance
+			box.Add(via)
+		}
+		box.Add(container.NewHBox(accept, reject))
+		box.Add(widget.NewSeparator())
+		return box
+	case e.State == ConnKeyChanged && e.Conn.Jump != nil && e.Conn.Jump.Status == engine.KeyChanged:
+		stop := widget.NewLabelWithStyle(lang.X("hosts.jump.changed.title", "STOP: the identity key of the jump host {{.Jump}} has changed.", map[string]any{"Jump": jumpAddr}), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+		stop.Importance = widget.DangerImportance
+		stop.Wrapping = fyne.TextWrapWord
+		p := explain(fmt.Errorf("%w", engine.ErrHostKeyMismatch))
+		if e.Err != nil {
+			p.Details = e.Err.Error()
+		}
+		p.Details += "\n" + lang.X("hosts.changed.presented", "presented: {{.FP}}", map[string]any{"FP": e.Conn.Jump.Fingerprint})
+		return container.NewVBox(container.NewBorder(nil, nil, widget.NewIcon(theme.ErrorIcon()), nil, stop), w.problemCard(p), widget.NewSeparator())
+	case e.State == ConnKeyChanged:
 		stop := widget.NewLabelWithStyle(lang.X("hosts.changed.title", "STOP: the identity key of {{.Host}} has changed.", map[string]any{"Host": e.Host.Name}), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 		stop.Importance = widget.DangerImportance
 		stop.Wrapping = fyne.TextWrapWord
@@ -559,10 +649,14 @@ func (w *Wizard) hostStatusCard(vm *HostsVM, i int, e HostEntry) fyne.CanvasObje
 		}
 		p.Details += "\n" + lang.X("hosts.changed.presented", "presented: {{.FP}}", map[string]any{"FP": e.Conn.Fingerprint})
 		return container.NewVBox(container.NewBorder(nil, nil, widget.NewIcon(theme.ErrorIcon()), nil, stop), w.problemCard(p), widget.NewSeparator())
-	case ConnFailed:
+	case e.State == ConnFailed:
 		return container.NewVBox(w.problemCard(explain(e.Err)), widget.NewSeparator())
-	case ConnOK:
-		l := widget.NewLabel(lang.X("hosts.ok", "Connected: {{.OS}} ({{.Arch}}), key {{.FP}}", map[string]any{"OS": e.Conn.OS, "Arch": e.Conn.Arch, "FP": e.Conn.Fingerprint}))
+	case e.State == ConnOK:
+		text := lang.X("hosts.ok", "Connected: {{.OS}} ({{.Arch}}), key {{.FP}}", map[string]any{"OS": e.Conn.OS, "Arch": e.Conn.Arch, "FP": e.Conn.Fingerprint})
+		if jumpAddr != "" {
+			text += "\n" + lang.X("hosts.jump.ok", "through the jump host {{.Jump}}, key {{.FP}}", map[string]any{"Jump": jumpAddr, "FP": e.Conn.Jump.Fingerprint})
+		}
+		l := widget.NewLabel(text)
 		l.Importance = widget.SuccessImportance
 		l.Wrapping = fyne.TextWrapWord
 		return container.NewVBox(l, widget.NewSeparator())

@@ -1,8 +1,10 @@
 package gui
 
 import (
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/container"
@@ -22,12 +24,15 @@ type ManageVM struct {
 	Busy    binding.Bool
 	Message binding.String
 	Problem ProblemBinding
+	// Relogin is set when a host refused the login and the site's hosts need secrets typed in: the wizard
+	// offers to enter them again.
+	Relogin binding.Bool
 }
 
 // NewManageVM returns an empty model; Refresh fills it.
 func NewManageVM() *ManageVM {
 	return &ManageVM{Status: binding.NewUntyped(), History: binding.NewUntyped(), Busy: binding.NewBool(),
-		Message: binding.NewString(), Problem: newProblemBinding()}
+		Message: binding.NewString(), Problem: newProblemBinding(), Relogin: binding.NewBool()}
 }
 
 func (vm *ManageVM) status() (engine.Status, bool) {
@@ -78,6 +83,7 @@ func (vm *ManageVM) fetch(w *Wizard, site engine.Site) func() {
 	}
 	return func() {
 		_ = vm.Busy.Set(false)
+		_ = vm.Relogin.Set(errors.Is(err, engine.ErrAuth) && needsSecrets(site.Hosts))
 		if err != nil {
 			setProblem(vm.Problem, err)
 			return
@@ -121,6 +127,25 @@ func (vm *ManageVM) Rollback(w *Wizard, version string) {
 			w.Site.Version, w.Site.History = rec.Version, rec.History
 		}
 	})
+}
+
+// needsSecrets reports whether any host logs in with a secret typed by the user.
+func needsSecrets(hosts []engine.Host) bool {
+	for _, h := range hosts {
+		if h.PasswordAuth || h.KeyEncrypted || h.SudoAsks {
+			return true
+		}
+	}
+	return false
+}
+
+// Relogin forgets the secrets typed for the site and asks for them again, then shows the site.
+func (w *Wizard) Relogin() {
+	for i := range w.Site.Hosts {
+		h := &w.Site.Hosts[i]
+		h.Password, h.KeyPassphrase, h.SudoPassword = "", "", ""
+	}
+	w.ensureSecrets(w.ShowManage)
 }
 
 func healthText(h engine.Health) (string, widget.Importance) {
@@ -181,6 +206,15 @@ func (w *Wizard) manageStep(vm *ManageVM) fyne.CanvasObject {
 	busy.Hide()
 	msg := widget.NewLabelWithData(vm.Message)
 	msg.Wrapping = fyne.TextWrapWord
+	relogin := widget.NewButtonWithIcon(lang.X("manage.relogin", "Enter the passwords again"), theme.LoginIcon(), w.Relogin)
+	relogin.Hide()
+	vm.Relogin.AddListener(binding.NewDataListener(func() {
+		if on, _ := vm.Relogin.Get(); on {
+			relogin.Show()
+		} else {
+			relogin.Hide()
+		}
+	}))
 
 	redraw := func() {
 		summary.RemoveAll()
@@ -200,31 +234,7 @@ func (w *Wizard) manageStep(vm *ManageVM) fyne.CanvasObject {
 			widget.NewFormItem(lang.X("manage.health", "Health"), hl),
 			widget.NewFormItem(lang.X("done.address", "Application address"), widget.NewLabel(st.AppURL)),
 		))
-		grid := container.NewGridWithColumns(4, bold(lang.X("manage.col.part", "Part")), bold(lang.X("manage.col.kind", "Kind")),
-			bold(lang.X("manage.col.state", "State")), bold(lang.X("manage.col.ready", "Ready")))
-		cs := append([]engine.Component(nil), st.Components...)
-		// Workloads first, then the services that expose them: the app reads as one system.
-		rank := func(c engine.Component) int {
-			if c.Kind == "Service" {
-				return 1
-			}
-			return 0
-		}
-		sort.SliceStable(cs, func(i, j int) bool { return rank(cs[i]) < rank(cs[j]) })
-		for _, c := range cs {
-			t, imp := healthText(c.State)
-			sl := widget.NewLabel(t)
-			sl.Importance = imp
-			ready := c.Ready
-			if ready == "" {
-				ready = c.Detail
-			}
-			grid.Add(widget.NewLabel(c.Name))
-			grid.Add(widget.NewLabel(c.Kind))
-			grid.Add(sl)
-			grid.Add(widget.NewLabel(ready))
-		}
-		components.Add(grid)
+		components.Add(componentsTable(st.Components))
 		targets := map[string]bool{}
 		for _, v := range RollbackTargets(st.Version, vm.history()) {
 			targets[v] = true
@@ -269,9 +279,125 @@ func (w *Wizard) manageStep(vm *ManageVM) fyne.CanvasObject {
 			busy.Hide()
 		}
 	}))
-	left := container.NewVBox(bold(lang.X("manage.status", "Status")), summary, bold(lang.X("manage.components", "Components")), components)
+	left := container.NewVBox(bold(lang.X("manage.status", "Status")), summary)
 	right := container.NewVBox(bold(lang.X("manage.history", "History")), history)
-	body := container.NewBorder(container.NewVBox(busy, msg, w.problemView(vm.Problem)), nil, nil, nil,
-		container.NewVScroll(container.NewGridWithColumns(2, left, right)))
+	// The components get the full width: their details (why a part is not ready) are what an engineer
+	// reads first when the app is unwell.
+	body := container.NewBorder(container.NewVBox(busy, msg, w.problemView(vm.Problem), container.NewHBox(relogin)), nil, nil, nil,
+		container.NewVScroll(container.NewVBox(container.NewGridWithColumns(2, left, right),
+			bold(lang.X("manage.components", "Components")), components)))
 	return w.page(lang.X("manage.title", "Site {{.Site}}", map[string]any{"Site": w.Site.Name}), -1, body, start, refresh, upgrade)
+}
+
+// SortComponents puts workloads first, then the services that expose them, keeping the engine's order
+// within each: the app reads as one system.
+func SortComponents(cs []engine.Component) []engine.Component {
+	out := append([]engine.Component(nil), cs...)
+	rank := func(c engine.Component) int {
+		if c.Kind == "Service" {
+			return 1
+		}
+		return 0
+	}
+	sort.SliceStable(out, func(i, j int) bool { return rank(out[i]) < rank(out[j]) })
+	return out
+}
+
+// ComponentFigures is the Detail column's figures: replicas and rollout for a workload, address, ports and
+// endpoints for a service.
+func ComponentFigures(c engine.Component) string {
+	switch {
+	case c.Kind == "Service":
+		parts := []string{}
+		if c.Address != "" {
+			parts = append(parts, c.Address)
+		}
+		if len(c.Ports) > 0 {
+			parts = append(parts, strings.Join(c.Ports, " "))
+		}
+		if c.Ready != "" {
+			parts = append(parts, lang.X("component.endpoints", "{{.Ready}} endpoints ready", map[string]any{"Ready": c.Ready}))
+		}
+		return strings.Join(parts, " · ")
+	case c.Ready == "":
+		return lang.X("component.missing", "not in the cluster")
+	case c.Kind == "Job":
+		return lang.X("component.job", "{{.Ready}} completed", map[string]any{"Ready": c.Ready})
+	case c.RolledOut:
+		return lang.X("component.rolledout", "{{.Ready}} ready, rolled out", map[string]any{"Ready": c.Ready})
+	}
+	return lang.X("component.rolling", "{{.Ready}} ready, rolling out", map[string]any{"Ready": c.Ready})
+}
+
+// componentsTable draws the components as a table (component, kind, state, detail); a component that is
+// not healthy gets the engine's reason on a wrapped line below its row.
+func componentsTable(cs []engine.Component) fyne.CanvasObject {
+	cols := &columns{}
+	head := []fyne.CanvasObject{bold(lang.X("manage.col.part", "Component")), bold(lang.X("manage.col.kind", "Kind")),
+		bold(lang.X("manage.col.state", "State")), bold(lang.X("manage.col.detail", "Detail"))}
+	rows := []fyne.CanvasObject{container.New(cols, head...)}
+	cells := [][]fyne.CanvasObject{head}
+	for _, c := range SortComponents(cs) {
+		t, imp := healthText(c.State)
+		state := widget.NewLabel(t)
+		state.Importance = imp
+		fig := widget.NewLabel(ComponentFigures(c))
+		fig.Truncation = fyne.TextTruncateEllipsis
+		row := []fyne.CanvasObject{widget.NewLabel(c.Name), widget.NewLabel(c.Kind), state, fig}
+		cells = append(cells, row)
+		rows = append(rows, container.New(cols, row...))
+		if c.Detail != "" && c.State != engine.Healthy {
+			why := widget.NewLabel(c.Detail)
+			why.Wrapping = fyne.TextWrapWord
+			why.Importance = imp
+			rows = append(rows, why)
+		}
+	}
+	if len(cs) == 0 {
+		rows = append(rows, widget.NewLabel(lang.X("manage.nocomponents", "The engine reported no components.")))
+	}
+	cols.fit(cells)
+	return container.NewVBox(rows...)
+}
+
+// columns lays out one table row: the leading columns as wide as their widest cell in the whole table,
+// the last one takes the rest of the width.
+type columns struct{ w []float32 }
+
+func (c *columns) fit(rows [][]fyne.CanvasObject) {
+	for _, r := range rows {
+		for i, o := range r[:len(r)-1] {
+			if i >= len(c.w) {
+				c.w = append(c.w, 0)
+			}
+			c.w[i] = max(c.w[i], o.MinSize().Width)
+		}
+	}
+}
+
+func (c *columns) MinSize(objs []fyne.CanvasObject) fyne.Size {
+	var s fyne.Size
+	for i, o := range objs {
+		m := o.MinSize()
+		if i < len(c.w) {
+			s.Width += c.w[i]
+		} else {
+			s.Width += m.Width
+		}
+		s.Height = max(s.Height, m.Height)
+	}
+	return s
+}
+
+func (c *columns) Layout(objs []fyne.CanvasObject, size fyne.Size) {
+	x := float32(0)
+	for i, o := range objs {
+		w := size.Width - x
+		if i < len(c.w) && i < len(objs)-1 {
+			w = c.w[i]
+		}
+		o.Move(fyne.NewPos(x, 0))
+		o.Resize(fyne.NewSize(w, size.Height))
+		x += w
+	}
 }

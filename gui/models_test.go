@@ -368,3 +368,91 @@ func TestBundleErrorsAreExplained(t *testing.T) {
 		t.Fatalf("clipboard %q", got)
 	}
 }
+
+// A host behind a jump host: the bastion's fingerprint first (the host is not reached yet), accepting it
+// tests again and shows the host's own fingerprint beside the bastion's; both end up accepted, and a
+// bastion presenting another key later is a red stop on the bastion.
+func TestJumpHostShowsBothFingerprints(t *testing.T) {
+	w, f := newTestWizard(t)
+	w.Site = NewSiteModel()
+	w.Site.Name = "plant-9"
+	w.Site.Bundle = fakeengine.DemoBundle(bundlePath, "1.0.0")
+	w.ShowHosts()
+	setText(formEntry(t, w, "Name"), "node1")
+	setText(formEntry(t, w, "Address"), "node1")
+	setText(entry(t, w, "~/.ssh/id_ed25519"), "/k")
+	setText(entry(t, w, "optional: user@bastion:22"), "ops@bastion:2222")
+	tap(t, w, "Test connection")
+	_, jfp := fakeengine.FakeKey("bastion", "1")
+	_, hfp := fakeengine.FakeKey("node1", "1")
+	mustContain(t, w, "First connection to the jump host ops@bastion:2222", jfp, "accept key?")
+	if strings.Contains(screenText(w), hfp) {
+		t.Fatal("the host's key is shown before the bastion's was accepted: the host must not have been reached")
+	}
+	golden(t, w, "hosts-jump-newkey.xml")
+	if !button(t, w, "Next").Disabled() {
+		t.Fatal("Next is enabled before the jump host's key is accepted")
+	}
+
+	tap(t, w, "The fingerprints match: trust this host")
+	w.Wait()
+	mustContain(t, w, "First connection to node1", hfp, "Reached through the jump host ops@bastion:2222, whose key you accepted: "+jfp)
+	golden(t, w, "hosts-jump-hostkey.xml")
+	if !button(t, w, "Next").Disabled() {
+		t.Fatal("Next is enabled before the host's own key is accepted")
+	}
+	tap(t, w, "The fingerprints match: trust this host")
+	tap(t, w, "Test connection")
+	w.Wait()
+	mustContain(t, w, "Connected: Debian GNU/Linux 12 (amd64), key "+hfp, "through the jump host ops@bastion:2222, key "+jfp)
+	if button(t, w, "Next").Disabled() {
+		t.Fatal("Next is disabled with both keys accepted")
+	}
+	jline, _ := fakeengine.FakeKey("bastion", "1")
+	if h := w.Site.Hosts; len(h) != 0 {
+		t.Fatalf("the site's hosts changed before Next: %+v", h)
+	}
+	tap(t, w, "Next")
+	if len(w.Site.Hosts) != 1 || w.Site.Hosts[0].JumpHostKey != jline || w.Site.Hosts[0].HostKey == "" {
+		t.Fatalf("hosts after Next: %+v", w.Site.Hosts)
+	}
+
+	w.ShowHosts()
+	other, _ := fakeengine.FakeKey("bastion", "2")
+	f.SetHostKey("bastion", other)
+	tap(t, w, "Test connection")
+	w.Wait()
+	mustContain(t, w, "STOP: the identity key of the jump host ops@bastion:2222 has changed.", "KEY CHANGED")
+	for _, b := range buttonTexts(w) {
+		if strings.Contains(b, "trust this host") {
+			t.Fatal("a changed jump host key can be accepted from the screen")
+		}
+	}
+	if !button(t, w, "Next").Disabled() {
+		t.Fatal("Next is enabled with a changed jump host key")
+	}
+	golden(t, w, "hosts-jump-changed.xml")
+}
+
+func TestConnState(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		c    engine.Connection
+		err  error
+		want ConnState
+	}{
+		{"direct, new", engine.Connection{KeyStatus: engine.KeyNew}, nil, ConnNewKey},
+		{"direct, known", engine.Connection{KeyStatus: engine.KeyKnown}, nil, ConnOK},
+		{"jump new, host unchecked", engine.Connection{KeyStatus: engine.KeyUnchecked, Jump: &engine.KeyCheck{Status: engine.KeyNew}}, nil, ConnNewKey},
+		{"jump known, host new", engine.Connection{KeyStatus: engine.KeyNew, Jump: &engine.KeyCheck{Status: engine.KeyKnown}}, nil, ConnNewKey},
+		{"jump changed", engine.Connection{KeyStatus: engine.KeyUnchecked, Jump: &engine.KeyCheck{Status: engine.KeyChanged}}, engine.ErrHostKeyMismatch, ConnKeyChanged},
+		{"jump changed, error lost", engine.Connection{KeyStatus: engine.KeyUnchecked, Jump: &engine.KeyCheck{Status: engine.KeyChanged}}, nil, ConnKeyChanged},
+		{"host changed behind a known jump", engine.Connection{KeyStatus: engine.KeyChanged, Jump: &engine.KeyCheck{Status: engine.KeyKnown}}, engine.ErrHostKeyMismatch, ConnKeyChanged},
+		{"jump unreachable", engine.Connection{}, engine.ErrUnreachable, ConnFailed},
+		{"unchecked without a new key", engine.Connection{KeyStatus: engine.KeyUnchecked, Jump: &engine.KeyCheck{Status: engine.KeyKnown}}, nil, ConnUntested},
+	} {
+		if got := connState(tc.c, tc.err); got != tc.want {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -22,33 +22,35 @@ type Problem struct {
 	Details string
 }
 
-// explain turns an engine error into a Problem, choosing the advice by sentinel error.
+// explain turns an engine error into a Problem, choosing the advice by sentinel error (the first that
+// matches). The texts are looked up on every call, so the current language applies.
 func explain(err error) Problem {
-	p := Problem{Details: err.Error()}
-	switch {
-	case errors.Is(err, context.Canceled):
-		p.What = lang.X("err.cancelled", "The operation was cancelled.")
-		p.Next = lang.X("err.cancelled.next", "Press Retry to continue where it stopped.")
-	case errors.Is(err, engine.ErrHostKeyMismatch):
-		p.What = lang.X("err.hostkey", "The host's identity key has changed since Ferry last connected.")
-		p.Next = lang.X("err.hostkey.next", "Stop. Ask the site's administrator whether the machine was reinstalled; if not, someone may be intercepting the connection.")
-	case errors.Is(err, engine.ErrAuth):
-		p.What = lang.X("err.auth", "The host refused the user name, key or password.")
-		p.Next = lang.X("err.auth.next", "Check the user name and the key file or password, then test the connection again.")
-	case errors.Is(err, engine.ErrUnreachable):
-		p.What = lang.X("err.unreachable", "Ferry could not reach the host.")
-		p.Next = lang.X("err.unreachable.next", "Check the address, the cable or Wi-Fi, and that SSH (port 22) is open on the host.")
-	case errors.Is(err, engine.ErrBundleCorrupt):
-		p.What = lang.X("err.bundle", "The bundle file is damaged or incomplete.")
-		p.Next = lang.X("err.bundle.next", "Copy the bundle again from its original medium and open the new copy.")
-	case errors.Is(err, engine.ErrNoKeptVersion):
-		p.What = lang.X("err.notkept", "That version is no longer kept on the site.")
-		p.Next = lang.X("err.notkept.next", "Open the bundle of that version and upgrade to it instead.")
-	default:
-		p.What = lang.X("err.generic", "It failed: {{.Err}}", map[string]any{"Err": err.Error()})
-		p.Next = lang.X("err.generic.next", "Read the details below; if they do not help, copy them and send them to your vendor's support.")
+	for _, a := range []struct {
+		sentinel   error
+		what, next string
+	}{
+		{context.Canceled, lang.X("err.cancelled", "The operation was cancelled."),
+			lang.X("err.cancelled.next", "Press Retry to continue where it stopped.")},
+		{engine.ErrHostKeyMismatch, lang.X("err.hostkey", "The host's identity key has changed since Ferry last connected."),
+			lang.X("err.hostkey.next", "Stop. Ask the site's administrator whether the machine was reinstalled; if not, someone may be intercepting the connection.")},
+		{engine.ErrAuth, lang.X("err.auth", "The host refused the user name, key or password."),
+			lang.X("err.auth.next", "Check the user name and the key file or password, then test the connection again.")},
+		{engine.ErrUnreachable, lang.X("err.unreachable", "Ferry could not reach the host."),
+			lang.X("err.unreachable.next", "Check the address, the cable or Wi-Fi, and that SSH (port 22) is open on the host.")},
+		{engine.ErrBundleCorrupt, lang.X("err.bundle", "The bundle file is damaged or incomplete."),
+			lang.X("err.bundle.next", "Copy the bundle again from its original medium and open the new copy.")},
+		{engine.ErrNoKeptVersion, lang.X("err.notkept", "That version is no longer kept on the site."),
+			lang.X("err.notkept.next", "Open the bundle of that version and upgrade to it instead.")},
+	} {
+		if errors.Is(err, a.sentinel) {
+			return Problem{What: a.what, Next: a.next, Details: err.Error()}
+		}
 	}
-	return p
+	return Problem{
+		What:    lang.X("err.generic", "It failed: {{.Err}}", map[string]any{"Err": err.Error()}),
+		Next:    lang.X("err.generic.next", "Read the details below; if they do not help, copy them and send them to your vendor's support."),
+		Details: err.Error(),
+	}
 }
 
 // ProblemBinding holds the step's current problem (nil when there is none).

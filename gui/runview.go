@@ -60,9 +60,11 @@ func runView(p *RunProgress) fyne.CanvasObject {
 		o.(*widget.Label).SetText(s)
 	})
 	p.Log.AddListener(binding.NewDataListener(log.ScrollToBottom))
-	top := container.NewGridWithColumns(2, phases, hosts)
+	// Scrolled, so a long phase list (an install has 15) or many hosts never grow the window past a laptop
+	// screen, which would push the Next/Cancel buttons out of reach.
+	top := container.NewVScroll(container.NewGridWithColumns(2, phases, hosts))
 	split := container.NewVSplit(top, container.NewBorder(bold(lang.X("run.log", "Log")), nil, nil, nil, log))
-	split.Offset = 0.55
+	split.Offset = 0.75 // most of the room to the steps; the log keeps a few lines
 	return split
 }
 

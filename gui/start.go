@@ -79,9 +79,3 @@ func (w *Wizard) OpenSiteDir(dir string) {
 	w.Store = st
 	w.OpenSite(r)
 }
-
-// OpenSite switches to managing the site r.
-func (w *Wizard) OpenSite(r siterecord.Record) {
-	w.Site = FromRecord(r)
-	w.ShowManage()
-}

@@ -30,6 +30,11 @@ type Options struct {
 	// test driver runs them inline on whatever goroutine calls, racing the test's own widget access. With
 	// QueueUI, updates from engine goroutines are queued and run by Wait on the test's goroutine instead.
 	QueueUI bool
+	// OnBundleVerified, if set, is called (off the UI goroutine) each time a bundle verification ends,
+	// with how long it took; cmd/ferry logs it for the benchmark.
+	OnBundleVerified func(path string, b engine.Bundle, err error, took time.Duration)
+	// Preset, when set, opens the install flow pre-filled instead of the start screen.
+	Preset *Preset
 }
 
 // Wizard holds the app's state across steps and swaps the window's content as the user moves on. Steps are
@@ -46,8 +51,10 @@ type Wizard struct {
 	jobs    sync.WaitGroup
 	current func() fyne.CanvasObject
 	queueUI bool
-	qmu     sync.Mutex
-	queue   []func()
+	// onVerified: Options.OnBundleVerified.
+	onVerified func(path string, b engine.Bundle, err error, took time.Duration)
+	qmu        sync.Mutex
+	queue      []func()
 
 	// Site under work (install) or being managed.
 	Site *SiteModel
@@ -67,13 +74,16 @@ func New(a fyne.App, o Options) *Wizard {
 	if err := SetLanguage(a.Preferences().StringWithFallback(prefLang, LangSystem)); err != nil {
 		fyne.LogError("setting language", err)
 	}
-	w := &Wizard{App: a, Eng: o.Engine, Store: o.Store, Now: o.Now, Demo: o.Demo, flush: o.Flush, queueUI: o.QueueUI}
+	w := &Wizard{App: a, Eng: o.Engine, Store: o.Store, Now: o.Now, Demo: o.Demo, flush: o.Flush, queueUI: o.QueueUI, onVerified: o.OnBundleVerified}
 	a.SetIcon(Icon)
 	w.Win = a.NewWindow("Ferry")
 	w.Win.SetIcon(Icon)
 	w.Win.Resize(fyne.NewSize(1000, 700))
 	w.Site = NewSiteModel()
 	w.ShowStart()
+	if o.Preset != nil {
+		w.startPreset(*o.Preset)
+	}
 	return w
 }
 

@@ -23,12 +23,15 @@ import (
 	"github.com/ferry-delivery/ferry/internal/fsutil"
 )
 
-// Files Ferry keeps in a site's records directory (0600: both hold cluster-admin secrets).
+// Files in a site's records directory (0600: both hold cluster-admin secrets).
 const (
-	// TokenRecord holds the cluster token: generated once per site, then the full K10 form read back from
-	// the first server (it also encrypts k3s's bootstrap data, so it must survive the laptop's next run).
-	TokenRecord = "k3s-token"
-	// KubeconfigRecord is the fetched admin kubeconfig, pointed at the first server.
+	// LegacyTokenRecord is where Ferry before 26 Nov 2026 kept the cluster token. Ferry no longer writes
+	// it: the token lives only on the hosts and is read back from a server when a run needs it. An
+	// existing record is still used, and removed once the first server confirms it holds that token.
+	LegacyTokenRecord = "k3s-token"
+	// KubeconfigRecord is the fetched admin kubeconfig, pointed at the first server. It stays on the
+	// laptop (0600): it is how the engineer and the appliance reach the cluster at all, and unlike the
+	// token it can be re-fetched from a server at any time (see docs/bootstrap.md).
 	KubeconfigRecord = "kubeconfig"
 )
 
@@ -90,10 +93,14 @@ type cluster struct {
 	bundle *payload.Bundle
 	o      InstallOptions
 
-	mu      sync.Mutex
-	token   k3s.Token // short form until the first server has handed out the full one
-	actions []Action
-	cache   map[string]string // member path -> extracted local file
+	mu    sync.Mutex
+	token k3s.Token // short form until the first server has handed out the full one; never written locally
+	// tokenFrom says where the token came from (a server's name, the records, or "" when generated now),
+	// for error messages; legacyToken is set while it came from an old record still to be removed.
+	tokenFrom   string
+	legacyToken bool
+	actions     []Action
+	cache       map[string]string // member path -> extracted local file
 }
 
 func installManager(st *state, b *payload.Bundle, o InstallOptions) (*phase.Manager, *cluster) {
@@ -139,6 +146,9 @@ func Install(ctx context.Context, s *site.Site, b *payload.Bundle, o InstallOpti
 	if len(s.Servers()) == 0 {
 		return nil, fmt.Errorf("installing k3s: site %s has no server: give at least one host role: server", s.Name)
 	}
+	if b != nil {
+		s = withDisable(s, b.Manifest().K3s.Disable)
+	}
 	st, err := newState(s, o.Options)
 	if err != nil {
 		return nil, fmt.Errorf("installing k3s: %w", err)
@@ -154,6 +164,23 @@ func Install(ctx context.Context, s *site.Site, b *payload.Bundle, o InstallOpti
 		res.Kubeconfig = filepath.Join(s.RecordsDir(), KubeconfigRecord)
 	}
 	return res, nil
+}
+
+// withDisable returns s with the k3s components the bundle's vendor disabled (its manifest's k3s.disable)
+// added to the site's own disable list: the site can switch more off, never switch the vendor's back on.
+// The caller's site is not changed.
+func withDisable(s *site.Site, vendor []string) *site.Site {
+	if len(vendor) == 0 {
+		return s
+	}
+	cp := *s
+	cp.K3s.Disable = slices.Clone(s.K3s.Disable)
+	for _, d := range vendor {
+		if !slices.Contains(cp.K3s.Disable, d) {
+			cp.K3s.Disable = append(cp.K3s.Disable, d)
+		}
+	}
+	return &cp
 }
 
 func (o *InstallOptions) readyTimeout() time.Duration {

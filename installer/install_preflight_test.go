@@ -54,7 +54,7 @@ hosts:
 			}
 		}
 	}
-	if _, err := os.Stat(filepath.Join(s.RecordsDir(), TokenRecord)); err == nil {
+	if _, err := os.Stat(filepath.Join(s.RecordsDir(), LegacyTokenRecord)); err == nil {
 		t.Error("token record written although preflight failed")
 	}
 	var warned, failedPhase bool

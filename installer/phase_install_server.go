@@ -6,13 +6,14 @@ import (
 	"path"
 	"strings"
 
+	"github.com/ferry-delivery/ferry/installer/host"
 	"github.com/ferry-delivery/ferry/installer/k3s"
 	"github.com/ferry-delivery/ferry/installer/phase"
 )
 
 // firstServerPhase starts the cluster on the first server (cluster-init) with the site's short token,
-// waits for its API and Node, then reads back the full K10 token (which pins the cluster's CA), checks it
-// against the server's CA and keeps it in the site's records for the joiners.
+// waits for its API and Node, then reads back the full K10 token (which pins the cluster's CA) and checks
+// it against the server's CA. The joiners get that full form; the laptop keeps it only in memory.
 type firstServerPhase struct {
 	c *cluster
 	m *phase.Manager
@@ -38,35 +39,39 @@ func (p *firstServerPhase) Run(ctx context.Context) error {
 		return err
 	}
 	if p.m.DryRun {
-		p.m.Record(first.Name, "read the full cluster token and the server CA, keep the token in the site's records")
+		p.m.Record(first.Name, "read back the full cluster token and the server CA (the token is held in memory only, for the joiners)")
 		return nil
 	}
-	paths := p.c.paths(first.Name)
+	return p.c.adoptServerToken(ctx, p.Title(), h)
+}
+
+// adoptServerToken reads the full token back from the started first server h, checks it is this run's
+// token (password) and pins h's CA, and from then on hands it to the joiners. An old token record on the
+// laptop is removed here, the server having just shown it holds that token.
+func (c *cluster) adoptServerToken(ctx context.Context, ph string, h host.Host) error {
+	paths := c.paths(h.Name())
 	raw, err := h.ReadFile(ctx, paths.ServerToken())
 	if err != nil {
-		return fmt.Errorf("reading the cluster token from %s: %w", first.Name, err)
+		return fmt.Errorf("reading the cluster token from %s: %w", h.Name(), err)
 	}
 	full, err := k3s.ParseToken(strings.TrimSpace(string(raw)))
 	if err != nil {
-		return fmt.Errorf("reading the cluster token from %s: %w", first.Name, err)
+		return fmt.Errorf("reading the cluster token from %s: %w", h.Name(), err)
 	}
-	if full.Password != p.c.token.Password {
-		return fmt.Errorf("%w: %s's token differs from the one in %s: reset the host (ferryctl reset) or restore the site's records",
-			ErrForeignCluster, first.Name, p.c.st.site.RecordsDir())
+	if full.Password != c.token.Password {
+		return fmt.Errorf("%w: %s's token differs from the one taken from %s: reset the host that does not belong (ferryctl reset)",
+			ErrForeignCluster, h.Name(), c.tokenSource())
 	}
 	ca, err := h.ReadFile(ctx, path.Join(paths.DataDir, "server", "tls", "server-ca.crt"))
 	if err != nil {
-		return fmt.Errorf("reading the cluster CA from %s: %w", first.Name, err)
+		return fmt.Errorf("reading the cluster CA from %s: %w", h.Name(), err)
 	}
 	if err := full.VerifyCA(ca); err != nil {
-		return fmt.Errorf("checking the cluster token of %s: %w", first.Name, err)
+		return fmt.Errorf("checking the cluster token of %s: %w", h.Name(), err)
 	}
-	if full.Secret() != p.c.token.Secret() {
-		if err := writeRecord(p.c.st.site.RecordsDir(), TokenRecord, []byte(full.Secret()+"\n")); err != nil {
-			return fmt.Errorf("storing the cluster token: %w", err)
-		}
-		p.c.record(p.Title(), "", "kept the full cluster token (pins the CA) in the site's records")
+	if err := c.forgetLegacyToken(ph); err != nil {
+		return err
 	}
-	p.c.token = full
+	c.token = full
 	return nil
 }

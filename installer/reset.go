@@ -91,7 +91,7 @@ func (p *resetPhase) Run(ctx context.Context) error {
 	if err != nil || p.m.DryRun {
 		return err
 	}
-	for _, f := range []string{TokenRecord, KubeconfigRecord} {
+	for _, f := range []string{LegacyTokenRecord, KubeconfigRecord} {
 		if err := os.Remove(filepath.Join(p.st.site.RecordsDir(), f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("forgetting the old cluster's %s: %w", f, err)
 		}

@@ -22,8 +22,9 @@ gui-package: ferry
 	cp $(BIN)/.FyneApp.toml.orig FyneApp.toml; rm -f $(BIN)/.FyneApp.toml.orig; \
 	[ $$rc -ne 0 ] || mv -f Ferry.tar.xz $(BIN)/; exit $$rc
 
-# Benchmarks (issue 7), not in CI: first-window time under Xvfb and peak RSS verifying a 2 GB bundle
-# (built once into FERRY_BENCH_CACHE, default /var/tmp/ferry-bench). Prints figures.
+# Benchmarks (issue 7), not in CI: first-window time under Xvfb and the peak RSS of the real GUI process
+# (ferry --bundle) verifying a 2 GB bundle (built once into FERRY_BENCH_CACHE, default
+# /var/tmp/ferry-bench), with a no-GUI baseline. Prints figures.
 .PHONY: bench-gui
 bench-gui: deps-gui ferry
 	gui/xtest/bench.sh $(BIN)/ferry

@@ -102,7 +102,7 @@ func Build(ctx context.Context, spec *Spec, opts BuildOptions) (*Result, error) 
 		return nil, fmt.Errorf("reading image references: %w", err)
 	}
 
-	k3s := payload.K3sRelease{Version: spec.K3s.Version, Assets: map[payload.Platform]payload.K3sAssets{}}
+	k3s := payload.K3sRelease{Version: spec.K3s.Version, Assets: map[payload.Platform]payload.K3sAssets{}, Disable: spec.K3s.Disable}
 	for _, plat := range spec.Platforms {
 		if err := ctx.Err(); err != nil {
 			return nil, err

@@ -7,11 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/Masterminds/semver/v3"
 	"github.com/google/go-containerregistry/pkg/name"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ferry-delivery/ferry/payload"
 )
 
 // ErrInvalidSpec marks every problem found in an appliance spec; the wrapped errors name the field.
@@ -59,6 +62,9 @@ type K3sSpec struct {
 	Version string `json:"version"`
 	Dir     string `json:"dir,omitempty"`
 	URL     string `json:"url,omitempty"`
+	// Disable lists k3s components the app does not want on any site (k3s's --disable, e.g. traefik when
+	// the chart brings its own ingress). It is signed into the bundle's manifest; sites may add more.
+	Disable []string `json:"disable,omitempty"`
 }
 
 // DefaultK3sURL is where k3s publishes its release assets.
@@ -144,6 +150,11 @@ func (s *Spec) Validate() error {
 		bad("k3s.version", "required (e.g. v1.31.4+k3s1)")
 	case !k3sVersionRE.MatchString(s.K3s.Version):
 		bad("k3s.version", "%q is not a k3s release version (e.g. v1.31.4+k3s1)", s.K3s.Version)
+	}
+	for _, d := range s.K3s.Disable {
+		if !slices.Contains(payload.K3sComponents, d) {
+			bad("k3s.disable", "%q is not a k3s component (%s)", d, strings.Join(payload.K3sComponents, ", "))
+		}
 	}
 	switch {
 	case s.K3s.Dir == "" && s.K3s.URL == "":

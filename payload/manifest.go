@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -33,6 +34,10 @@ type Manifest struct {
 type K3sInfo struct {
 	Version string                `json:"version"`
 	Assets  map[Platform]K3sFiles `json:"assets"`
+	// Disable names k3s components the vendor switched off for this app (k3s's --disable), e.g. traefik
+	// when the chart brings its own ingress. The installer adds them to the site's own disable list.
+	// Omitted when empty, so bundles without it keep their exact bytes.
+	Disable []string `json:"disable,omitempty"`
 }
 
 // K3sFiles are member paths. The file names are those of the k3s release (k3s, k3s-arm64,
@@ -143,6 +148,9 @@ func (m *Manifest) validate() error {
 	}
 	if m.K3s.Version == "" {
 		return badf("k3s version is required")
+	}
+	if err := checkK3sDisable(m.K3s.Disable); err != nil {
+		return badf("%v", err)
 	}
 	if len(m.Platforms) == 0 {
 		return badf("no platforms")
@@ -284,4 +292,22 @@ func (m *Manifest) marshal() ([]byte, error) {
 		return nil, err
 	}
 	return append(b, '\n'), nil
+}
+
+// K3sComponents are the packaged components k3s can disable (its --disable flag). A bundle naming any
+// other is refused: a typo must not leave traefik running on a site that was promised it would not.
+var K3sComponents = []string{"coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"}
+
+func checkK3sDisable(names []string) error {
+	seen := map[string]bool{}
+	for _, n := range names {
+		if !slices.Contains(K3sComponents, n) {
+			return fmt.Errorf("k3s disable: %q is not a k3s component (%s)", n, strings.Join(K3sComponents, ", "))
+		}
+		if seen[n] {
+			return fmt.Errorf("k3s disable: %q listed twice", n)
+		}
+		seen[n] = true
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -69,6 +70,8 @@ func TestParseManifestRules(t *testing.T) {
 			m["images"].([]any)[0].(map[string]any)["platforms"].(map[string]any)["linux/arm64"] = "sha256:" + strings.Repeat("1", 64)
 		}, ErrBadManifest, "not a listed member"},
 		{"chart not a member", func(m map[string]any) { m["chart"].(map[string]any)["path"] = "app/other.tgz" }, ErrBadManifest, "not a listed member"},
+		{"k3s disable unknown", func(m map[string]any) { m["k3s"].(map[string]any)["disable"] = []any{"traefik", "dns"} }, ErrBadManifest, `"dns" is not a k3s component`},
+		{"k3s disable twice", func(m map[string]any) { m["k3s"].(map[string]any)["disable"] = []any{"traefik", "traefik"} }, ErrBadManifest, "listed twice"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var m map[string]any
@@ -91,6 +94,26 @@ func TestParseManifestRules(t *testing.T) {
 	}
 	if _, err := ParseManifest(make([]byte, MaxManifestSize+1)); !errors.Is(err, ErrManifestTooLarge) {
 		t.Fatalf("oversized: %v", err)
+	}
+}
+
+// The vendor's k3s disable list is written into the signed manifest and read back; a bundle without one
+// has no "disable" key at all (its bytes are what older bundles had); a bad name is refused at write time.
+func TestK3sDisableInManifest(t *testing.T) {
+	f := newFixtureSized(t, 100)
+	plain := openBundle(t, writeBundle(t, f.src, nil))
+	if strings.Contains(string(plain.RawManifest()), `"disable"`) {
+		t.Errorf("a bundle without a disable list has the key: %s", plain.RawManifest())
+	}
+	f.src.K3s.Disable = []string{"traefik", "servicelb"}
+	b := openBundle(t, writeBundle(t, f.src, nil))
+	if got := b.Manifest().K3s.Disable; !slices.Equal(got, []string{"traefik", "servicelb"}) {
+		t.Errorf("disable read back %v", got)
+	}
+	f.src.K3s.Disable = []string{"treafik"}
+	err := Write(context.Background(), filepath.Join(t.TempDir(), "x.ferry"), f.src, WriteOptions{})
+	if !errors.Is(err, ErrBadSource) || !strings.Contains(err.Error(), `"treafik" is not a k3s component`) {
+		t.Errorf("bad disable name: %v", err)
 	}
 }
 

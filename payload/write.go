@@ -30,6 +30,10 @@ type K3sAssets struct {
 type K3sRelease struct {
 	Version string
 	Assets  map[Platform]K3sAssets
+	// Disable lists k3s's packaged components the app does not want (k3s's --disable: traefik, servicelb,
+	// ...). It goes into the manifest; every install of the bundle disables them on top of the site's own
+	// list.
+	Disable []string
 }
 
 // Source is everything a bundle is made of, as local files. The builder (package packaging) fetches and
@@ -137,7 +141,7 @@ func Write(ctx context.Context, dst string, src Source, opts WriteOptions) (err 
 	man := &Manifest{
 		FormatVersion: FormatVersion,
 		App:           src.App,
-		K3s:           K3sInfo{Version: src.K3s.Version, Assets: map[Platform]K3sFiles{}},
+		K3s:           K3sInfo{Version: src.K3s.Version, Assets: map[Platform]K3sFiles{}, Disable: src.K3s.Disable},
 		Platforms:     src.Platforms,
 		Images:        images.images,
 	}
@@ -227,6 +231,9 @@ func planBundle(src Source, stager ImageStager) (_ []pending, _ *imagePlan, _ *c
 	}
 	if src.K3s.Version == "" {
 		return nil, nil, nil, fmt.Errorf("%w: k3s version is required", ErrBadSource)
+	}
+	if err := checkK3sDisable(src.K3s.Disable); err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %w", ErrBadSource, err)
 	}
 	if len(src.Platforms) == 0 {
 		return nil, nil, nil, fmt.Errorf("%w: no platforms", ErrBadSource)

@@ -26,6 +26,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -424,6 +425,7 @@ spec:
 // created Ready once with the PVCs of its volumeClaimTemplates (kept across upgrades, as on a real node).
 func (s *Sim) workloads(ctx context.Context, ns, manifest, mode string) error {
 	kube := s.kube
+	var services []string
 	for _, doc := range strings.Split(manifest, "\n---\n") {
 		var head struct {
 			Kind string `json:"kind"`
@@ -432,6 +434,8 @@ func (s *Sim) workloads(ctx context.Context, ns, manifest, mode string) error {
 			return err
 		}
 		switch head.Kind {
+		case "Service":
+			services = append(services, strings.TrimPrefix(doc, "---\n")) // after the pods exist
 		case "Deployment":
 			var d appsv1.Deployment
 			if err := yaml.Unmarshal([]byte(strings.TrimPrefix(doc, "---\n")), &d); err != nil {
@@ -509,5 +513,70 @@ func (s *Sim) workloads(ctx context.Context, ns, manifest, mode string) error {
 			}
 		}
 	}
+	for _, doc := range services {
+		if err := s.service(ctx, ns, doc); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// service plays the API server and the EndpointSlice controller for one Service: a cluster IP on
+// creation, and one slice listing the pods its selector matches, each ready when all its containers are.
+func (s *Sim) service(ctx context.Context, ns, doc string) error {
+	var svc corev1.Service
+	if err := yaml.Unmarshal([]byte(doc), &svc); err != nil {
+		return err
+	}
+	if svc.Namespace == "" {
+		svc.Namespace = ns
+	}
+	if svc.Spec.Type == "" {
+		svc.Spec.Type = corev1.ServiceTypeClusterIP
+	}
+	for i := range svc.Spec.Ports {
+		if svc.Spec.Ports[i].Protocol == "" {
+			svc.Spec.Ports[i].Protocol = corev1.ProtocolTCP
+		}
+	}
+	svcs := s.kube.CoreV1().Services(svc.Namespace)
+	if old, err := svcs.Get(ctx, svc.Name, metav1.GetOptions{}); err == nil {
+		svc.Spec.ClusterIP = old.Spec.ClusterIP
+		if _, err := svcs.Update(ctx, &svc, metav1.UpdateOptions{}); err != nil {
+			return err
+		}
+	} else {
+		s.mu.Lock()
+		s.uid++
+		svc.Spec.ClusterIP = fmt.Sprintf("10.43.0.%d", 10+s.uid%200)
+		s.mu.Unlock()
+		if _, err := svcs.Create(ctx, &svc, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	slice := &discoveryv1.EndpointSlice{
+		ObjectMeta:  metav1.ObjectMeta{Name: svc.Name + "-sim", Namespace: svc.Namespace, Labels: map[string]string{discoveryv1.LabelServiceName: svc.Name}},
+		AddressType: discoveryv1.AddressTypeIPv4,
+	}
+	if len(svc.Spec.Selector) > 0 {
+		pods, err := s.kube.CoreV1().Pods(svc.Namespace).List(ctx, metav1.ListOptions{LabelSelector: metav1.FormatLabelSelector(&metav1.LabelSelector{MatchLabels: svc.Spec.Selector})})
+		if err != nil {
+			return err
+		}
+		for i, p := range pods.Items {
+			ready := len(p.Status.ContainerStatuses) > 0
+			for _, cs := range p.Status.ContainerStatuses {
+				ready = ready && cs.Ready
+			}
+			slice.Endpoints = append(slice.Endpoints, discoveryv1.Endpoint{Addresses: []string{fmt.Sprintf("10.42.0.%d", 10+i)},
+				Conditions: discoveryv1.EndpointConditions{Ready: &ready},
+				TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: p.Namespace, Name: p.Name}})
+		}
+	}
+	slices := s.kube.DiscoveryV1().EndpointSlices(svc.Namespace)
+	_, err := slices.Update(ctx, slice, metav1.UpdateOptions{})
+	if apierrors.IsNotFound(err) {
+		_, err = slices.Create(ctx, slice, metav1.CreateOptions{})
+	}
+	return err
 }

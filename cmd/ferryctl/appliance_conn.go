@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io"
@@ -37,6 +36,8 @@ type applianceFlags struct {
 	namespace  string
 	records    string
 	timeout    time.Duration
+	// keepSiteValues: an upgrade without --values keeps the settings the site runs with (set by upgrade).
+	keepSiteValues bool
 }
 
 var errNeedSite = errors.New("this verb needs --site: it lands images on the nodes over SSH")
@@ -84,7 +85,7 @@ func (f *applianceFlags) open(ctx context.Context, errOut io.Writer, sink progre
 	if err := f.checkTimeout(); err != nil {
 		return nil, err
 	}
-	o := appliance.Options{Namespace: f.namespace, Sink: sink, Timeout: f.timeout}
+	o := appliance.Options{Namespace: f.namespace, Sink: sink, Timeout: f.timeout, KeepSiteValues: f.keepSiteValues}
 	switch {
 	case f.site != "" && f.kubeconfig != "":
 		return nil, errors.New("give either --site or --kubeconfig, not both")
@@ -161,13 +162,9 @@ func (t *target) rollback(ctx context.Context, to string, dryRun bool) (remote.R
 
 // openBundle opens and verifies a bundle against the trusted keys; the caller closes it.
 func openBundle(ctx context.Context, path string, keyFiles []string) (*payload.Bundle, error) {
-	var trusted []ed25519.PublicKey
-	for _, f := range keyFiles {
-		k, err := payload.LoadPublicKey(f)
-		if err != nil {
-			return nil, err
-		}
-		trusted = append(trusted, k)
+	trusted, err := trustedKeys(keyFiles)
+	if err != nil {
+		return nil, err
 	}
 	b, err := payload.Open(path)
 	if err != nil {
@@ -175,7 +172,7 @@ func openBundle(ctx context.Context, path string, keyFiles []string) (*payload.B
 	}
 	if _, err := b.Verify(ctx, trusted, nil); err != nil {
 		b.Close()
-		return nil, fmt.Errorf("verifying %s: %w (pass the vendor's public key with --key)", path, err)
+		return nil, fmt.Errorf("verifying %s: %w (%s)", path, err, untrustedHint)
 	}
 	return b, nil
 }
@@ -244,6 +241,43 @@ func bundleFlags(c *cobra.Command, bundlePath *string, keyFiles *[]string, value
 	c.Flags().StringArrayVarP(keyFiles, "key", "k", nil, "trusted public key file (PEM); repeat for several")
 	c.Flags().StringVar(valuesFile, "values", "", "YAML file of settings over the bundle's defaults")
 	_ = c.MarkFlagRequired("bundle")
+}
+
+// bundleChange is the flags and body deploy and upgrade share: open and verify the bundle and read the
+// settings, open the session to the site, run the change, and print the outcome when printed says so.
+type bundleChange struct {
+	f                      applianceFlags
+	bundlePath, valuesFile string
+	keyFiles               []string
+}
+
+func (bc *bundleChange) register(c *cobra.Command) {
+	bc.f.register(c)
+	bc.f.registerWait(c)
+	bundleFlags(c, &bc.bundlePath, &bc.keyFiles, &bc.valuesFile)
+}
+
+func (bc *bundleChange) run(cmd *cobra.Command, change func(ctx context.Context, t *target, b *payload.Bundle, over map[string]any) (remote.Result, error),
+	printed func(remote.Result, error) bool) error {
+	if bc.f.site == "" {
+		return errNeedSite
+	}
+	b, over, err := bundleAndValues(cmd.Context(), bc.bundlePath, bc.keyFiles, bc.valuesFile)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	out := cmd.OutOrStdout()
+	t, err := bc.f.open(cmd.Context(), cmd.ErrOrStderr(), phaseSink(out), false)
+	if err != nil {
+		return err
+	}
+	defer t.Close()
+	res, err := change(cmd.Context(), t, b, over)
+	if printed(res, err) {
+		printChange(out, t, res)
+	}
+	return err
 }
 
 // bundleAndValues opens and verifies the bundle and reads the settings file, if any.

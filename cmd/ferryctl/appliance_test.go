@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
@@ -10,11 +11,18 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	hfake "github.com/k3s-io/helm-controller/pkg/generated/clientset/versioned/fake"
+	helmchart "helm.sh/helm/v3/pkg/chart"
+	"helm.sh/helm/v3/pkg/chartutil"
+	kfake "k8s.io/client-go/kubernetes/fake"
+
 	"github.com/ferry-delivery/ferry/appliance"
+	"github.com/ferry-delivery/ferry/appliance/appliancetest"
 )
 
 // apiServer answers like a cluster holding two history records and nothing else.
@@ -86,3 +94,69 @@ func TestHistoryAndStatusCommands(t *testing.T) {
 }
 
 func applianceB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// status lists the app's components (workloads, then services) as the wizard's Manage screen does, read
+// from the appliance's simulated cluster.
+func TestStatusPrintsComponents(t *testing.T) {
+	c := &appliance.Cluster{Kube: kfake.NewClientset(), Helm: hfake.NewSimpleClientset()}
+	appliancetest.Start(t, c.Kube, c.Helm, appliance.DefaultNamespace)
+	chart := &helmchart.Chart{Metadata: &helmchart.Metadata{APIVersion: helmchart.APIVersionV2, Name: "shop", Version: "1.0.0"},
+		Templates: []*helmchart.File{{Name: "templates/all.yaml", Data: []byte(`apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: {{ .Values.image | quote }}}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
+`)}}}
+	p, err := chartutil.Save(chart, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgz, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ao := appliance.Options{PollInterval: 2 * time.Millisecond, Timeout: 10 * time.Second}
+	b := appliance.Bundle{SpecInput: appliance.SpecInput{App: "shop", Version: "1.0.0", Chart: tgz, TargetNamespace: "shop",
+		Defaults: map[string]any{"image": "registry.local/shop:1.0.0"}}}
+	if _, err := appliance.Deploy(context.Background(), c, b, ao); err != nil {
+		t.Fatal(err)
+	}
+	old := applianceConnect
+	applianceConnect = func([]byte) (*appliance.Cluster, error) { return c, nil }
+	t.Cleanup(func() { applianceConnect = old })
+	kc := filepath.Join(t.TempDir(), "k3s.yaml")
+	if err := os.WriteFile(kc, []byte("unused: the connection is swapped\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root := newRootCmd()
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"status", "--kubeconfig", kc, "--app", "shop"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(out.String(), "\n")
+	i := slices.Index(lines, "components:")
+	if i < 0 || len(lines) < i+3 {
+		t.Fatalf("no components in:\n%s", out.String())
+	}
+	dep, svc := strings.Fields(lines[i+1]), strings.Fields(lines[i+2])
+	if strings.Join(dep, " ") != "Deployment shop/web Ready 1/1 ready, rolled out" {
+		t.Errorf("deployment row %q", lines[i+1])
+	}
+	if len(svc) != 9 || strings.Join(svc[:4], " ") != "Service shop/web Ready ClusterIP" || !strings.HasPrefix(svc[4], "10.43.") ||
+		strings.Join(svc[5:], " ") != "80→8080/TCP, 1/1 endpoints ready" {
+		t.Errorf("service row %q", lines[i+2])
+	}
+}

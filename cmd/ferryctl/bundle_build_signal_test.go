@@ -24,7 +24,15 @@ func TestMain(m *testing.M) {
 		main()
 		os.Exit(0)
 	}
-	os.Exit(m.Run())
+	// Hermetic: the trusted keys folder of whoever runs the tests must not change what they see.
+	cfg, err := os.MkdirTemp("", "ferryctl-test-config-")
+	if err != nil {
+		panic(err)
+	}
+	os.Setenv("XDG_CONFIG_HOME", cfg)
+	code := m.Run()
+	os.RemoveAll(cfg)
+	os.Exit(code)
 }
 
 func TestBundleBuildInterruptedByCtrlC(t *testing.T) {

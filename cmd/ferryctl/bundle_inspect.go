@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -59,6 +60,9 @@ func newBundleInspectCmd() *cobra.Command {
 			}
 			fmt.Fprintf(tw, "Upgrades from:\t%s\n", upgrade)
 			fmt.Fprintf(tw, "k3s:\t%s\n", m.K3s.Version)
+			if len(m.K3s.Disable) > 0 {
+				fmt.Fprintf(tw, "k3s disabled:\t%s\n", strings.Join(m.K3s.Disable, ", "))
+			}
 			fmt.Fprintf(tw, "Platforms:\t%v\n", m.Platforms)
 			fmt.Fprintf(tw, "Chart:\t%s %s (app %s)\n", m.Chart.Name, m.Chart.Version, m.Chart.AppVersion)
 			schema := "none"

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"time"
@@ -22,13 +21,9 @@ func newBundleVerifyCmd() *cobra.Command {
 		Short: "Check a bundle's signature against trusted keys and every member's checksum",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			var trusted []ed25519.PublicKey
-			for _, f := range keyFiles {
-				k, err := payload.LoadPublicKey(f)
-				if err != nil {
-					return err
-				}
-				trusted = append(trusted, k)
+			trusted, err := trustedKeys(keyFiles)
+			if err != nil {
+				return err
 			}
 			b, err := payload.Open(args[0])
 			if err != nil {
@@ -42,8 +37,8 @@ func newBundleVerifyCmd() *cobra.Command {
 				if errors.Is(err, payload.ErrUntrusted) && !errors.Is(err, payload.ErrBadSignature) {
 					fmt.Fprintf(cmd.ErrOrStderr(), "all %d members intact, but the bundle is not trusted\n", v.Members)
 				}
-				if len(keyFiles) == 0 {
-					return fmt.Errorf("%w (no --key given: pass the vendor's public key)", err)
+				if len(trusted) == 0 {
+					return fmt.Errorf("%w (no key trusted: %s)", err, untrustedHint)
 				}
 				return err
 			}

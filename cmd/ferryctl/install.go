@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/ed25519"
 	"fmt"
 	"time"
 
@@ -37,13 +36,9 @@ nothing on a finished one. --dry-run prints every command and upload instead.`,
 			if err != nil {
 				return err
 			}
-			var trusted []ed25519.PublicKey
-			for _, f := range keyFiles {
-				k, err := payload.LoadPublicKey(f)
-				if err != nil {
-					return err
-				}
-				trusted = append(trusted, k)
+			trusted, err := trustedKeys(keyFiles)
+			if err != nil {
+				return err
 			}
 			b, err := payload.Open(bundlePath)
 			if err != nil {
@@ -51,7 +46,7 @@ nothing on a finished one. --dry-run prints every command and upload instead.`,
 			}
 			defer b.Close()
 			if _, err := b.Verify(cmd.Context(), trusted, nil); err != nil {
-				return fmt.Errorf("verifying %s: %w (pass the vendor's public key with --key)", bundlePath, err)
+				return fmt.Errorf("verifying %s: %w (%s)", bundlePath, err, untrustedHint)
 			}
 			errOut := cmd.ErrOrStderr()
 			o := installer.InstallOptions{

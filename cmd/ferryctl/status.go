@@ -2,8 +2,12 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ferry-delivery/ferry/appliance"
 )
 
 func init() { addCommand(newStatusCmd) }
@@ -30,6 +34,7 @@ func newStatusCmd() *cobra.Command {
 			for _, w := range res.Health.Waiting {
 				fmt.Fprintf(out, "waiting: %s\n", w)
 			}
+			printComponents(out, res.Components)
 			switch {
 			case res.Orphaned && res.NotApplied:
 				live := res.Version
@@ -51,4 +56,22 @@ func newStatusCmd() *cobra.Command {
 	f.registerWait(c)
 	c.Flags().BoolVar(&resume, "resume", false, "keep waiting on an interrupted change (and roll back a failed upgrade)")
 	return c
+}
+
+// printComponents lists the app's workloads, then its services, one line each: the same rows the
+// wizard's Manage screen shows.
+func printComponents(out io.Writer, cs []appliance.Component) {
+	if len(cs) == 0 {
+		return
+	}
+	fmt.Fprintln(out, "components:")
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	for _, c := range cs {
+		line := fmt.Sprintf("  %s\t%s/%s\t%s\t%s", c.Kind, c.Namespace, c.Name, c.State, c.Summary())
+		if c.Reason != "" {
+			line += "\t" + c.Reason
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
 }

@@ -17,7 +17,9 @@ type Engine interface {
 
 	// TestConnection connects to h over SSH. h.HostKey is the key accepted earlier (empty on first contact).
 	// On first contact it returns the presented key with KeyNew and no error; a key that differs from
-	// h.HostKey returns KeyChanged and an error wrapping ErrHostKeyMismatch.
+	// h.HostKey returns KeyChanged and an error wrapping ErrHostKeyMismatch. Through a jump host the
+	// bastion's key (h.JumpHostKey) is checked the same way and reported in Connection.Jump; while it is
+	// not accepted the host itself is KeyUnchecked.
 	TestConnection(ctx context.Context, h Host) (Connection, error)
 
 	// Preflight checks every host of the site against the bundle's needs.

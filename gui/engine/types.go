@@ -43,7 +43,9 @@ const (
 	RoleAgent  Role = "agent"
 )
 
-// Host is one target machine. Password and KeyPassphrase live only in memory: they are never serialised.
+// Host is one target machine. Password, KeyPassphrase and SudoPassword live only in memory: they are never
+// serialised. Which of them a host needs is (PasswordAuth, KeyEncrypted, SudoAsks), so a reopened site
+// asks for them again.
 type Host struct {
 	Name          string `json:"name"`
 	Address       string `json:"address"`
@@ -53,10 +55,18 @@ type Host struct {
 	KeyPath       string `json:"keyPath,omitempty"`
 	Password      string `json:"-"`
 	KeyPassphrase string `json:"-"`
-	Sudo          bool   `json:"sudo"`
-	JumpHost      string `json:"jumpHost,omitempty"` // user@host:port of a bastion, optional
+	SudoPassword  string `json:"-"` // when sudo asks for a password other than the login password
+	// PasswordAuth: the host logs in with a password; KeyEncrypted: the key file needs a passphrase;
+	// SudoAsks: sudo asks for SudoPassword.
+	PasswordAuth bool   `json:"passwordAuth,omitempty"`
+	KeyEncrypted bool   `json:"keyEncrypted,omitempty"`
+	SudoAsks     bool   `json:"sudoAsks,omitempty"`
+	Sudo         bool   `json:"sudo"`
+	JumpHost     string `json:"jumpHost,omitempty"` // user@host:port of a bastion, optional
 	// HostKey is the accepted key as a known_hosts line; empty until first contact is accepted.
 	HostKey string `json:"hostKey,omitempty"`
+	// JumpHostKey is the jump host's accepted key, a known_hosts line, verified like HostKey.
+	JumpHostKey string `json:"jumpHostKey,omitempty"`
 }
 
 // KeyStatus is how a presented host key compares with the accepted one.
@@ -66,6 +76,9 @@ const (
 	KeyKnown KeyStatus = iota
 	KeyNew
 	KeyChanged
+	// KeyUnchecked: the host was not reached because its jump host's key must be accepted first (no
+	// credential goes to a machine whose key the user has not accepted).
+	KeyUnchecked
 )
 
 // Connection is the outcome of a connection test.
@@ -75,6 +88,15 @@ type Connection struct {
 	KeyLine     string // the presented key as a known_hosts line, stored when accepted
 	OS          string
 	Arch        string
+	// Jump is the jump host's key check; nil for a host reached directly.
+	Jump *KeyCheck
+}
+
+// KeyCheck is how one machine's presented key compares with the accepted one.
+type KeyCheck struct {
+	Status      KeyStatus
+	Fingerprint string
+	KeyLine     string
 }
 
 // Site is what the engine needs to act on an installed or to-be-installed site.
@@ -134,12 +156,21 @@ const (
 	Down        Health = "down"
 )
 
-// Component is one workload or service of the app.
+// Component is one workload or service of the app, so the whole system reads as one application.
 type Component struct {
-	Kind   string // Deployment, StatefulSet, DaemonSet, Service
-	Name   string
-	State  Health
-	Ready  string // e.g. "2/2"; empty for services
+	Kind  string // Deployment, StatefulSet, DaemonSet, Job, Service
+	Name  string
+	State Health
+	// Ready is "ready/desired" replicas of a workload (completions of a Job), "ready/total" endpoints of
+	// a service; empty when the component is not in the cluster.
+	Ready string
+	// RolledOut: the workload's newest spec runs everywhere (a Job: it completed).
+	RolledOut bool
+	// Address and Ports describe a service: "ClusterIP 10.43.0.12", ["80→8080/TCP"].
+	Address string
+	Ports   []string
+	// Detail says why the component is not healthy, in the engine's words (e.g. "image X missing on
+	// node Y"); empty when healthy.
 	Detail string
 }
 

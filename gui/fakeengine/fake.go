@@ -245,7 +245,36 @@ func (f *Fake) TestConnection(ctx context.Context, h engine.Host) (engine.Connec
 	if !ok {
 		line, _ = FakeKey(h.Address, "1")
 	}
-	c := engine.Connection{Fingerprint: fingerprintOf(line), KeyLine: line, OS: "Debian GNU/Linux 12", Arch: "amd64"}
+	var jump *engine.KeyCheck
+	if h.JumpHost != "" {
+		// As the real engine: the bastion's key first (the host is not reached), then the host's.
+		ja := h.JumpHost
+		if _, rest, ok := strings.Cut(ja, "@"); ok {
+			ja = rest
+		}
+		if host, _, ok := strings.Cut(ja, ":"); ok {
+			ja = host
+		}
+		f.mu.Lock()
+		jline, ok := f.hostKeys[ja]
+		f.mu.Unlock()
+		if strings.HasPrefix(ja, "unreachable") {
+			return engine.Connection{}, fmt.Errorf("connecting to %s: jump host %s: %w", h.Address, ja, engine.ErrUnreachable)
+		}
+		if !ok {
+			jline, _ = FakeKey(ja, "1")
+		}
+		jump = &engine.KeyCheck{Fingerprint: fingerprintOf(jline), KeyLine: jline}
+		switch {
+		case h.JumpHostKey == "":
+			jump.Status = engine.KeyNew
+			return engine.Connection{KeyStatus: engine.KeyUnchecked, Jump: jump}, nil
+		case h.JumpHostKey != jline:
+			jump.Status = engine.KeyChanged
+			return engine.Connection{KeyStatus: engine.KeyUnchecked, Jump: jump}, fmt.Errorf("connecting to %s: jump host %s: %w", h.Address, ja, engine.ErrHostKeyMismatch)
+		}
+	}
+	c := engine.Connection{Fingerprint: fingerprintOf(line), KeyLine: line, OS: "Debian GNU/Linux 12", Arch: "amd64", Jump: jump}
 	switch {
 	case h.HostKey == "":
 		c.KeyStatus = engine.KeyNew
@@ -416,28 +445,30 @@ func (f *Fake) runPhase(ctx context.Context, p engine.Phase, s engine.Site, sink
 
 func (f *Fake) Status(ctx context.Context, s engine.Site) (engine.Status, error) {
 	f.record("Status")
+	if err := loginSecrets(s); err != nil {
+		return engine.Status{}, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.version == "" {
 		return engine.Status{}, errors.New("reading status: the app is not installed on this site")
 	}
 	st := engine.Status{App: "shop", Version: f.version, K3sVersion: f.k3s, Health: f.health, AppURL: "https://" + firstAddress(s) + "/"}
-	ready := func(h engine.Health, n string) string {
-		if h == engine.Healthy {
-			return n + "/" + n
-		}
-		return "0/" + n
+	web := engine.Component{Kind: "Deployment", Name: "web", State: f.health, Ready: "2/2", RolledOut: true}
+	svc := engine.Component{Kind: "Service", Name: "web", State: f.health, Ready: "2/2", Address: "ClusterIP 10.43.0.12", Ports: []string{"443→8443/TCP"}}
+	if f.health != engine.Healthy {
+		web.Ready, web.Detail = "0/2", "image registry.local/shop:"+f.version+" missing on node node2 (pod web-7d9f-abcde: ImagePullBackOff)"
+		svc.Ready, svc.Detail = "0/2", "no ready endpoint: its pods are not ready"
 	}
-	st.Components = []engine.Component{
-		{Kind: "Deployment", Name: "web", State: f.health, Ready: ready(f.health, "2")},
-		{Kind: "StatefulSet", Name: "db", State: engine.Healthy, Ready: "1/1"},
-		{Kind: "Service", Name: "web", State: engine.Healthy, Detail: "port 443"},
-	}
+	st.Components = []engine.Component{web, {Kind: "StatefulSet", Name: "db", State: engine.Healthy, Ready: "1/1", RolledOut: true}, svc}
 	return st, nil
 }
 
 func (f *Fake) History(ctx context.Context, s engine.Site) ([]engine.Release, error) {
 	f.record("History")
+	if err := loginSecrets(s); err != nil {
+		return nil, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]engine.Release(nil), f.history...), nil
@@ -451,6 +482,9 @@ var upgradePhases = []engine.Phase{
 
 func (f *Fake) PlanUpgrade(ctx context.Context, s engine.Site, b engine.Bundle) (engine.UpgradePlan, error) {
 	f.record("PlanUpgrade " + b.Version)
+	if err := loginSecrets(s); err != nil {
+		return engine.UpgradePlan{}, err
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	p := engine.UpgradePlan{From: f.version, To: b.Version, K3sFrom: f.k3s, K3sTo: b.K3sVersion, BytesPerNode: map[string]int64{}, Phases: upgradePhases}
@@ -468,6 +502,9 @@ func (f *Fake) PlanUpgrade(ctx context.Context, s engine.Site, b engine.Bundle) 
 
 func (f *Fake) Upgrade(ctx context.Context, s engine.Site, b engine.Bundle, values []byte, sink progress.Sink) (engine.UpgradeResult, error) {
 	f.record("Upgrade " + b.Version)
+	if err := loginSecrets(s); err != nil {
+		return engine.UpgradeResult{}, err
+	}
 	for _, p := range upgradePhases {
 		sink.Emit(progress.Event{Phase: p.ID, Msg: "started: " + p.Title})
 		for _, h := range s.Hosts {
@@ -497,6 +534,9 @@ func (f *Fake) Upgrade(ctx context.Context, s engine.Site, b engine.Bundle, valu
 
 func (f *Fake) Rollback(ctx context.Context, s engine.Site, version string, sink progress.Sink) (engine.Release, error) {
 	f.record("Rollback " + version)
+	if err := loginSecrets(s); err != nil {
+		return engine.Release{}, err
+	}
 	f.mu.Lock()
 	kept := false
 	for _, r := range f.history {
@@ -520,4 +560,15 @@ func (f *Fake) Rollback(ctx context.Context, s engine.Site, version string, sink
 	rel := engine.Release{Version: version, Time: f.Clock(), Action: "rollback", Result: "succeeded", Kept: true}
 	f.history = append([]engine.Release{rel}, f.history...)
 	return rel, nil
+}
+
+// loginSecrets fails as a real host would when a secret the host needs was not handed over (a reopened
+// site before the user entered it): the wizard must ask for it first.
+func loginSecrets(s engine.Site) error {
+	for _, h := range s.Hosts {
+		if h.PasswordAuth && h.Password == "" || h.KeyEncrypted && h.KeyPassphrase == "" || h.SudoAsks && h.SudoPassword == "" {
+			return fmt.Errorf("logging into %s: %w: a password or passphrase it needs was not entered", h.Name, engine.ErrAuth)
+		}
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/ferry-delivery/ferry/appliance"
 	"github.com/ferry-delivery/ferry/appliance/remote"
@@ -73,6 +74,9 @@ func (e *Engine) session(ctx context.Context, s engine.Site, sink progress.Sink)
 func (e *Engine) applianceOptions(s engine.Site, sink progress.Sink) appliance.Options {
 	o := e.o.Appliance
 	o.RecordsDir, o.Sink = s.Dir, sink
+	// The wizard's contract: an upgrade given no values keeps the site's own settings (recorded in the
+	// cluster with the running version) under the new version's defaults.
+	o.KeepSiteValues = true
 	return o
 }
 
@@ -90,8 +94,7 @@ func (e *Engine) Status(ctx context.Context, s engine.Site) (engine.Status, erro
 	return toStatus(res), nil
 }
 
-// toStatus maps the appliance's health to the wizard's. The appliance reports what is not ready by name
-// (Health.Waiting); each becomes a component row, so the Manage screen shows what holds the app up.
+// toStatus maps the appliance's health and components to the wizard's.
 func toStatus(res appliance.Result) engine.Status {
 	st := engine.Status{App: res.App, Version: res.Version}
 	switch {
@@ -102,10 +105,36 @@ func toStatus(res appliance.Result) engine.Status {
 	default:
 		st.Health = engine.Down
 	}
-	for _, w := range res.Health.Waiting {
-		st.Components = append(st.Components, engine.Component{Name: w, State: st.Health, Detail: res.Health.Reason})
+	for _, c := range res.Components {
+		st.Components = append(st.Components, toComponent(c))
 	}
 	return st
+}
+
+func toComponent(c appliance.Component) engine.Component {
+	out := engine.Component{Kind: c.Kind, Name: c.Name, Detail: c.Reason, RolledOut: c.RolledOut}
+	switch c.State {
+	case appliance.ComponentReady:
+		out.State = engine.Healthy
+	case appliance.ComponentProgressing:
+		out.State = engine.Progressing
+	case appliance.ComponentDegraded:
+		out.State = engine.Degraded
+	default: // Down, Failed, Missing
+		out.State = engine.Down
+	}
+	switch {
+	case c.State == appliance.ComponentMissing:
+	case c.IsWorkload():
+		out.Ready = fmt.Sprintf("%d/%d", c.Ready, c.Desired)
+	default:
+		out.Address = strings.TrimSpace(c.ServiceType + " " + c.ClusterIP)
+		out.Ports = c.Ports
+		if c.ServiceType != "ExternalName" {
+			out.Ready = fmt.Sprintf("%d/%d", c.EndpointsReady, c.Endpoints)
+		}
+	}
+	return out
 }
 
 // History lists the site's records, newest first, marking the versions kept for rollback.

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -24,7 +26,8 @@ import (
 
 func chartTGZ(t *testing.T, version string) []byte {
 	t.Helper()
-	c := &chart.Chart{Metadata: &chart.Metadata{APIVersion: chart.APIVersionV2, Name: "shop", Version: version}}
+	c := &chart.Chart{Metadata: &chart.Metadata{APIVersion: chart.APIVersionV2, Name: "shop", Version: version},
+		Templates: []*chart.File{{Name: "templates/web.yaml", Data: []byte(webChart)}}}
 	p, err := chartutil.Save(c, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -35,6 +38,26 @@ func chartTGZ(t *testing.T, version string) []byte {
 	}
 	return b
 }
+
+// webChart is the test app: one Deployment and the Service in front of it.
+const webChart = `apiVersion: apps/v1
+kind: Deployment
+metadata: {name: web}
+spec:
+  replicas: 2
+  selector: {matchLabels: {app: web}}
+  template:
+    metadata: {labels: {app: web}}
+    spec: {containers: [{name: web, image: {{ .Values.image | default "registry.local/shop:0" | quote }}}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports: [{port: 443, targetPort: 8443, nodePort: 30443}]
+`
 
 // Status, History and Rollback through the adapter on the appliance's simulated cluster (fake clientsets
 // plus a helm-controller stand-in): shop 1.0.0 deployed, then upgraded to 2.0.0.
@@ -71,6 +94,19 @@ func TestManageOnSimulatedCluster(t *testing.T) {
 	}
 	if st.App != "shop" || st.Version != "2.0.0" || st.Health != engine.Healthy {
 		t.Fatalf("status: %+v", st)
+	}
+	// The components come from the appliance's per-workload listing: the Deployment's replicas and the
+	// Service's address, ports and endpoints (the simulated cluster runs one pod per Deployment).
+	if len(st.Components) != 2 {
+		t.Fatalf("components: %+v", st.Components)
+	}
+	dep, svc := st.Components[0], st.Components[1]
+	if want := (engine.Component{Kind: "Deployment", Name: "web", State: engine.Healthy, Ready: "2/2", RolledOut: true}); !reflect.DeepEqual(dep, want) {
+		t.Errorf("deployment: %+v, want %+v", dep, want)
+	}
+	if svc.Kind != "Service" || svc.State != engine.Healthy || !strings.HasPrefix(svc.Address, "NodePort 10.43.") ||
+		!reflect.DeepEqual(svc.Ports, []string{"443→8443/TCP node 30443"}) || svc.Ready != "1/1" || svc.Detail != "" {
+		t.Errorf("service: %+v", svc)
 	}
 	hist, err := e.History(ctx, s)
 	if err != nil {
@@ -160,5 +196,27 @@ func TestUpgradeOnSimulatedCluster(t *testing.T) {
 	}
 	if _, err := e.Upgrade(ctx, s, engine.Bundle{Path: filepath.Join(t.TempDir(), "missing.ferry")}, nil, nil); !errors.Is(err, engine.ErrBundleCorrupt) {
 		t.Fatalf("missing bundle: %v", err)
+	}
+}
+
+func TestToComponent(t *testing.T) {
+	for _, tc := range []struct {
+		in   appliance.Component
+		want engine.Component
+	}{
+		{appliance.Component{Kind: "Deployment", Name: "web", State: appliance.ComponentFailed, Desired: 2, RolledOut: true, Reason: "image x missing on node n1"},
+			engine.Component{Kind: "Deployment", Name: "web", State: engine.Down, Ready: "0/2", RolledOut: true, Detail: "image x missing on node n1"}},
+		{appliance.Component{Kind: "StatefulSet", Name: "db", State: appliance.ComponentProgressing, Ready: 1, Desired: 1, Reason: "waiting to finish its rolling update"},
+			engine.Component{Kind: "StatefulSet", Name: "db", State: engine.Progressing, Ready: "1/1", Detail: "waiting to finish its rolling update"}},
+		{appliance.Component{Kind: "Service", Name: "web", State: appliance.ComponentDegraded, ServiceType: "ClusterIP", ClusterIP: "10.43.0.9", Ports: []string{"80/TCP"}, EndpointsReady: 1, Endpoints: 2, Reason: "1 endpoint(s) not ready"},
+			engine.Component{Kind: "Service", Name: "web", State: engine.Degraded, Ready: "1/2", Address: "ClusterIP 10.43.0.9", Ports: []string{"80/TCP"}, Detail: "1 endpoint(s) not ready"}},
+		{appliance.Component{Kind: "Service", Name: "mail", State: appliance.ComponentReady, ServiceType: "ExternalName", ClusterIP: "mail.example"},
+			engine.Component{Kind: "Service", Name: "mail", State: engine.Healthy, Address: "ExternalName mail.example"}},
+		{appliance.Component{Kind: "DaemonSet", Name: "agent", State: appliance.ComponentMissing, Reason: "not created yet"},
+			engine.Component{Kind: "DaemonSet", Name: "agent", State: engine.Down, Detail: "not created yet"}},
+	} {
+		if got := toComponent(tc.in); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("toComponent(%s %s) = %+v, want %+v", tc.in.Kind, tc.in.Name, got, tc.want)
+		}
 	}
 }

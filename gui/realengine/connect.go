@@ -29,7 +29,7 @@ var errProbed = errors.New("host key probed")
 // tested on the next "Test connection", after the user accepted the fingerprint.
 func (e *Engine) TestConnection(ctx context.Context, h engine.Host) (engine.Connection, error) {
 	if h.JumpHost != "" {
-		return engine.Connection{}, fmt.Errorf("testing %s through jump host %s: jump hosts in the wizard are %w; use ferryctl with a site file", h.Name, h.JumpHost, ErrNotAvailable)
+		return testThroughJump(ctx, h)
 	}
 	if h.HostKey == "" {
 		return probe(ctx, h)
@@ -43,9 +43,7 @@ func (e *Engine) TestConnection(ctx context.Context, h engine.Host) (engine.Conn
 	if err := os.WriteFile(kh, []byte(h.HostKey+"\n"), 0o600); err != nil {
 		return engine.Connection{}, fmt.Errorf("testing %s: %w", h.Name, err)
 	}
-	cfg := sshConfig(h, kh)
-	cfg.DialTimeout = 10 * time.Second
-	cfg.KeepAlive = -1
+	cfg := testConfig(h, kh)
 	c, err := ssh.Dial(ctx, cfg)
 	if err != nil {
 		var hke *ssh.HostKeyError
@@ -99,6 +97,9 @@ func sshConfig(h engine.Host, knownHosts string) ssh.Config {
 	if h.KeyPassphrase != "" {
 		cfg.KeyPassphrase = []byte(h.KeyPassphrase)
 	}
+	if h.SudoPassword != "" {
+		cfg.SudoPassword = []byte(h.SudoPassword)
+	}
 	if h.KeyPath == "" && h.Password == "" {
 		cfg.UseAgent = true
 	}
@@ -115,7 +116,6 @@ func addr(h engine.Host) string {
 
 // probe fetches the host key of a host seen for the first time, offering no credential.
 func probe(ctx context.Context, h engine.Host) (engine.Connection, error) {
-	var key xssh.PublicKey
 	d := net.Dialer{Timeout: 10 * time.Second}
 	a := addr(h)
 	raw, err := d.DialContext(ctx, "tcp", a)
@@ -125,6 +125,14 @@ func probe(ctx context.Context, h engine.Host) (engine.Connection, error) {
 		}
 		return engine.Connection{}, fmt.Errorf("testing %s: %w: dialling %s: %w (is the host up and sshd listening?)", h.Name, engine.ErrUnreachable, a, err)
 	}
+	return probeConn(ctx, h, raw)
+}
+
+// probeConn runs the SSH handshake on raw (a TCP connection, or a channel through a jump host) only as
+// far as the host key, then closes raw.
+func probeConn(ctx context.Context, h engine.Host, raw net.Conn) (engine.Connection, error) {
+	var key xssh.PublicKey
+	a := addr(h)
 	defer raw.Close()
 	raw.SetDeadline(time.Now().Add(10 * time.Second))
 	stop := context.AfterFunc(ctx, func() { raw.Close() })
@@ -133,7 +141,7 @@ func probe(ctx context.Context, h engine.Host) (engine.Connection, error) {
 		key = k
 		return errProbed
 	}}
-	_, _, _, err = xssh.NewClientConn(raw, a, cfg)
+	_, _, _, err := xssh.NewClientConn(raw, a, cfg)
 	if key == nil {
 		if ctx.Err() != nil {
 			return engine.Connection{}, ctx.Err()
@@ -145,6 +153,142 @@ func probe(ctx context.Context, h engine.Host) (engine.Connection, error) {
 		Fingerprint: xssh.FingerprintSHA256(key),
 		KeyLine:     knownhosts.Line([]string{knownhosts.Normalize(a)}, key),
 	}, nil
+}
+
+// testConfig is the installer's SSH configuration for a one-off test: short timeouts, no keepalive.
+func testConfig(h engine.Host, knownHosts string) ssh.Config {
+	cfg := sshConfig(h, knownHosts)
+	cfg.DialTimeout = 10 * time.Second
+	cfg.KeepAlive = -1
+	return cfg
+}
+
+// jumpOf is the wizard host's bastion as a host of its own: the address and user of h.JumpHost (the
+// user defaults to h's), h's credentials (the wizard has one set per host), h.JumpHostKey as its key.
+func jumpOf(h engine.Host) (engine.Host, error) {
+	j, err := parseJump(h.JumpHost)
+	if err != nil {
+		return engine.Host{}, fmt.Errorf("testing %s: %w", h.Name, err)
+	}
+	jh := engine.Host{Name: h.Name + " (jump host " + j.Address + ")", Address: j.Address, Port: j.Port, User: j.User,
+		KeyPath: h.KeyPath, Password: h.Password, KeyPassphrase: h.KeyPassphrase, HostKey: h.JumpHostKey}
+	if jh.User == "" {
+		jh.User = h.User
+	}
+	return jh, nil
+}
+
+// keyCheck is a KeyCheck for an accepted known_hosts line.
+func keyCheck(status engine.KeyStatus, line string) *engine.KeyCheck {
+	kc := &engine.KeyCheck{Status: status, KeyLine: line}
+	if pk, _, _, _, err := xssh.ParseAuthorizedKey([]byte(keyPart(line))); err == nil {
+		kc.Fingerprint = xssh.FingerprintSHA256(pk)
+	}
+	return kc
+}
+
+// testThroughJump tests a host behind a bastion in as many steps as keys are still to be accepted, never
+// offering a credential to a machine whose key the user has not accepted:
+//  1. bastion key not accepted: fetch it (no login); the host is KeyUnchecked;
+//  2. bastion accepted, host not: log into the bastion (its key verified), open a channel to the host and
+//     fetch the host's key (no login to the host);
+//  3. both accepted: log in through the bastion, both keys verified, and run uname.
+//
+// A changed key on either machine is KeyChanged with ErrHostKeyMismatch, reported on the machine that
+// presented it.
+func testThroughJump(ctx context.Context, h engine.Host) (engine.Connection, error) {
+	jh, err := jumpOf(h)
+	if err != nil {
+		return engine.Connection{}, err
+	}
+	if h.JumpHostKey == "" {
+		jc, err := probe(ctx, jh)
+		if err != nil {
+			return engine.Connection{}, err
+		}
+		return engine.Connection{KeyStatus: engine.KeyUnchecked, Jump: &engine.KeyCheck{Status: engine.KeyNew, Fingerprint: jc.Fingerprint, KeyLine: jc.KeyLine}}, nil
+	}
+	dir, err := os.MkdirTemp("", "ferry-kh-")
+	if err != nil {
+		return engine.Connection{}, fmt.Errorf("testing %s: %w", h.Name, err)
+	}
+	defer os.RemoveAll(dir)
+	kh := filepath.Join(dir, "known_hosts")
+	lines := h.JumpHostKey + "\n"
+	if h.HostKey != "" {
+		lines += h.HostKey + "\n"
+	}
+	if err := os.WriteFile(kh, []byte(lines), 0o600); err != nil {
+		return engine.Connection{}, fmt.Errorf("testing %s: %w", h.Name, err)
+	}
+	jcfg := testConfig(jh, kh)
+	jumpOK := keyCheck(engine.KeyKnown, h.JumpHostKey)
+	if h.HostKey == "" {
+		bastion, err := ssh.Dial(ctx, jcfg)
+		if err != nil {
+			return jumpFailed(ctx, h, jh, err)
+		}
+		defer bastion.Close()
+		raw, err := bastion.DialContext(ctx, "tcp", addr(h))
+		if err != nil {
+			if ctx.Err() != nil {
+				return engine.Connection{Jump: jumpOK}, ctx.Err()
+			}
+			return engine.Connection{Jump: jumpOK}, fmt.Errorf("testing %s: %w: dialling %s from jump host %s: %w (is the host up and sshd listening?)", h.Name, engine.ErrUnreachable, addr(h), jh.Address, err)
+		}
+		c, err := probeConn(ctx, h, raw)
+		c.Jump = jumpOK
+		return c, err
+	}
+	cfg := testConfig(h, kh)
+	cfg.Jump = &jcfg
+	c, err := ssh.Dial(ctx, cfg)
+	if err != nil {
+		var hke *ssh.HostKeyError
+		if errors.As(err, &hke) && hke.Addr == addr(jh) || errors.Is(err, ssh.ErrAuthFailed) && strings.Contains(err.Error(), "through jump host") {
+			return jumpFailed(ctx, h, jh, err)
+		}
+		conn := engine.Connection{Jump: jumpOK}
+		if errors.As(err, &hke) {
+			if errors.Is(err, ssh.ErrUnknownHostKey) {
+				// The accepted key is for another address (the host was edited): first contact again.
+				h.HostKey = ""
+				return testThroughJump(ctx, h)
+			}
+			conn.Fingerprint = hke.Fingerprint
+		}
+		if errors.Is(err, ssh.ErrHostKeyMismatch) {
+			conn.KeyStatus = engine.KeyChanged
+		}
+		return conn, connErr(h, err)
+	}
+	defer c.Close()
+	conn := engine.Connection{KeyStatus: engine.KeyKnown, KeyLine: h.HostKey, Jump: jumpOK}
+	conn.Fingerprint = keyCheck(engine.KeyKnown, h.HostKey).Fingerprint
+	res, err := c.Run(ctx, host.Cmd{Line: "uname -sm"})
+	if err != nil {
+		return conn, fmt.Errorf("testing %s: running uname: %w", h.Name, err)
+	}
+	conn.OS, conn.Arch = unameToPlatform(string(res.Stdout))
+	return conn, nil
+}
+
+// jumpFailed reports a failure to log into the bastion: a changed key is KeyChanged on the bastion (the
+// host itself was not reached), an unknown one (the bastion was edited) is first contact again.
+func jumpFailed(ctx context.Context, h, jh engine.Host, err error) (engine.Connection, error) {
+	conn := engine.Connection{KeyStatus: engine.KeyUnchecked, Jump: &engine.KeyCheck{Status: engine.KeyKnown}}
+	var hke *ssh.HostKeyError
+	if errors.As(err, &hke) {
+		if errors.Is(err, ssh.ErrUnknownHostKey) {
+			h.JumpHostKey = ""
+			return testThroughJump(ctx, h)
+		}
+		conn.Jump.Fingerprint = hke.Fingerprint
+	}
+	if errors.Is(err, ssh.ErrHostKeyMismatch) {
+		conn.Jump.Status = engine.KeyChanged
+	}
+	return conn, connErr(engine.Host{Name: h.Name + ": jump host " + jh.Address}, err)
 }
 
 // keyPart drops the host patterns of a known_hosts line.

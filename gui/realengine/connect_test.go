@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -151,5 +152,72 @@ func TestPreflightOverRealSSH(t *testing.T) {
 	kh, err := os.ReadFile(filepath.Join(s.Dir, "known_hosts"))
 	if err != nil || !strings.Contains(string(kh), keyPart(cp.HostKey)) || len(strings.Fields(string(kh))) != 3 {
 		t.Fatalf("site known_hosts %q, %v", kh, err)
+	}
+}
+
+// Through a jump host (two real sshd: bastion and target, the same client key on both): the bastion's key
+// first (the host is not reached, no login offered), then the host's key fetched through the logged-in
+// bastion, then a full login through both verified keys. A changed bastion key is a stop on the bastion;
+// a changed host key a stop on the host; with the bastion down the host is unreachable.
+func TestTestConnectionThroughJumpHost(t *testing.T) {
+	bastion := sshtest.Start(t, sshtest.Options{})
+	target := sshtest.Start(t, sshtest.Options{})
+	target.Authorize(t, "root", bastion.ClientPub)
+	e := New(Options{})
+	ctx := context.Background()
+	h := engine.Host{Name: "Node 1", Address: "127.0.0.1", Port: target.Port, User: "root", KeyPath: bastion.ClientKey, Role: engine.RoleServer,
+		JumpHost: fmt.Sprintf("127.0.0.1:%d", bastion.Port)}
+
+	first, err := e.TestConnection(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.KeyStatus != engine.KeyUnchecked || first.Jump == nil || first.Jump.Status != engine.KeyNew ||
+		first.Jump.Fingerprint != bastion.Fingerprint || first.Jump.KeyLine == "" || first.Fingerprint != "" {
+		t.Fatalf("first contact: %+v jump %+v", first, first.Jump)
+	}
+
+	h.JumpHostKey = first.Jump.KeyLine
+	second, err := e.TestConnection(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.KeyStatus != engine.KeyNew || second.Fingerprint != target.Fingerprint || second.KeyLine == "" ||
+		second.Jump.Status != engine.KeyKnown || second.Jump.Fingerprint != bastion.Fingerprint || second.OS != "" {
+		t.Fatalf("host's first contact through the bastion: %+v jump %+v", second, second.Jump)
+	}
+
+	h.HostKey = second.KeyLine
+	known, err := e.TestConnection(ctx, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if known.KeyStatus != engine.KeyKnown || known.Fingerprint != target.Fingerprint || known.Jump.Status != engine.KeyKnown ||
+		known.OS != "linux" || known.Arch != runtime.GOARCH {
+		t.Fatalf("known keys: %+v jump %+v", known, known.Jump)
+	}
+
+	// The host's key recorded for the bastion (or the reverse) is a changed key, not a login.
+	swapped := h
+	swapped.JumpHostKey = strings.Replace(h.HostKey, strconv.Itoa(target.Port), strconv.Itoa(bastion.Port), 1)
+	c, err := e.TestConnection(ctx, swapped)
+	if !errors.Is(err, engine.ErrHostKeyMismatch) || c.Jump == nil || c.Jump.Status != engine.KeyChanged || c.Jump.Fingerprint != bastion.Fingerprint ||
+		c.KeyStatus != engine.KeyUnchecked || !strings.Contains(err.Error(), "jump host") {
+		t.Fatalf("bastion presenting another key: %+v jump %+v, %v", c, c.Jump, err)
+	}
+
+	target.RestartWithNewHostKey()
+	c, err = e.TestConnection(ctx, h)
+	if !errors.Is(err, engine.ErrHostKeyMismatch) || c.KeyStatus != engine.KeyChanged || c.Fingerprint != target.Fingerprint || c.Jump.Status != engine.KeyKnown {
+		t.Fatalf("host key changed behind the bastion: %+v jump %+v, %v", c, c.Jump, err)
+	}
+
+	bastion.Stop()
+	for _, hk := range []string{"", h.HostKey} {
+		down := h
+		down.HostKey = hk
+		if _, err := e.TestConnection(ctx, down); !errors.Is(err, engine.ErrUnreachable) || !strings.Contains(err.Error(), "jump") {
+			t.Fatalf("bastion down (host key %q): %v", hk, err)
+		}
 	}
 }

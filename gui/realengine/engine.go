@@ -87,6 +87,9 @@ func (e *Engine) Install(ctx context.Context, req engine.InstallRequest, sink pr
 	defer pb.Close()
 	io := installer.InstallOptions{Options: e.o.Installer}
 	io.Getenv, io.Prompt, io.Progress = m.getenv, nil, sink
+	// io.Consent stays nil: fixes are applied only from the Checks screen (ApplyFixes), for exactly the
+	// checks the user saw, so Install never changes a host beyond what was agreed. A check that fails again
+	// here (a host rebooted and lost its route) stops Install before any host is changed.
 	// The keys accepted on the Machines screen: recorded in the site's known_hosts on first use, while a
 	// key differing from a recorded one still stops the install.
 	io.AcceptHostKeys = m.accepted

@@ -73,6 +73,13 @@ func toSite(s engine.Site) (*siteMap, error) {
 			env := fmt.Sprintf("FERRY_WIZARD_%d_PASSWORD", i)
 			sh.Auth.PasswordEnv, m.secrets[env] = env, h.Password
 		}
+		if h.SudoPassword != "" {
+			env := fmt.Sprintf("FERRY_WIZARD_%d_SUDO_PASSWORD", i)
+			sh.Auth.SudoPasswordEnv, m.secrets[env] = env, h.SudoPassword
+		}
+		if err := missingSecret(h); err != nil {
+			return nil, err
+		}
 		if h.KeyPath == "" && h.Password == "" {
 			sh.Auth.Agent = true
 		}
@@ -81,9 +88,16 @@ func toSite(s engine.Site) (*siteMap, error) {
 			if err != nil {
 				return nil, fmt.Errorf("reading host %s: %w", h.Name, err)
 			}
-			// The jump host logs in with the host's own credentials: the wizard has one set per host.
+			// The jump host logs in with the host's own credentials (and user, unless the jump host
+			// names one): the wizard has one set per host.
 			j.Auth = sh.Auth
+			if j.User == "" {
+				j.User = h.User
+			}
 			sh.JumpHost = j
+			if pk, _, _, _, err := xssh.ParseAuthorizedKey([]byte(keyPart(h.JumpHostKey))); h.JumpHostKey != "" && err == nil {
+				m.accepted = append(m.accepted, xssh.FingerprintSHA256(pk))
+			}
 		}
 		out.Hosts = append(out.Hosts, sh)
 	}
@@ -97,6 +111,20 @@ func toSite(s engine.Site) (*siteMap, error) {
 		return nil, fmt.Errorf("checking the site: %w", err)
 	}
 	return m, nil
+}
+
+// missingSecret refuses a host whose record says it needs a secret the wizard did not hand over (a
+// reopened site before the user entered it): better said plainly than tried against the host.
+func missingSecret(h engine.Host) error {
+	switch {
+	case h.PasswordAuth && h.Password == "":
+		return fmt.Errorf("logging into %s: %w: it logs in with a password and none was entered", h.Name, engine.ErrAuth)
+	case h.KeyEncrypted && h.KeyPassphrase == "":
+		return fmt.Errorf("logging into %s: %w: its key file %s needs a passphrase and none was entered", h.Name, engine.ErrAuth, h.KeyPath)
+	case h.SudoAsks && h.SudoPassword == "":
+		return fmt.Errorf("logging into %s: %w: its sudo asks for a password and none was entered", h.Name, engine.ErrAuth)
+	}
+	return nil
 }
 
 // parseJump reads the wizard's "user@host:port" jump host.

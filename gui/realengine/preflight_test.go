@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -18,6 +19,7 @@ import (
 	"github.com/ferry-delivery/ferry/installer/host/hosttest"
 	"github.com/ferry-delivery/ferry/installer/site"
 	"github.com/ferry-delivery/ferry/installer/ssh"
+	"github.com/ferry-delivery/ferry/payload"
 )
 
 // fakeSite has wizard-style names (spaces, capitals) the installer's site file would refuse; the third
@@ -153,5 +155,63 @@ func TestToSiteRefusesWhatTheInstallerRefuses(t *testing.T) {
 	}
 	if j, err := parseJump("ops@bastion:2222"); err != nil || j.User != "ops" || j.Address != "bastion" || j.Port != 2222 {
 		t.Fatalf("jump: %+v %v", j, err)
+	}
+}
+
+// The secrets a host's record says it needs are handed to the installer from memory (never the
+// environment); a reopened site whose secret was not entered is refused with ErrAuth before any dial.
+func TestToSiteSecrets(t *testing.T) {
+	h := engine.Host{Name: "a", Address: "10.0.0.1", User: "ops", Role: engine.RoleServer, KeyPath: "/k", KeyEncrypted: true, KeyPassphrase: "pp-secret",
+		Sudo: true, SudoAsks: true, SudoPassword: "sudo-secret", JumpHost: "bastion:2200"}
+	m, err := toSite(engine.Site{Name: "x", Dir: t.TempDir(), Hosts: []engine.Host{h}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := m.site.Hosts[0].Auth
+	if m.getenv(a.KeyPassphraseEnv) != "pp-secret" || m.getenv(a.SudoPasswordEnv) != "sudo-secret" || os.Getenv(a.SudoPasswordEnv) != "" {
+		t.Fatalf("secrets: %+v", a)
+	}
+	if j := m.site.Hosts[0].JumpHost; j == nil || j.User != "ops" || j.Port != 2200 || j.Auth.KeyPassphraseEnv != a.KeyPassphraseEnv {
+		t.Fatalf("jump host: %+v", j)
+	}
+	for _, tc := range []struct {
+		name string
+		mod  func(*engine.Host)
+		want string
+	}{
+		{"password", func(h *engine.Host) { h.KeyPath, h.PasswordAuth, h.KeyEncrypted = "", true, false }, "logs in with a password"},
+		{"passphrase", func(h *engine.Host) { h.KeyPassphrase = "" }, "needs a passphrase"},
+		{"sudo", func(h *engine.Host) { h.SudoPassword = "" }, "sudo asks for a password"},
+	} {
+		bad := h
+		tc.mod(&bad)
+		if _, err := toSite(engine.Site{Name: "x", Dir: t.TempDir(), Hosts: []engine.Host{bad}}); !errors.Is(err, engine.ErrAuth) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s not entered: %v", tc.name, err)
+		}
+	}
+}
+
+// Install gives the installer's preflight gate no consent: a failing check that Ferry could fix (the two
+// hosts share a hostname) stops Install before any host is changed. Fixes are applied only from the
+// Checks screen (ApplyFixes), for exactly the checks the user saw.
+func TestInstallAppliesNoFixOfItsOwn(t *testing.T) {
+	s := fakeSite(t)
+	s.Hosts = s.Hosts[:2]
+	io, fakes, _ := fakeDial(t)
+	e := New(Options{Installer: io})
+	bundlePath := filepath.Join(t.TempDir(), "shop.ferry")
+	if err := payload.Write(context.Background(), bundlePath, source(t), payload.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.Install(context.Background(), engine.InstallRequest{Site: s, Bundle: engine.Bundle{Path: bundlePath}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "hostname") {
+		t.Fatalf("install with a failing hostname check: %v", err)
+	}
+	for _, f := range fakes {
+		for _, c := range f.Cmds() {
+			if !c.ReadOnly {
+				t.Errorf("install changed %s without consent: %q", f.Name(), c.Line)
+			}
+		}
 	}
 }

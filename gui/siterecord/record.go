@@ -66,9 +66,14 @@ func (s Store) Save(r Record) error {
 		return fmt.Errorf("saving site %s: %w", r.Name, err)
 	}
 	var keys []string
+	seen := map[string]bool{}
 	for _, h := range r.Hosts {
-		if h.HostKey != "" {
-			keys = append(keys, h.HostKey)
+		// A bastion shared by several hosts is recorded once.
+		for _, k := range []string{h.HostKey, h.JumpHostKey} {
+			if k != "" && !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
 		}
 	}
 	files := map[string]any{"site.json": r, "history.json": r.History}

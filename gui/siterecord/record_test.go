@@ -96,3 +96,25 @@ func TestListNewestFirstAndAudit(t *testing.T) {
 		t.Fatalf("audit.log = %q", data)
 	}
 }
+
+// The jump hosts' accepted keys go into known_hosts with the hosts' keys, a bastion shared by two hosts
+// once, so the installer and management session verify the bastion too.
+func TestKnownHostsHoldJumpHostKeys(t *testing.T) {
+	s := Store{Root: t.TempDir()}
+	bastion := "[10.0.0.9]:2222 ssh-ed25519 BBBB"
+	r := Record{Name: "p", Hosts: []engine.Host{
+		{Name: "a", Address: "10.0.0.1", HostKey: "10.0.0.1 ssh-ed25519 AAAA", JumpHost: "10.0.0.9:2222", JumpHostKey: bastion},
+		{Name: "b", Address: "10.0.0.2", HostKey: "10.0.0.2 ssh-ed25519 CCCC", JumpHost: "10.0.0.9:2222", JumpHostKey: bastion},
+	}}
+	if err := s.Save(r); err != nil {
+		t.Fatal(err)
+	}
+	kh, _ := os.ReadFile(filepath.Join(s.Dir("p"), "known_hosts"))
+	if want := "10.0.0.1 ssh-ed25519 AAAA\n" + bastion + "\n10.0.0.2 ssh-ed25519 CCCC\n"; string(kh) != want {
+		t.Fatalf("known_hosts = %q, want %q", kh, want)
+	}
+	got, err := s.Load("p")
+	if err != nil || got.Hosts[1].JumpHostKey != bastion {
+		t.Fatalf("loaded %+v, %v", got.Hosts, err)
+	}
+}

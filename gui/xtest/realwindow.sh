@@ -75,7 +75,7 @@ typein 238 154 plant-7             # site name
 typein 737 157 node1               # host name
 typein 737 196 node1.plant7.example
 typein 737 353 /root/.ssh/id_ed25519
-click 573 548 2                    # "Test connection": the demo engine presents a first-contact key
+click 573 589 2                    # "Test connection": the demo engine presents a first-contact key
 shot 05-hosts-fingerprint
 click 545 267                      # "The fingerprints match: trust this host"
 shot 06-hosts-trusted

@@ -22,7 +22,8 @@ type Host interface {
 	Stat(ctx context.Context, path string) (fs.FileInfo, error)
 	// Sha256 returns the lowercase hex SHA-256 of a remote file, computed on the host (sudo if needed).
 	Sha256(ctx context.Context, path string) (string, error)
-	// ReadFile returns a remote file's content (sudo if needed, for root-only files such as k3s.yaml).
+	// ReadFile returns a remote file's content (sudo if needed, for root-only files such as k3s.yaml), or
+	// an error wrapping fs.ErrNotExist when there is no such file.
 	ReadFile(ctx context.Context, path string) ([]byte, error)
 	// Upload copies a local file to the host with verification, resume and skip-if-present.
 	Upload(ctx context.Context, src, dst string, opts UploadOptions) (UploadResult, error)

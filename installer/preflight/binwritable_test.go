@@ -39,7 +39,7 @@ func TestUsrLocalBinReadOnly(t *testing.T) {
 	f, _ := ParseFacts("cp1", withSection(t, "debian-systemd.txt", "usrlocalbin", "ro"), laptop)
 	f.Free[FallbackBinDir] = 10 << 20
 	r := checkDisk(Options{DataDir: "/var/lib/rancher/k3s", NeedBin: 100 << 20}, f)
-	if r.Status != Fail || !strings.Contains(r.Detail, "/opt/bin has 11 MB free") {
+	if r.Status != Fail || !strings.Contains(r.Detail, "/opt/bin has 10.0 MiB free, needs 100.0 MiB") {
 		t.Errorf("disk check with a read-only /usr/local/bin: %+v", r)
 	}
 	f.UsrLocalBinWritable = true

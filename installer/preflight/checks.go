@@ -6,6 +6,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ferry-delivery/ferry/internal/progress"
 )
 
 // Status of one check on one host.
@@ -171,17 +173,18 @@ func checkCPU(o Options, f *Facts) Result {
 
 const gib = 1 << 30
 
+// Sizes in check results are binary (progress.Bytes), as on every other Ferry screen and in `df -h`.
 func checkMemory(o Options, f *Facts) Result {
-	d := fmt.Sprintf("%.1f GiB", float64(f.MemBytes)/gib)
+	d := progress.Bytes(f.MemBytes)
 	min, want := int64(512<<20), int64(1*gib)
 	if o.Roles[f.Host] == "server" {
 		min, want = 1*gib, 2*gib
 	}
 	switch {
 	case f.MemBytes < min:
-		return fail(d, fmt.Sprintf("this role needs at least %.1f GiB of memory: add memory or give the host another role", float64(min)/gib))
+		return fail(d, fmt.Sprintf("this role needs at least %s of memory: add memory or give the host another role", progress.Bytes(min)))
 	case f.MemBytes < want:
-		return warn(d, fmt.Sprintf("%.1f GiB or more is recommended for this role", float64(want)/gib))
+		return warn(d, fmt.Sprintf("%s or more is recommended for this role", progress.Bytes(want)))
 	}
 	return pass(d)
 }
@@ -199,21 +202,12 @@ func checkDisk(o Options, f *Facts) Result {
 			return fail("free space on "+n.path+" unknown", "check that df works on the host")
 		}
 		if free < n.n {
-			return fail(fmt.Sprintf("%s has %s free, needs %s", n.path, human(free), human(n.n)),
-				fmt.Sprintf("free %s on the filesystem holding %s, or choose another k3s.dataDir in the site file", human(n.n-free), n.path))
+			return fail(fmt.Sprintf("%s has %s free, needs %s", n.path, progress.Bytes(free), progress.Bytes(n.n)),
+				fmt.Sprintf("free %s on the filesystem holding %s, or choose another k3s.dataDir in the site file", progress.Bytes(n.n-free), n.path))
 		}
-		parts = append(parts, fmt.Sprintf("%s %s free", n.path, human(free)))
+		parts = append(parts, fmt.Sprintf("%s %s free", n.path, progress.Bytes(free)))
 	}
 	return pass(strings.Join(parts, ", "))
-}
-
-func human(b int64) string {
-	switch {
-	case b >= gib:
-		return fmt.Sprintf("%.1f GB", float64(b)/1e9)
-	default:
-		return fmt.Sprintf("%d MB", (b+999_999)/1_000_000)
-	}
 }
 
 // RequiredPorts lists the ports a role needs free.
@@ -281,7 +275,7 @@ func checkSELinux(o Options, f *Facts) Result {
 
 func checkSwap(o Options, f *Facts) Result {
 	if f.SwapBytes > 0 {
-		return warn(human(f.SwapBytes)+" of swap on", "kubelet performs best without swap: `swapoff -a` and remove it from /etc/fstab")
+		return warn(progress.Bytes(f.SwapBytes)+" of swap on", "kubelet performs best without swap: `swapoff -a` and remove it from /etc/fstab")
 	}
 	return pass("off")
 }

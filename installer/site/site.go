@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/ferry-delivery/ferry/payload"
 )
 
 // Roles of a host in the cluster.
@@ -77,8 +79,8 @@ type K3s struct {
 	DataDir string   `json:"dataDir,omitempty"`
 }
 
-// Disableable lists the k3s components a site may disable.
-var Disableable = []string{"coredns", "servicelb", "traefik", "local-storage", "metrics-server", "runtimes"}
+// Disableable lists the k3s components a site may disable: the same list a bundle's manifest may name.
+var Disableable = payload.K3sComponents
 
 var nameRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
 

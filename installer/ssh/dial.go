@@ -42,6 +42,8 @@ func Dial(ctx context.Context, cfg Config) (*Host, error) {
 	}
 	h := &Host{cfg: cfg}
 	if _, err := h.getClient(ctx); err != nil {
+		// The jump host may be logged in while the host behind it refused: do not leak that connection.
+		h.Close()
 		return nil, err
 	}
 	return h, nil

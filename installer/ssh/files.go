@@ -2,6 +2,7 @@ package ssh
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -144,7 +145,12 @@ func (h *Host) RemoteSha256Stream(ctx context.Context, p string, ranges <-chan t
 
 // ReadFile reads a remote file with root rights (k3s.yaml and the token are root-only).
 func (h *Host) ReadFile(ctx context.Context, p string) ([]byte, error) {
-	res, err := h.Run(ctx, host.Cmd{Line: "cat -- " + host.Quote(p), Sudo: true, ReadOnly: true})
+	// Exit 66 (sysexits' EX_NOINPUT) tells a missing file apart from a failed read, in any locale.
+	q := host.Quote(p)
+	res, err := h.Run(ctx, host.Cmd{Line: "[ -e " + q + " ] || exit 66; cat -- " + q, Sudo: true, ReadOnly: true})
+	if xe := (*host.ExitError)(nil); errors.As(err, &xe) && xe.ExitCode == 66 {
+		return nil, fmt.Errorf("reading %s on %s: %w", p, h.cfg.Name, fs.ErrNotExist)
+	}
 	if err != nil {
 		return nil, err
 	}

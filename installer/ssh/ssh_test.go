@@ -211,6 +211,29 @@ func TestJumpHost(t *testing.T) {
 	}
 }
 
+// A Dial that logs into the jump host but fails at the host behind it (here: the host's key was never
+// accepted) must not leave the bastion's connection open: with one left, the bastion's sshd keeps a
+// session process and stopping it hangs.
+func TestJumpHostConnectionClosedWhenTheHostFails(t *testing.T) {
+	bastion := sshtest.Start(t, sshtest.Options{})
+	target := sshtest.Start(t, sshtest.Options{})
+	rec := t.TempDir()
+	cfg := rootConfig(t, target, rec)
+	jump := rootConfig(t, bastion, rec)
+	cfg.Jump = &jump
+	cfg.AcceptHostKeys = []string{bastion.Fingerprint} // not the target's
+	if _, err := Dial(context.Background(), cfg); !errors.Is(err, ErrUnknownHostKey) {
+		t.Fatalf("err = %v, want the target's unknown key", err)
+	}
+	stopped := make(chan struct{})
+	go func() { bastion.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the bastion's sshd still serves a session after the failed Dial: its connection leaked")
+	}
+}
+
 func TestReconnectAfterDropAndCancel(t *testing.T) {
 	s := sshtest.Start(t, sshtest.Options{})
 	h := dial(t, rootConfig(t, s, t.TempDir()))

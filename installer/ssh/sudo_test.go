@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +62,17 @@ func TestSudoWithPasswordOnStdin(t *testing.T) {
 			}
 			if b, _ := os.ReadFile(dst); string(b) != "token: abc\n" {
 				t.Fatalf("stdin through sudo: %q", b)
+			}
+			// ReadFile reads root-only files through sudo, tells a missing file (fs.ErrNotExist) from an
+			// unreadable one (the installer generates a new cluster token only for the former).
+			if b, err := h.ReadFile(ctx, dst); err != nil || string(b) != "token: abc\n" {
+				t.Fatalf("ReadFile of a root-only file: %q %v", b, err)
+			}
+			if _, err := h.ReadFile(ctx, filepath.Join(filepath.Dir(dst), "absent")); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("ReadFile of a missing file: %v, want fs.ErrNotExist", err)
+			}
+			if _, err := h.ReadFile(ctx, filepath.Dir(dst)); err == nil || errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("ReadFile of a directory: %v, want an error other than fs.ErrNotExist", err)
 			}
 
 			// The password is never in any process's argv while sudo runs.

@@ -113,6 +113,14 @@ spec:
       containers:
         - name: web
           image: {{ .Values.image }}
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+spec:
+  selector: {app: web}
+  ports: [{port: 80, targetPort: 8080}]
 `
 
 // writeBundle writes a signed TEST bundle of shop at version with img as its one image.
@@ -239,6 +247,22 @@ func TestSiteLifecycleOnLab(t *testing.T) {
 	run("deploy v1", append([]string{"deploy", "--bundle", v1b, "--key", pub}, site...)...)
 	if out := run("status after deploy", append([]string{"status"}, site...)...); !strings.Contains(out, "version: 1.0.0") || !strings.Contains(out, "health:  Healthy") {
 		t.Fatalf("status after deploy:\n%s", out)
+	} else {
+		// The components as the real API server reports them: the Deployment's replicas, the Service's
+		// address, ports and endpoints (from the controller manager's EndpointSlices).
+		var dep, svc string
+		for _, l := range strings.Split(out, "\n") {
+			switch f := strings.Join(strings.Fields(l), " "); {
+			case strings.HasPrefix(f, "Deployment shop/web "):
+				dep = f
+			case strings.HasPrefix(f, "Service shop/web "):
+				svc = f
+			}
+		}
+		if dep != "Deployment shop/web Ready 2/2 ready, rolled out" || !strings.HasPrefix(svc, "Service shop/web ") ||
+			!strings.Contains(svc, " ClusterIP 10.43.") || !strings.Contains(svc, "80→8080/TCP, ") || !strings.Contains(svc, "/2 endpoints ready") {
+			t.Fatalf("components in status after deploy:\n%s", out)
+		}
 	}
 
 	// Upgrade: each node is sent the changed layer, v2's manifest and config, and tar framing; never the

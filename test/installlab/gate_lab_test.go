@@ -36,7 +36,7 @@ func untouched(t *testing.T, ctx context.Context, l *lab.Lab, inv *lab.Inventory
 			t.Errorf("%s: %s changed %s:\n%s", what, "the refused install", h.Name, out)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(s.RecordsDir(), installer.TokenRecord)); err == nil {
+	if _, err := os.Stat(filepath.Join(s.RecordsDir(), installer.LegacyTokenRecord)); err == nil {
 		t.Errorf("%s: a token record was written", what)
 	}
 }

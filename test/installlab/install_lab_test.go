@@ -253,11 +253,12 @@ func TestInstallOnLab(t *testing.T) {
 			t.Errorf("%s: config.yaml holds the token", h.Name)
 		}
 	}
-	for _, f := range []string{installer.TokenRecord, installer.KubeconfigRecord} {
-		fi, err := os.Stat(filepath.Join(s.RecordsDir(), f))
-		if err != nil || fi.Mode().Perm() != 0o600 {
-			t.Errorf("record %s: %v %v, want 0600", f, fi, err)
-		}
+	// The admin kubeconfig is kept 0600; the cluster token never reaches the laptop's disk.
+	if fi, err := os.Stat(res.Kubeconfig); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("kubeconfig record: %v %v, want 0600", fi, err)
+	}
+	if _, err := os.Stat(filepath.Join(s.RecordsDir(), installer.LegacyTokenRecord)); err == nil {
+		t.Error("the cluster token was stored in the site's records")
 	}
 
 	// Through the fetched kubeconfig, from this machine over the lab bridge: the server's address must be
@@ -312,6 +313,28 @@ func TestInstallOnLab(t *testing.T) {
 		t.Errorf("re-run changed things: %+v", res2.Actions)
 	}
 
+	// A site from an older Ferry, with the token in its records: the record is used and, the first server
+	// having confirmed it, removed; nothing changes on the hosts.
+	first := s.Servers()[0].Name
+	tok, err := l.Run(ctx, first, "cat /var/lib/rancher/k3s/server/token")
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := filepath.Join(s.RecordsDir(), installer.LegacyTokenRecord)
+	if err := os.WriteFile(legacy, []byte(tok), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res3, err := installer.Install(ctx, s, b, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res3.Actions) != 0 {
+		t.Errorf("re-run with a legacy token record changed things: %+v", res3.Actions)
+	}
+	if _, err := os.Stat(legacy); err == nil {
+		t.Error("the legacy token record was kept after the first server confirmed it")
+	}
+
 	// Reset leaves no k3s unit, file or process.
 	if _, err := installer.Reset(ctx, s, installer.ResetOptions{Options: o.Options}); err != nil {
 		t.Fatal(err)
@@ -332,7 +355,7 @@ func TestInstallOnLab(t *testing.T) {
 			t.Errorf("%s after reset:\n%s", h.Name, out)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(s.RecordsDir(), installer.TokenRecord)); err == nil {
-		t.Error("reset kept the old cluster's token in the records")
+	if _, err := os.Stat(filepath.Join(s.RecordsDir(), installer.KubeconfigRecord)); err == nil {
+		t.Error("reset kept the old cluster's kubeconfig in the records")
 	}
 }

@@ -1,7 +1,8 @@
 // Command benchverify is the memory half of the wizard's benchmark (gui/xtest/bench.sh): it builds a
 // large bundle of random image layers once into a cache dir, then verifies it through the exact code path
 // the wizard's "Open bundle" screen uses (realengine.Engine.OpenBundle) and prints the process's peak RSS
-// (VmHWM from /proc/self/status). It measures this harness process, not the GUI process.
+// (VmHWM from /proc/self/status). It measures this harness process: bench.sh uses it as the no-GUI
+// baseline next to the GUI process (ferry --bundle) verifying the same bundle.
 //
 //	benchverify build <dir> <MiB>   writes <dir>/bench.ferry unless it is already there
 //	benchverify verify <bundle>     verifies it and prints peak_rss_mib and the verify seconds

@@ -78,6 +78,10 @@ func start(t *testing.T, dir string, args ...string) *proc {
 		p.stop()
 		conn.Close()
 		os.RemoveAll(runDir)
+		if d := os.Getenv("STANDIN_KEEP_LOGS"); d != "" {
+			b, _ := os.ReadFile(logPath)
+			_ = os.WriteFile(filepath.Join(d, filepath.Base(logPath)), b, 0o600)
+		}
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
 			t.Logf("---- %s (last 6000 bytes) ----\n%s", logPath, tailStr(string(b), 6000))

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"helm.sh/helm/v3/pkg/action"
@@ -27,6 +28,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/kubernetes"
@@ -57,15 +59,69 @@ func IsHelmJobPod(pod *corev1.Pod) bool {
 }
 
 // Runner runs helm job pods for one node.
+//
+// A pod's work is done at most once (per pod UID): a container that has exited is never started again in
+// the same pod, and helm-controller's delete flow relies on that. The kubelet may ask again for a pod it
+// already ran (its informer can still show the pod Running after the final status write, or that write can
+// lose a conflict); such a call returns the first run's result without touching the release. Re-running
+// an install pod there upgraded the release while the helm-delete pod was uninstalling it, which could
+// leave a release Secret behind after the HelmChart was gone.
 type Runner struct {
 	Node   kubernetes.Interface // the node's own client: reads the pod's volumes, requests its token
 	Server string               // API URL as this node reaches it; replaces %{KUBERNETES_API}%
 	CA     []byte
 	Log    func(format string, args ...any)
+	// Work does the pod's helm work; nil means the real one (tests count calls through it).
+	Work func(ctx context.Context, pod *corev1.Pod, logf func(string, ...any)) error
+
+	mu   sync.Mutex
+	runs map[types.UID]*podRun
 }
 
-// Run does the pod's work and returns its output (for the termination message) and error.
+// podRun is one pod's single run: done closes when out, err and ended are final.
+type podRun struct {
+	done  chan struct{}
+	out   string
+	err   error
+	ended time.Time
+}
+
+// keepRuns is how long a finished run is remembered: far longer than the kubelet takes to see a pod's
+// final status (seconds), short enough that the map stays small over a long-lived server.
+const keepRuns = time.Hour
+
+// Run does the pod's work and returns its output (for the termination message) and error. For a pod
+// already run (or running), it waits for and returns that run's result instead.
 func (r *Runner) Run(ctx context.Context, pod *corev1.Pod) (string, error) {
+	r.mu.Lock()
+	if r.runs == nil {
+		r.runs = map[types.UID]*podRun{}
+	}
+	if pr, ok := r.runs[pod.UID]; ok {
+		r.mu.Unlock()
+		if r.Log != nil {
+			r.Log("%s/%s: already run in this pod; reporting its result again", pod.Namespace, pod.Name)
+		}
+		select {
+		case <-pr.done:
+			return pr.out, pr.err
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	for uid, old := range r.runs {
+		select {
+		case <-old.done:
+			if time.Since(old.ended) > keepRuns {
+				delete(r.runs, uid)
+			}
+		default:
+		}
+	}
+	pr := &podRun{done: make(chan struct{})}
+	r.runs[pod.UID] = pr
+	r.mu.Unlock()
+
 	var out bytes.Buffer
 	logf := func(format string, args ...any) {
 		fmt.Fprintf(&out, format+"\n", args...)
@@ -73,11 +129,17 @@ func (r *Runner) Run(ctx context.Context, pod *corev1.Pod) (string, error) {
 			r.Log("%s/%s: "+format, append([]any{pod.Namespace, pod.Name}, args...)...)
 		}
 	}
-	err := r.run(ctx, pod, logf)
+	work := r.Work
+	if work == nil {
+		work = r.run
+	}
+	err := work(ctx, pod, logf)
 	if err != nil {
 		logf("Error: %v", err)
 	}
-	return out.String(), err
+	pr.out, pr.err, pr.ended = out.String(), err, time.Now()
+	close(pr.done)
+	return pr.out, pr.err
 }
 
 type job struct {
