@@ -39,6 +39,7 @@ type Fake struct {
 	installs   int
 	version    string
 	k3s        string
+	k3sMixed   bool
 	history    []engine.Release
 	health     engine.Health
 	upgradeErr string
@@ -134,6 +135,14 @@ func (f *Fake) SetHealth(h engine.Health) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.health = h
+}
+
+// SetK3sVersion sets the k3s version Status reports; mixed says the servers differ (v is then the
+// per-version list the real engine gives).
+func (f *Fake) SetK3sVersion(v string, mixed bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.k3s, f.k3sMixed = v, mixed
 }
 
 // Installed marks the site installed at version, as if Install had run, with its history.
@@ -453,7 +462,7 @@ func (f *Fake) Status(ctx context.Context, s engine.Site) (engine.Status, error)
 	if f.version == "" {
 		return engine.Status{}, errors.New("reading status: the app is not installed on this site")
 	}
-	st := engine.Status{App: "shop", Version: f.version, K3sVersion: f.k3s, Health: f.health, AppURL: "https://" + firstAddress(s) + "/"}
+	st := engine.Status{App: "shop", Version: f.version, K3sVersion: f.k3s, K3sMixed: f.k3sMixed, Health: f.health, AppURL: "https://" + firstAddress(s) + "/"}
 	web := engine.Component{Kind: "Deployment", Name: "web", State: f.health, Ready: "2/2", RolledOut: true}
 	svc := engine.Component{Kind: "Service", Name: "web", State: f.health, Ready: "2/2", Address: "ClusterIP 10.43.0.12", Ports: []string{"443→8443/TCP"}}
 	if f.health != engine.Healthy {
