@@ -242,3 +242,27 @@ func TestUIStaysResponsiveWhileAPhaseHolds(t *testing.T) {
 		t.Fatalf("state %q, want cancelled", s)
 	}
 }
+
+// TestInstallShowsPhasesNotNeeded: on a one-server site the engine says at once that no agent joins; the
+// step list shows it as not needed while an earlier phase still runs, and it stays so after success.
+func TestInstallShowsPhasesNotNeeded(t *testing.T) {
+	w, f := newTestWizard(t)
+	hold := f.HoldPhase("upload", 30e9)
+	installReady(w)
+	w.Site.Hosts = w.Site.Hosts[:1] // node1, the server
+	w.StartInstall()
+	<-hold.Entered()
+	w.installVM.Progress.Flush() // what the flush ticker does
+	if s := w.installVM.Progress.State(3); s != PhaseNotNeeded {
+		t.Fatalf("agents phase %v while uploading, want not needed", s)
+	}
+	mustContain(t, w, "Join agents", "not needed", "running…")
+	hold.Release()
+	golden(t, w, "install/10-not-needed.xml") // waits for the install to end
+	if s, _ := w.installVM.State.Get(); s != RunSucceeded {
+		t.Fatalf("state %q", s)
+	}
+	if s := w.installVM.Progress.State(3); s != PhaseNotNeeded {
+		t.Fatalf("agents phase %v after success, want not needed", s)
+	}
+}

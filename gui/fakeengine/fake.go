@@ -361,10 +361,20 @@ func (f *Fake) Install(ctx context.Context, req engine.InstallRequest, sink prog
 	f.mu.Lock()
 	f.installs++
 	f.mu.Unlock()
+	// As the real engine: a phase with nothing to do on this site is said before anything runs.
+	notNeeded := map[string]bool{"agents": !hasRole(req.Site, engine.RoleAgent)}
+	for _, p := range installPhases {
+		if notNeeded[p.ID] {
+			sink.Emit(progress.Event{Phase: p.ID, Msg: engine.MsgNotNeeded})
+		}
+	}
 	for _, p := range installPhases {
 		f.mu.Lock()
 		done := f.done[p.ID]
 		f.mu.Unlock()
+		if notNeeded[p.ID] {
+			continue
+		}
 		if done {
 			sink.Emit(progress.Event{Phase: p.ID, Msg: engine.MsgSkipped})
 			continue
@@ -390,6 +400,15 @@ func (f *Fake) Install(ctx context.Context, req engine.InstallRequest, sink prog
 		Kubeconfig: []byte("apiVersion: v1\nkind: Config\nclusters:\n- name: " + req.Site.Name + "\n  cluster:\n    server: https://" + firstAddress(req.Site) + ":6443\n"),
 		Release:    rel,
 	}, nil
+}
+
+func hasRole(s engine.Site, r engine.Role) bool {
+	for _, h := range s.Hosts {
+		if h.Role == r {
+			return true
+		}
+	}
+	return false
 }
 
 func firstAddress(s engine.Site) string {
