@@ -307,22 +307,43 @@ func (f *Fake) Preflight(ctx context.Context, s engine.Site, b engine.Bundle) ([
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []engine.Check
-	if f.checks == nil {
-		for _, h := range s.Hosts {
-			out = append(out,
-				engine.Check{Host: h.Name, ID: "disk", Title: "Free disk", Severity: engine.Pass, Detail: "48 GB free on /var/lib/rancher"},
-				engine.Check{Host: h.Name, ID: "swap", Title: "Swap", Severity: engine.Pass, Detail: "off"},
-			)
-		}
-		return out, nil
+	checks := f.checks
+	if checks == nil {
+		checks = DemoChecks(s)
 	}
-	for _, c := range f.checks {
+	for _, c := range checks {
 		if f.fixed[c.Host+"/"+c.ID] {
 			c.Severity, c.Detail = engine.Pass, "fixed by Ferry"
 		}
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// DemoChecks are the checks Preflight reports unless SetChecks was called: what the real installer finds
+// on a fresh air-gapped host, in its words (its check ids and titles): every host lacks the default route
+// k3s needs (Ferry can add one), and the second host has swap on (a warning).
+func DemoChecks(s engine.Site) []engine.Check {
+	var out []engine.Check
+	for i, h := range s.Hosts {
+		pass := func(id, title, detail string) engine.Check {
+			return engine.Check{Host: h.Name, ID: id, Title: title, Severity: engine.Pass, Detail: detail}
+		}
+		out = append(out,
+			pass("arch", "Architecture", "amd64"),
+			pass("os", "Operating system", "Debian GNU/Linux 12 (bookworm)"),
+			pass("memory", "Memory", "7.6 GiB"),
+			pass("disk", "Free disk", "/var/lib/rancher has 48.0 GiB free, /usr/local/bin has 9.1 GiB free"),
+			pass("ports", "Ports", "free"),
+			engine.Check{Host: h.Name, ID: "route", Title: "Default route", Severity: engine.Fail, Detail: "no IPv4 default route",
+				Fix: "k3s needs a default route, even a dummy one on an air-gapped network (Ferry can add one)", Fixable: true},
+		)
+		if i == 1 {
+			out = append(out, engine.Check{Host: h.Name, ID: "swap", Title: "Swap", Severity: engine.Warn, Detail: "2.0 GiB of swap on",
+				Fix: "kubelet performs best without swap: `swapoff -a` and remove it from /etc/fstab"})
+		}
+	}
+	return out
 }
 
 func (f *Fake) ApplyFixes(ctx context.Context, s engine.Site, checks []engine.Check, sink progress.Sink) error {
