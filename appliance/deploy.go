@@ -3,6 +3,8 @@ package appliance
 import (
 	"context"
 	"fmt"
+
+	"github.com/ferry-delivery/ferry/internal/progress"
 )
 
 // Deploy installs the first version of an app: build and validate the spec, record it, land images,
@@ -77,6 +79,10 @@ func (e *engine) open(ctx context.Context, verb string, b *Bundle) (opening, Res
 	e.scrub.AddValues(spec.Values, spec.SecretPaths)
 	res := Result{App: b.App, Version: b.Version, StaticChart: spec.StaticChart}
 	e.emit(PhaseCheck, fmt.Sprintf("checking %s %s", b.App, b.Version), nil)
+	if spec.StaticChart == "" {
+		// The chart goes inline in the HelmChart: said now, so the step list does not leave it waiting.
+		e.emit(PhaseChart, progress.MsgNotNeeded, nil)
+	}
 	_, current, inProgress, err := e.records(ctx, b.App)
 	if err != nil {
 		return opening{}, res, err

@@ -8,6 +8,8 @@ import (
 
 	"github.com/Masterminds/semver/v3"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ferry-delivery/ferry/internal/progress"
 )
 
 // Upgrade moves an app to a newer bundle: same app, newer version (older only with AllowDowngrade),
@@ -82,6 +84,7 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, 
 		return res, err
 	}
 	if h.State == Healthy {
+		e.emit(PhaseRollback, progress.MsgNotNeeded, nil)
 		return res, nil
 	}
 	return e.autoRollback(ctx, res, rec, current, h)

@@ -64,6 +64,9 @@ spec:
 func TestManageOnSimulatedCluster(t *testing.T) {
 	c := &appliance.Cluster{Kube: kfake.NewClientset(), Helm: hfake.NewSimpleClientset()}
 	appliancetest.Start(t, c.Kube, c.Helm, appliance.DefaultNamespace)
+	if _, err := c.Kube.CoreV1().Nodes().Create(context.Background(), node("cp", "v1.33.4+k3s1", true), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	ao := appliance.Options{PollInterval: 2 * time.Millisecond, Timeout: 5 * time.Second}
 	for i, v := range []string{"1.0.0", "2.0.0"} {
 		b := appliance.Bundle{SpecInput: appliance.SpecInput{App: "shop", Version: v, Chart: chartTGZ(t, v), TargetNamespace: "shop",
@@ -92,7 +95,7 @@ func TestManageOnSimulatedCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.App != "shop" || st.Version != "2.0.0" || st.Health != engine.Healthy {
+	if st.App != "shop" || st.Version != "2.0.0" || st.Health != engine.Healthy || st.K3sVersion != "v1.33.4+k3s1" || st.K3sMixed {
 		t.Fatalf("status: %+v", st)
 	}
 	// The components come from the appliance's per-workload listing: the Deployment's replicas and the
