@@ -3,6 +3,8 @@ package appliance
 import (
 	"context"
 	"fmt"
+
+	"github.com/ferry-delivery/ferry/internal/progress"
 )
 
 // Deploy installs the first version of an app: build and validate the spec, record it, land images,
@@ -41,11 +43,7 @@ func Deploy(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, e
 	if err := e.prepare(ctx, rec, spec.Chart, b.Chart); err != nil {
 		return res, fmt.Errorf("deploying %s: %w", b.App, err)
 	}
-	if err := e.placeChart(ctx, spec, b.Chart); err != nil {
-		e.finishErr(ctx, rec, err)
-		return res, err
-	}
-	if err := e.landImages(ctx, rec, b.Images, nil); err != nil {
+	if err := e.deliver(ctx, rec, spec, b, nil); err != nil {
 		e.finishErr(ctx, rec, err)
 		return res, err
 	}
@@ -81,28 +79,63 @@ func (e *engine) open(ctx context.Context, verb string, b *Bundle) (opening, Res
 	e.scrub.AddValues(spec.Values, spec.SecretPaths)
 	res := Result{App: b.App, Version: b.Version, StaticChart: spec.StaticChart}
 	e.emit(PhaseCheck, fmt.Sprintf("checking %s %s", b.App, b.Version), nil)
+	if spec.StaticChart == "" {
+		// The chart goes inline in the HelmChart: said now, so the step list does not leave it waiting.
+		e.emit(PhaseChart, progress.MsgNotNeeded, nil)
+	}
 	_, current, inProgress, err := e.records(ctx, b.App)
 	if err != nil {
 		return opening{}, res, err
 	}
 	if inProgress != nil {
-		res, err = e.resumeSame(ctx, res, inProgress, spec)
-		return opening{decided: true}, res, err
+		r, done, err := e.resumeSame(ctx, res, inProgress, spec, *b)
+		if done {
+			return opening{decided: true}, r, err
+		}
 	}
 	return opening{spec: spec, current: current}, res, nil
 }
 
-// resumeSame handles a re-run while a change is in progress: when the in-progress record is for this
-// very spec and its process is gone, it is resumed (never applied twice); anything else is refused.
-func (e *engine) resumeSame(ctx context.Context, res Result, rec *Record, spec Spec) (Result, error) {
+// resumeSame handles a (re-)run while a change is in progress. done is false only when the in-progress
+// record was an interrupted change that never reached the cluster and b is another change: that record is
+// closed (nothing changed) and the caller goes on with b. Otherwise: a change still running is refused; an
+// interrupted one for this very spec is resumed under its own record (its missing blobs landed first if it
+// stopped before the apply; never applied twice); an interrupted one for another spec that did reach the
+// cluster is refused until status settles it.
+func (e *engine) resumeSame(ctx context.Context, res Result, rec *Record, spec Spec, b Bundle) (_ Result, done bool, _ error) {
 	if e.alive(rec) {
-		return res, fmt.Errorf("changing %s: %w (%s %s, started %s)", rec.App, ErrOperationInProgress, rec.Action, rec.Version, rec.Started.Format("15:04:05"))
+		return res, true, fmt.Errorf("changing %s: %w (%s %s, started %s)", rec.App, ErrOperationInProgress, rec.Action, rec.Version, rec.Started.Format("15:04:05"))
+	}
+	applied, err := e.applied(ctx, rec)
+	if err != nil {
+		return res, true, err
 	}
 	if rec.SpecHash != spec.Hash {
-		return res, fmt.Errorf("changing %s: %w: %s to %s was interrupted; run status to see where it stands", rec.App, ErrOperationInProgress, rec.Action, rec.Version)
+		if applied {
+			return res, true, fmt.Errorf("changing %s: %w: %s to %s was interrupted; run status to see where it stands", rec.App, ErrOperationInProgress, rec.Action, rec.Version)
+		}
+		e.emit(PhaseCheck, fmt.Sprintf("closing the interrupted %s to %s (%s): it was never applied", rec.Action, rec.Version, rec.ID), nil)
+		e.finishErr(ctx, rec, fmt.Errorf("interrupted before its spec was applied; nothing changed; superseded by %s %s", b.App, b.Version))
+		return res, false, nil
 	}
 	e.emit(PhaseCheck, fmt.Sprintf("resuming interrupted %s of %s %s (%s)", rec.Action, rec.App, rec.Version, rec.ID), nil)
-	r, err := e.resume(ctx, rec)
+	var prep func(context.Context) error
+	if !applied {
+		prep = func(ctx context.Context) error { return e.deliver(ctx, rec, spec, b, nil) }
+	}
+	r, err := e.resume(ctx, rec, prep)
 	r.StaticChart = spec.StaticChart
-	return r, err
+	return r, true, err
+}
+
+// deliver puts what the apply needs on the site: a large chart on the servers, then each node's missing
+// blobs (plan nil: planned here against what each node holds now, so a re-run after an interruption
+// sends only what is still missing). The record's heartbeat is kept fresh meanwhile.
+func (e *engine) deliver(ctx context.Context, rec *Record, spec Spec, b Bundle, plan *Plan) error {
+	stop := e.keepAlive(ctx, rec)
+	defer stop()
+	if err := e.placeChart(ctx, spec, b.Chart); err != nil {
+		return err
+	}
+	return e.landImages(ctx, rec, b.Images, plan)
 }

@@ -157,7 +157,7 @@ func (e *engine) apply(ctx context.Context, hc *helmv1.HelmChart) (changed bool,
 		if err != nil {
 			return err
 		}
-		if SpecHash(live.Spec) == want {
+		if sameSpec(live.Spec, want) {
 			changed = false
 			// Metadata may still lag (a resumed apply): bring the record annotation in line; metadata
 			// changes never trigger a helm run.
@@ -429,7 +429,7 @@ func (e *engine) prepare(ctx context.Context, rec *Record, hc *helmv1.HelmChart,
 	if err != nil {
 		return err
 	}
-	if live == nil || SpecHash(live.Spec) != rec.SpecHash {
+	if !isLive(live, rec) {
 		// The job that exists now ran another spec; only a newer one speaks for this record. When the
 		// spec is already live, helm-controller starts no new job and the current one is the witness.
 		stale, err := e.currentJobUID(ctx, rec.App)
@@ -446,6 +446,7 @@ func (e *engine) prepare(ctx context.Context, rec *Record, hc *helmv1.HelmChart,
 	rec.State = StateInProgress
 	rec.Started = e.o.Now()
 	rec.Heartbeat = rec.Started
+	rec.Holder = e.holder()
 	if err := recordSpec(rec, hc); err != nil {
 		return err
 	}
@@ -477,9 +478,91 @@ func (e *engine) records(ctx context.Context, app string) (all []Record, current
 	return all, current, inProgress, nil
 }
 
-// alive says whether an in-progress record still has a process behind it.
+// alive says whether an in-progress record still has a process behind it: not when Liveness knows its
+// holder is gone (killed on this laptop), else while its heartbeat is fresh.
 func (e *engine) alive(r *Record) bool {
+	if lv := e.o.Liveness; lv != nil && r.Holder != "" && r.Holder != lv.Token() && lv.Gone(r.Holder) {
+		return false
+	}
 	return !r.Heartbeat.IsZero() && e.o.Now().Sub(r.Heartbeat) < 3*e.o.HeartbeatInterval
+}
+
+// holder is this process's Liveness token ("" without one).
+func (e *engine) holder() string {
+	if e.o.Liveness == nil {
+		return ""
+	}
+	return e.o.Liveness.Token()
+}
+
+// applied says whether rec's spec is the live HelmChart's: an interrupted change whose spec is not was
+// stopped before its apply (while placing the chart or landing images) and changed nothing the app runs.
+func (e *engine) applied(ctx context.Context, rec *Record) (bool, error) {
+	live, err := e.liveChart(ctx, rec.App)
+	if err != nil {
+		return false, err
+	}
+	return isLive(live, rec), nil
+}
+
+// isLive says whether hc (the live HelmChart, nil when absent) carries rec's spec: its spec-hash
+// annotation, written in the same update as the spec, or its spec (see sameSpec). The stored spec need
+// not hash like the one sent (API-server defaulting; seen on the lab, where an applied and deployed
+// upgrade was judged "never applied" before).
+func isLive(hc *helmv1.HelmChart, rec *Record) bool {
+	if hc == nil {
+		return false
+	}
+	return hc.Annotations[AnnotationSpecHash] == rec.SpecHash || sameSpec(hc.Spec, rec.SpecHash)
+}
+
+// sameSpec says whether a stored HelmChart spec is the one whose SpecHash is want. helm-controller's
+// CRD defaults spec.driver to "secret" (the stand-in's helm-controller v0.17.9 on kube-apiserver does),
+// a field Ferry leaves empty, so the stored spec is also hashed with that default taken out.
+func sameSpec(stored helmv1.HelmChartSpec, want string) bool {
+	if SpecHash(stored) == want {
+		return true
+	}
+	if stored.Driver == defaultDriver {
+		stored.Driver = ""
+		return SpecHash(stored) == want
+	}
+	return false
+}
+
+// defaultDriver is the helm storage driver helm-controller's CRD fills in when a spec names none.
+const defaultDriver = "secret"
+
+// keepAlive refreshes rec's heartbeat while a step that does not poll runs (chart placement, image
+// landing: minutes on a slow link), so no other process takes the change for orphaned meanwhile. It
+// writes a copy of rec; stop waits for the last write, so a heartbeat can never overwrite a later state.
+func (e *engine) keepAlive(ctx context.Context, rec *Record) (stop func()) {
+	snap := *rec
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(e.o.HeartbeatInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				snap.Heartbeat = e.o.Now()
+				if err := e.store.Update(ctx, &snap); err != nil && ctx.Err() == nil {
+					e.emit(PhaseRecord, "refreshing record: "+err.Error(), nil)
+				}
+			}
+		}
+	}()
+	return func() {
+		cancel()
+		<-done
+		if snap.Heartbeat.After(rec.Heartbeat) {
+			rec.Heartbeat = snap.Heartbeat
+		}
+	}
 }
 
 // detached gives the closing write of a record a context that outlives the caller's cancel, bounded so a

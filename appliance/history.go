@@ -101,6 +101,8 @@ type Record struct {
 	// Heartbeat is refreshed by the process applying the record; a stale heartbeat on an in-progress
 	// record means that process is gone (laptop crash or disconnect).
 	Heartbeat time.Time `json:"heartbeat,omitzero"`
+	// Holder is the Liveness token of the process applying the record (empty without one).
+	Holder string `json:"holder,omitempty"`
 	// Redacted is set on copies that left the cluster (mirror file, Result): their values and spec carry
 	// markers instead of secrets, so such a copy can be read but never re-applied.
 	Redacted bool `json:"redacted,omitempty"`

@@ -57,6 +57,19 @@ type Options struct {
 	Resume bool
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// Liveness tells a change whose process was killed (SIGKILL, power loss) from one still running
+	// sooner than the heartbeat can: nil means heartbeats only (a killed change waits up to three
+	// HeartbeatIntervals before it can be resumed).
+	Liveness Liveness
+}
+
+// Liveness identifies the process running a change. Token is stored in every record the process starts
+// or resumes (Record.Holder); Gone must answer true only when the holder of token is certainly gone
+// (e.g. a lock the kernel released when it died), never for a holder it cannot see, such as another
+// laptop's: then the heartbeat decides.
+type Liveness interface {
+	Token() string
+	Gone(token string) bool
 }
 
 func (o Options) withDefaults() Options {
@@ -107,6 +120,9 @@ type Result struct {
 	Components []Component
 	Record     Record // the record this verb made or judged
 	Changed    bool   // false when the spec was already applied (nothing applied twice)
+	// Resumed is set when this run finished an interrupted change (its record, not a new one): a change
+	// completed even when Changed is false because the spec was already live.
+	Resumed bool
 	// RolledBack is set when a failed upgrade was rolled back automatically to RolledBackTo.
 	RolledBack   bool
 	RolledBackTo string
@@ -118,6 +134,10 @@ type Result struct {
 	// SuggestRollbackTo is then the version to roll back to if the change failed.
 	Orphaned          bool
 	SuggestRollbackTo string
-	Records           []Record
-	Retention         *RetentionPlan
+	// NotApplied is set with Orphaned when the interrupted change never reached the cluster (it was
+	// stopped while placing the chart or landing images): Version is then the version still live, and a
+	// re-run of the same change finishes it under the same record.
+	NotApplied bool
+	Records    []Record
+	Retention  *RetentionPlan
 }

@@ -3,6 +3,7 @@ package appliance
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/ferry-delivery/ferry/internal/progress"
 )
@@ -29,6 +30,11 @@ func Rollback(ctx context.Context, c *Cluster, app, to string, o Options) (res R
 		return res, err
 	}
 	liveGood := live != nil && live.Annotations[AnnotationSpecHash] == current.SpecHash
+	if inProgress != nil && liveGood && (to == "" || to == current.Version) && !isLive(live, inProgress) {
+		// The change being undone was interrupted before its apply: the current version never stopped
+		// running. Rolling back is closing that change; nothing is re-applied.
+		return e.abandon(ctx, res, inProgress, current)
+	}
 	kept := map[string]bool{}
 	ret := Retain(all, e.o.Keep)
 	for _, v := range ret.Keep {
@@ -78,6 +84,23 @@ func Rollback(ctx context.Context, c *Cluster, app, to string, o Options) (res R
 		return rb, fmt.Errorf("rolling back %s to %s: %w: %s", app, target.Version, ErrUnhealthy, rb.Health.Reason)
 	}
 	return rb, nil
+}
+
+// abandon closes an interrupted change that never reached the cluster, for a rollback to the version
+// still live.
+func (e *engine) abandon(ctx context.Context, res Result, orphan, current *Record) (Result, error) {
+	e.emit(PhaseCheck, fmt.Sprintf("%s to %s (%s) was interrupted before it was applied; %s is still live: closing it, nothing to re-apply", orphan.Action, orphan.Version, orphan.ID, current.Version), nil)
+	res.Version, res.Record, res.State = current.Version, *current, current.State
+	if e.o.DryRun {
+		return res, nil
+	}
+	e.finishErr(ctx, orphan, fmt.Errorf("interrupted before its spec was applied; nothing changed; abandoned by a rollback to %s", current.Version))
+	snap, err := collect(ctx, e.c, e.o.Namespace, current.App, "", 0, time.Time{}, 0, e.o.Now())
+	if err != nil {
+		return res, err
+	}
+	res.Health = Evaluate(snap)
+	return res, nil
 }
 
 // rollbackTo re-applies target's exact recorded spec as a new record. replaced, when set, is the record

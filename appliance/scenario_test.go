@@ -541,3 +541,70 @@ func TestUpgradeEventsUseListedPhases(t *testing.T) {
 		}
 	}
 }
+
+// notNeeded lists the phases the log says have nothing to do, each with the index of that event and of
+// the first apply event (-1 when none).
+func (l *eventLog) notNeeded() (phases map[string]int, firstApply int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	phases, firstApply = map[string]int{}, -1
+	for i, e := range l.ev {
+		if e.Msg == progress.MsgNotNeeded {
+			phases[e.Phase] = i
+		}
+		if e.Phase == PhaseApply && firstApply < 0 {
+			firstApply = i
+		}
+	}
+	return phases, firstApply
+}
+
+// A phase with nothing to do is said (progress.MsgNotNeeded) as soon as that is known: an inline chart
+// needs no placing before anything is applied, a healthy upgrade needs no rollback; a large chart and a
+// failed upgrade get no such event.
+func TestPhasesWithNothingToDoAreSaid(t *testing.T) {
+	c, _, _ := fakeCluster(t)
+	startSim(t, c)
+	log := &eventLog{}
+	o := testOptions(t, log)
+	if _, err := Deploy(context.Background(), c, bundle(t, "1.0.0", "ok"), o); err != nil {
+		t.Fatal(err)
+	}
+	nn, apply := log.notNeeded()
+	if i, ok := nn[PhaseChart]; !ok || apply < 0 || i > apply || len(nn) != 1 {
+		t.Fatalf("deploy of an inline chart: not-needed events %v (first apply at %d), want only %q before the apply", nn, apply, PhaseChart)
+	}
+	log.ev = nil
+	if _, err := Upgrade(context.Background(), c, bundle(t, "2.0.0", "ok"), o); err != nil {
+		t.Fatal(err)
+	}
+	if nn, _ = log.notNeeded(); len(nn) != 2 || nn[PhaseRollback] < nn[PhaseChart] {
+		t.Fatalf("healthy upgrade: not-needed events %v, want %q then %q", nn, PhaseChart, PhaseRollback)
+	}
+	log.ev = nil
+	o.Timeout = neverReadyTimeout
+	if _, err := Upgrade(context.Background(), c, bundle(t, "3.0.0", "neverReady"), o); !errors.Is(err, ErrUnhealthy) {
+		t.Fatal(err)
+	}
+	// The rollback was needed and ran: only the chart was not.
+	if nn, _ = log.notNeeded(); len(nn) != 1 {
+		t.Fatalf("failed upgrade: not-needed events %v, want only %q", nn, PhaseChart)
+	}
+	if _, ok := nn[PhaseChart]; !ok {
+		t.Fatalf("failed upgrade: not-needed events %v, want only %q", nn, PhaseChart)
+	}
+
+	c2, _, _ := fakeCluster(t)
+	startSim(t, c2)
+	log2 := &eventLog{}
+	o2 := testOptions(t, log2)
+	o2.Charts = &fakePlacer{placed: map[string]int{}}
+	b := bundle(t, "1.0.0", "ok")
+	b.Chart, b.InlineLimit = testChart(t, "shop", "1.0.0", "", 16*1024), 8*1024
+	if _, err := Deploy(context.Background(), c2, b, o2); err != nil {
+		t.Fatal(err)
+	}
+	if nn, _ := log2.notNeeded(); len(nn) != 0 {
+		t.Fatalf("deploy of a large chart: not-needed events %v, want none", nn)
+	}
+}

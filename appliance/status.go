@@ -22,8 +22,27 @@ func Status(ctx context.Context, c *Cluster, app string, o Options) (res Result,
 	res.Retention = &ret
 	if inProgress != nil && !e.alive(inProgress) {
 		res.Orphaned = true
+		applied, err := e.applied(ctx, inProgress)
+		if err != nil {
+			return res, err
+		}
+		if !applied {
+			// Stopped while placing the chart or landing images: what runs is still the current version.
+			// The record stays open, so a re-run of the same change (which has the bundle the images come
+			// from) finishes it under this record; a rollback or another change closes it.
+			res.NotApplied, res.Record, res.State = true, *inProgress, StateInProgress
+			if current != nil {
+				res.Version = current.Version
+				snap, err := collect(ctx, c, e.o.Namespace, app, "", 0, time.Time{}, 0, e.o.Now())
+				if err != nil {
+					return res, err
+				}
+				res.Health = Evaluate(snap)
+			}
+			return res, nil
+		}
 		if e.o.Resume {
-			r, err := e.resume(ctx, inProgress)
+			r, err := e.resume(ctx, inProgress, nil)
 			r.Orphaned = true
 			dctx, done := detached(ctx)
 			defer done()
@@ -98,7 +117,7 @@ func (e *engine) judge(ctx context.Context, rec *Record) (Health, error) {
 	if err != nil {
 		return Health{}, err
 	}
-	if live == nil || SpecHash(live.Spec) != rec.SpecHash {
+	if !isLive(live, rec) {
 		h := Health{State: Failed, Reason: "interrupted before its spec was applied; nothing changed"}
 		e.finish(ctx, rec, h)
 		return h, nil
@@ -118,16 +137,28 @@ func (e *engine) judge(ctx context.Context, rec *Record) (Health, error) {
 	return h, nil
 }
 
-// resume continues an orphaned in-progress record: its spec is re-applied only if it never reached the
-// cluster (apply compares hashes), then health is awaited; a failed upgrade is rolled back.
-func (e *engine) resume(ctx context.Context, rec *Record) (Result, error) {
-	res := Result{App: rec.App, Version: rec.Version}
+// resume continues an orphaned in-progress record under this process: prep (when the change stopped
+// before its apply: chart and images still to deliver) runs first, then the spec is applied only if it
+// is not live yet (apply compares hashes) and health is awaited; a failed upgrade is rolled back.
+func (e *engine) resume(ctx context.Context, rec *Record, prep func(context.Context) error) (Result, error) {
+	res := Result{App: rec.App, Version: rec.Version, Resumed: true}
 	hc, err := e.store.RestoreSpec(ctx, rec)
 	if err != nil {
 		return res, err
 	}
 	hc.Annotations[AnnotationRecord] = rec.ID
-	rec.Heartbeat = e.o.Now()
+	// Claim the record first: another process must see a live holder from now on.
+	rec.Heartbeat, rec.Holder = e.o.Now(), e.holder()
+	if err := e.store.Update(ctx, rec); err != nil {
+		return res, err
+	}
+	if prep != nil {
+		if err := prep(ctx); err != nil {
+			e.finishErr(ctx, rec, err)
+			res.Record, res.State = *rec, rec.State
+			return res, err
+		}
+	}
 	h, changed, err := e.execute(ctx, rec, hc)
 	res.Record, res.Health, res.Changed, res.State = *rec, h, changed, rec.State
 	if err != nil || h.State == Healthy {

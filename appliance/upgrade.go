@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"sigs.k8s.io/yaml"
+
+	"github.com/ferry-delivery/ferry/internal/progress"
 )
 
 // Upgrade moves an app to a newer bundle: same app, newer version (older only with AllowDowngrade),
@@ -35,6 +38,12 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, 
 	if current.SpecHash == spec.Hash {
 		e.emit(PhaseCheck, fmt.Sprintf("%s %s is already applied with these values", b.App, b.Version), nil)
 		res.Record, res.State = *current, current.State
+		// Say how it stands, as status would (a re-run after an interruption lands here too).
+		snap, err := collect(ctx, e.c, e.o.Namespace, b.App, "", 0, time.Time{}, 0, e.o.Now())
+		if err != nil {
+			return res, err
+		}
+		res.Health = Evaluate(snap)
 		return res, nil
 	}
 	e.emit(PhasePlan, "reading the images present on each node", nil)
@@ -65,11 +74,7 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, 
 	if err := e.prepare(ctx, rec, spec.Chart, b.Chart); err != nil {
 		return res, fmt.Errorf("upgrading %s: %w", b.App, err)
 	}
-	if err := e.placeChart(ctx, spec, b.Chart); err != nil {
-		e.finishErr(ctx, rec, err)
-		return res, err
-	}
-	if err := e.landImages(ctx, rec, b.Images, plan); err != nil {
+	if err := e.deliver(ctx, rec, spec, b, plan); err != nil {
 		e.finishErr(ctx, rec, err)
 		return res, err
 	}
@@ -79,6 +84,7 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, 
 		return res, err
 	}
 	if h.State == Healthy {
+		e.emit(PhaseRollback, progress.MsgNotNeeded, nil)
 		return res, nil
 	}
 	return e.autoRollback(ctx, res, rec, current, h)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/test"
 	"fyne.io/fyne/v2/widget"
 
@@ -240,5 +241,60 @@ func TestUIStaysResponsiveWhileAPhaseHolds(t *testing.T) {
 	w.Wait()
 	if s, _ := w.installVM.State.Get(); s != RunCancelled {
 		t.Fatalf("state %q, want cancelled", s)
+	}
+}
+
+// TestInstallShowsPhasesNotNeeded: on a one-server site the engine says at once that no agent joins; the
+// step list shows it as not needed while an earlier phase still runs, and it stays so after success.
+func TestInstallShowsPhasesNotNeeded(t *testing.T) {
+	w, f := newTestWizard(t)
+	hold := f.HoldPhase("upload", 30e9)
+	installReady(w)
+	w.Site.Hosts = w.Site.Hosts[:1] // node1, the server
+	w.StartInstall()
+	<-hold.Entered()
+	w.installVM.Progress.Flush() // what the flush ticker does
+	if s := w.installVM.Progress.State(3); s != PhaseNotNeeded {
+		t.Fatalf("agents phase %v while uploading, want not needed", s)
+	}
+	mustContain(t, w, "Join agents", "not needed", "running…")
+	hold.Release()
+	golden(t, w, "install/10-not-needed.xml") // waits for the install to end
+	if s, _ := w.installVM.State.Get(); s != RunSucceeded {
+		t.Fatalf("state %q", s)
+	}
+	if s := w.installVM.Progress.State(3); s != PhaseNotNeeded {
+		t.Fatalf("agents phase %v after success, want not needed", s)
+	}
+}
+
+// TestChecksTableRowsFitTheirText: with the real installer's checks and advice (the demo engine's default
+// checks), every row is as tall as its own text at the golden window size: one line for a short result,
+// at most two for the longest advice. (An equal-cell grid made every row as tall as the longest advice
+// wrapped into a quarter of the window.)
+func TestChecksTableRowsFitTheirText(t *testing.T) {
+	w, _ := newTestWizard(t)
+	installReady(w)
+	w.ShowPreflight()
+	golden(t, w, "install/05b-preflight-demo.xml")
+	mustContain(t, w, "no IPv4 default route — k3s needs a default route, even a dummy one on an air-gapped network (Ferry can add one) (Ferry can fix this)",
+		"2.0 GiB of swap on — kubelet performs best")
+	line := widget.NewLabel("x").MinSize().Height
+	rows := 0
+	for _, o := range objects(w) {
+		c, ok := o.(*fyne.Container)
+		if !ok {
+			continue
+		}
+		if _, ok := c.Layout.(*columns); !ok {
+			continue
+		}
+		rows++
+		if h := c.Size().Height; h < line || h > 2*line {
+			t.Errorf("a checks row is %.0f px tall (one line is %.0f): %v", h, line, c.Objects)
+		}
+	}
+	if want := 1 + len(fakeengine.DemoChecks(w.engineSite())); rows != want {
+		t.Fatalf("%d table rows, want %d (header + one per check)", rows, want)
 	}
 }

@@ -157,10 +157,21 @@ func TestManageShowsWhatHoldsTheAppUp(t *testing.T) {
 	w, f := newTestWizard(t)
 	installedSite(t, w, f)
 	f.SetHealth(engine.Down)
+	f.SetK3sVersion("v1.34.1+k3s1 (node1) · v1.33.4+k3s1 (node2, node3)", true) // a k3s upgrade stopped halfway
 	tap(t, w, "plant-7 — shop 1.0.0")
-	mustContain(t, w, "0/2 ready, rolled out", "1/1 ready, rolled out", "ClusterIP 10.43.0.12 · 443→8443/TCP · 0/2 endpoints ready",
+	mustContain(t, w, "v1.34.1+k3s1 (node1) · v1.33.4+k3s1 (node2, node3)",
+		"The servers run different k3s versions: a k3s upgrade is under way or stopped halfway.", "0/2 ready, rolled out", "1/1 ready, rolled out", "ClusterIP 10.43.0.12 · 443→8443/TCP · 0/2 endpoints ready",
 		"image registry.local/shop:1.0.0 missing on node node2 (pod web-7d9f-abcde: ImagePullBackOff)", "no ready endpoint: its pods are not ready")
 	golden(t, w, "manage/07-unwell.xml")
+}
+
+func TestK3sNote(t *testing.T) {
+	if n := K3sNote(engine.Status{K3sVersion: "v1.33.4+k3s1"}); n != "" {
+		t.Errorf("servers that agree get a note: %q", n)
+	}
+	if n := K3sNote(engine.Status{K3sVersion: "v1.34.1+k3s1 (a) · v1.33.4+k3s1 (b)", K3sMixed: true}); !strings.Contains(n, "different k3s versions") {
+		t.Errorf("mixed servers: note %q", n)
+	}
 }
 
 func TestComponentFigures(t *testing.T) {

@@ -230,7 +230,7 @@ func (w *Wizard) manageStep(vm *ManageVM) fyne.CanvasObject {
 		summary.Add(widget.NewForm(
 			widget.NewFormItem(lang.X("bundle.app", "Application"), widget.NewLabel(st.App)),
 			widget.NewFormItem(lang.X("bundle.version", "Version"), widget.NewLabel(st.Version)),
-			widget.NewFormItem(lang.X("bundle.k3s", "k3s version"), widget.NewLabel(st.K3sVersion)),
+			widget.NewFormItem(lang.X("bundle.k3s", "k3s version"), k3sView(st)),
 			widget.NewFormItem(lang.X("manage.health", "Health"), hl),
 			widget.NewFormItem(lang.X("done.address", "Application address"), widget.NewLabel(st.AppURL)),
 		))
@@ -287,6 +287,30 @@ func (w *Wizard) manageStep(vm *ManageVM) fyne.CanvasObject {
 		container.NewVScroll(container.NewVBox(container.NewGridWithColumns(2, left, right),
 			bold(lang.X("manage.components", "Components")), components)))
 	return w.page(lang.X("manage.title", "Site {{.Site}}", map[string]any{"Site": w.Site.Name}), -1, body, start, refresh, upgrade)
+}
+
+// K3sNote is what the Manage screen says under the k3s version: nothing while the servers agree; while
+// they run different versions, that a k3s upgrade is going through them or stopped halfway.
+func K3sNote(st engine.Status) string {
+	if !st.K3sMixed {
+		return ""
+	}
+	return lang.X("manage.k3smixed", "The servers run different k3s versions: a k3s upgrade is under way or stopped halfway.")
+}
+
+// k3sView is the k3s version, with K3sNote in orange below it when the servers differ.
+func k3sView(st engine.Status) fyne.CanvasObject {
+	v := widget.NewLabel(st.K3sVersion)
+	v.Wrapping = fyne.TextWrapWord
+	note := K3sNote(st)
+	if note == "" {
+		return v
+	}
+	v.Importance = widget.WarningImportance
+	n := widget.NewLabel(note)
+	n.Wrapping = fyne.TextWrapWord
+	n.Importance = widget.WarningImportance
+	return container.NewVBox(v, n)
 }
 
 // SortComponents puts workloads first, then the services that expose them, keeping the engine's order

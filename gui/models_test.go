@@ -194,6 +194,35 @@ func TestRunProgressStatesRatesAndResume(t *testing.T) {
 	}
 }
 
+// A phase the engine says has nothing to do shows as not needed at once, while the running phase keeps
+// running; it is not logged, survives a retry's Begin, and a successful end does not turn it into "done".
+func TestRunProgressNotNeeded(t *testing.T) {
+	phases := []engine.Phase{{ID: "a", Title: "A"}, {ID: "b", Title: "B"}, {ID: "c", Title: "C"}}
+	p := NewRunProgress(phases, nil)
+	p.Apply(progress.Event{Phase: "a", Msg: "started"})
+	p.Apply(progress.Event{Phase: "b", Msg: engine.MsgNotNeeded})
+	if p.State(0) != PhaseRunning || p.State(1) != PhaseNotNeeded || p.State(2) != PhasePending {
+		t.Fatalf("states %v %v %v, want running, not needed, pending", p.State(0), p.State(1), p.State(2))
+	}
+	p.Flush()
+	if v, _ := p.PhaseStates[1].Get(); PhaseState(v) != PhaseNotNeeded || phaseStateText(PhaseState(v)) != "not needed" {
+		t.Fatalf("bound state %v (%q)", v, phaseStateText(PhaseState(v)))
+	}
+	if l, _ := p.Log.Get(); len(l) != 1 {
+		t.Fatalf("log %q: only the start is a log line", l)
+	}
+	p.Apply(progress.Event{Phase: "c", Msg: "failed", Err: errors.New("boom")})
+	p.Finish(errors.New("boom"))
+	p.Begin()
+	if p.State(1) != PhaseNotNeeded {
+		t.Fatalf("after a retry's Begin: %v", p.State(1))
+	}
+	p.Finish(nil)
+	if p.State(1) != PhaseNotNeeded || p.State(2) != PhaseDone {
+		t.Fatalf("after success: %v %v", p.State(1), p.State(2))
+	}
+}
+
 func TestRollbackTargetsAndPlanWarning(t *testing.T) {
 	h := []engine.Release{
 		{Version: "1.1.0", Kept: true}, {Version: "1.2.0", Kept: true}, {Version: "1.1.0", Kept: true},

@@ -166,33 +166,56 @@ func (w *Wizard) preflightStep(vm *PreflightVM, site engine.Site, b engine.Bundl
 			update()
 			return
 		}
-		grid := container.NewGridWithColumns(4,
-			bold(lang.X("preflight.col.host", "Host")), bold(lang.X("preflight.col.check", "Check")),
-			bold(lang.X("preflight.col.result", "Result")), bold(lang.X("preflight.col.fix", "What to do")))
-		for _, c := range cs {
-			txt, imp, icon := severityText(c.Severity)
-			res := widget.NewLabel(txt)
-			res.Importance = imp
-			detail := c.Detail
-			if c.Severity != engine.Pass && c.Fix != "" {
-				detail = c.Detail + " — " + engineText("fix.", c.ID, c.Fix)
-				if c.Fixable {
-					detail += " " + lang.X("preflight.canfix", "(Ferry can fix this)")
-				}
-			}
-			d := widget.NewLabel(detail)
-			d.Wrapping = fyne.TextWrapWord
-			grid.Add(widget.NewLabel(c.Host))
-			grid.Add(widget.NewLabel(engineText("check.", c.ID, c.Title)))
-			grid.Add(container.NewHBox(widget.NewIcon(icon), res))
-			grid.Add(d)
-		}
-		table.Add(grid)
+		table.Add(checksTable(cs))
 		update()
 	}))
 	vm.Busy.AddListener(binding.NewDataListener(update))
 	return container.NewBorder(container.NewVBox(container.NewHBox(rerun, fix), busy, w.problemView(vm.Problem)), why, nil, nil,
 		container.NewVScroll(table))
+}
+
+// CheckDetail is the last column of a check's row: what was found and, for a warning or a failure, what
+// to do about it, and whether Ferry can do it.
+func CheckDetail(c engine.Check) string {
+	if c.Severity == engine.Pass || c.Fix == "" {
+		return c.Detail
+	}
+	d := c.Detail + " — " + engineText("fix.", c.ID, c.Fix)
+	if c.Fixable {
+		d += " " + lang.X("preflight.canfix", "(Ferry can fix this)")
+	}
+	return d
+}
+
+// checksTable draws one row per check. The host, check and result columns are as wide as their widest
+// cell; the last column (what was found, what to do) takes the rest of the width and wraps there, so a
+// row is only as tall as its own text (an equal-cell grid made every row as tall as the longest advice
+// wrapped into a quarter of the window). A host's name is shown on its first row, with a line between
+// hosts.
+func checksTable(cs []engine.Check) fyne.CanvasObject {
+	cols := &columns{}
+	head := []fyne.CanvasObject{bold(lang.X("preflight.col.host", "Host")), bold(lang.X("preflight.col.check", "Check")),
+		bold(lang.X("preflight.col.result", "Result")), bold(lang.X("preflight.col.fix", "What to do"))}
+	rows := []fyne.CanvasObject{container.New(cols, head...)}
+	cells := [][]fyne.CanvasObject{head}
+	for i, c := range cs {
+		txt, imp, icon := severityText(c.Severity)
+		res := widget.NewLabel(txt)
+		res.Importance = imp
+		host := widget.NewLabel(c.Host)
+		if i > 0 && cs[i-1].Host == c.Host {
+			host.SetText("")
+		} else {
+			rows = append(rows, widget.NewSeparator())
+		}
+		d := widget.NewLabel(CheckDetail(c))
+		d.Wrapping = fyne.TextWrapWord
+		row := []fyne.CanvasObject{host, widget.NewLabel(engineText("check.", c.ID, c.Title)), container.NewHBox(widget.NewIcon(icon), res), d}
+		cells = append(cells, row)
+		rows = append(rows, container.New(cols, row...))
+	}
+	cols.fit(cells)
+	return container.NewVBox(rows...)
 }
 
 func bold(s string) *widget.Label {

@@ -20,6 +20,7 @@ const (
 	PhaseDone
 	PhaseSkipped // done in an earlier run, so the engine skipped it
 	PhaseFailed
+	PhaseNotNeeded // nothing to do on this site (e.g. no other server to join)
 )
 
 // maxLogLines bounds the live log pane; the full log is the engine's audit log.
@@ -78,6 +79,11 @@ func (p *RunProgress) Apply(e progress.Event) {
 			if p.states[i] != PhaseDone {
 				p.states[i] = PhaseSkipped
 			}
+		case e.Msg == engine.MsgNotNeeded:
+			// Said before the phase's turn: the phases running now keep running.
+			if p.states[i] != PhaseDone {
+				p.states[i] = PhaseNotNeeded
+			}
 		case e.Err != nil:
 			p.states[i] = PhaseFailed
 		case p.states[i] == PhasePending || p.states[i] == PhaseFailed:
@@ -97,7 +103,7 @@ func (p *RunProgress) Apply(e progress.Event) {
 		}
 		x.done, x.last = e.Done, e.Time
 	}
-	if e.Msg != "" && e.Msg != engine.MsgSkipped {
+	if e.Msg != "" && e.Msg != engine.MsgSkipped && e.Msg != engine.MsgNotNeeded {
 		line := e.Msg
 		if e.Host != "" {
 			line = e.Host + ": " + line
@@ -109,12 +115,13 @@ func (p *RunProgress) Apply(e progress.Event) {
 	}
 }
 
-// Begin resets phases for a new attempt; phases already done stay done (a retry resumes).
+// Begin resets phases for a new attempt; phases already done stay done (a retry resumes), and so do
+// phases with nothing to do.
 func (p *RunProgress) Begin() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for i, s := range p.states {
-		if s != PhaseDone && s != PhaseSkipped {
+		if s != PhaseDone && s != PhaseSkipped && s != PhaseNotNeeded {
 			p.states[i] = PhasePending
 		}
 	}
@@ -191,6 +198,8 @@ func phaseStateText(s PhaseState) string {
 		return lang.X("phasestate.skipped", "already done")
 	case PhaseFailed:
 		return lang.X("phasestate.failed", "failed")
+	case PhaseNotNeeded:
+		return lang.X("phasestate.notneeded", "not needed")
 	}
 	return lang.X("phasestate.pending", "waiting")
 }

@@ -35,6 +35,9 @@ func runView(p *RunProgress) fyne.CanvasObject {
 			case PhaseFailed:
 				icon.SetResource(theme.ErrorIcon())
 				state.Importance = widget.DangerImportance
+			case PhaseNotNeeded:
+				icon.SetResource(theme.MediaSkipNextIcon())
+				state.Importance = widget.LowImportance
 			default:
 				icon.SetResource(theme.RadioButtonIcon())
 				state.Importance = widget.LowImportance

@@ -11,7 +11,7 @@ FYNE_TOOLS ?= fyne.io/tools/cmd/fyne@v1.7.4
 
 # Optional cross-build for Windows (Debian's gcc-mingw-w64; ~18 min cold on 2 cores, so not in `make test`).
 gui-cross-windows:
-	command -v x86_64-w64-mingw32-gcc >/dev/null || apt-get install -y -qq --no-install-recommends gcc-mingw-w64-x86-64
+	scripts/install-deps.sh build gui cross-windows
 	GOOS=windows CGO_ENABLED=1 CC=x86_64-w64-mingw32-gcc $(GO) build -tags migrated_fynedo -ldflags -H=windowsgui -o $(BIN)/ferry.exe ./cmd/ferry
 
 # Linux archive (bin/Ferry.tar.xz: binary, .desktop file, icon) with fyne.io/tools. `fyne package` bumps

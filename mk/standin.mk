@@ -19,9 +19,19 @@ standin-amd64: $(BIN)/k3s-standin-amd64
 standin-arm64: $(BIN)/k3s-standin-arm64
 
 # Built one arch after the other: a cold build peaks at ~3 GB of compiler memory and uses both cores.
+# Under a per-arch lock, re-checked inside it, and renamed into place when complete: CI builds the arm64
+# one in the background (.ci/run) while `make test` may reach a target that needs it, and the second
+# make must wait for the first build rather than run it again or use a half-written binary.
 $(BIN)/k3s-standin-%: $(STANDIN_SRC) | deps-build
 	@mkdir -p $(BIN)
-	cd $(STANDIN_DIR) && CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -ldflags "$(STANDIN_LDFLAGS)" -o $(CURDIR)/$@ .
+	@exec 9>$(BIN)/.k3s-standin-$*.lock && flock 9 && \
+	if [ -f $@ ] && [ -z "$$(find $(STANDIN_SRC) -newer $@ 2>/dev/null | head -1)" ]; then \
+	  echo "$@ is up to date (built by another make)"; \
+	else \
+	  echo "building $@"; \
+	  cd $(STANDIN_DIR) && CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build -ldflags "$(STANDIN_LDFLAGS)" -o $(CURDIR)/$@.tmp . && \
+	  mv -f $(CURDIR)/$@.tmp $(CURDIR)/$@; \
+	fi
 
 # Unit tests of the glue (config merge, token, PKI, archive scan): seconds once the module is cached.
 # The product's `make vet` does not reach this module, so it is vetted here.

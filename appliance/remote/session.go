@@ -61,8 +61,9 @@ type Session struct {
 	// Server is the server whose API the session talks to.
 	Server string
 
-	conn *installer.Connection
-	o    Options
+	conn   *installer.Connection
+	o      Options
+	holder *holder
 }
 
 // Open connects every host of s and the appliance to the cluster's API through the first server that
@@ -108,6 +109,9 @@ func Open(ctx context.Context, s *site.Site, o Options) (*Session, error) {
 		return nil, err
 	}
 	sess.Nodes.TempDir, sess.Nodes.Sink = o.TempDir, o.Appliance.Sink
+	if sess.holder, err = newHolder(s.RecordsDir()); err != nil {
+		return nil, fmt.Errorf("opening site %s: %w", s.Name, err)
+	}
 	ok = true
 	return sess, nil
 }
@@ -156,8 +160,11 @@ func targets(ctx context.Context, s *site.Site, conn *installer.Connection) (*no
 	return ns, nil
 }
 
-// Close ends every connection.
-func (s *Session) Close() { s.conn.Close() }
+// Close ends every connection and releases the session's liveness lock.
+func (s *Session) Close() {
+	s.conn.Close()
+	s.holder.Close()
+}
 
 // options are the appliance options of one verb.
 func (s *Session) options() appliance.Options {
@@ -165,6 +172,9 @@ func (s *Session) options() appliance.Options {
 	o.RecordsDir = s.Site.RecordsDir()
 	o.NodeImages, o.Charts = s.Nodes, s.Nodes
 	o.Keep = s.o.Keep
+	if s.holder != nil {
+		o.Liveness = s.holder
+	}
 	return o
 }
 

@@ -73,7 +73,7 @@ func (s *Session) History(ctx context.Context, app string) (appliance.Result, er
 // after prunes the nodes once a change has succeeded: only then is it certain which versions are kept.
 func (s *Session) after(ctx context.Context, res appliance.Result, err error) (Result, error) {
 	out := Result{Result: res}
-	if err != nil || s.o.Appliance.DryRun || !res.Changed {
+	if err != nil || s.o.Appliance.DryRun || !(res.Changed || res.Resumed) {
 		return out, err
 	}
 	h, herr := appliance.History(ctx, s.Cluster, res.App, s.options())

@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -175,9 +177,15 @@ func openBundle(ctx context.Context, path string, keyFiles []string) (*payload.B
 	return b, nil
 }
 
-// phaseSink prints the appliance's progress lines.
+// phaseSink prints the appliance's progress lines, and byte progress (image archives on their way to a
+// node) at most once a second per node and file, plus its start and end: an engineer watching a slow link
+// sees it move, and a script can tell which step a run is in.
 func phaseSink(w io.Writer) progress.Sink {
+	var mu sync.Mutex
+	last := map[string]time.Time{}
 	return func(e progress.Event) {
+		mu.Lock()
+		defer mu.Unlock()
 		switch {
 		case e.Err != nil:
 			fmt.Fprintf(w, "[%s] %s %s: %v\n", e.Phase, e.Host, e.Msg, e.Err)
@@ -186,6 +194,18 @@ func phaseSink(w io.Writer) progress.Sink {
 				fmt.Fprintf(w, "[%s] %s: %s\n", e.Phase, e.Host, e.Msg)
 			} else {
 				fmt.Fprintf(w, "[%s] %s\n", e.Phase, e.Msg)
+			}
+		case e.Total > 0:
+			key := e.Host + "\x00" + strings.SplitN(e.Msg, ":", 2)[0]
+			now := time.Now()
+			if e.Done > 0 && e.Done < e.Total && now.Sub(last[key]) < time.Second {
+				return
+			}
+			last[key] = now
+			if e.Done == 0 {
+				fmt.Fprintf(w, "[%s] %s: %s (%d bytes)\n", e.Phase, e.Host, e.Msg, e.Total)
+			} else {
+				fmt.Fprintf(w, "[%s] %s: %s (%d/%d bytes)\n", e.Phase, e.Host, e.Msg, e.Done, e.Total)
 			}
 		}
 	}

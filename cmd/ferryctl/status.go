@@ -35,7 +35,15 @@ func newStatusCmd() *cobra.Command {
 				fmt.Fprintf(out, "waiting: %s\n", w)
 			}
 			printComponents(out, res.Components)
-			if res.Orphaned {
+			switch {
+			case res.Orphaned && res.NotApplied:
+				live := res.Version
+				if live == "" {
+					live = "no version"
+				}
+				fmt.Fprintf(out, "note:    %s to %s was interrupted before it was applied (%s is still live; nothing changed)\n", res.Record.Action, res.Record.Version, live)
+				fmt.Fprintf(out, "next:    re-run the same %s to finish it, or roll back to abandon it\n", res.Record.Action)
+			case res.Orphaned:
 				fmt.Fprintln(out, "note:    this change was interrupted (connection lost); its state above is read from the cluster")
 			}
 			if res.SuggestRollbackTo != "" {

@@ -31,7 +31,8 @@ type Engine interface {
 	InstallPhases(s Site, b Bundle) []Phase
 	// Install bootstraps the cluster and deploys the app. Events carry Phase (a Phase.ID), Host, bytes in
 	// Done/Total and log lines in Msg. Calling Install again after a failure or a cancel resumes: phases
-	// already done are skipped (reported with Msg == MsgSkipped).
+	// already done are skipped (reported with Msg == MsgSkipped); phases with nothing to do on this site
+	// are reported with Msg == MsgNotNeeded as soon as the engine knows.
 	Install(ctx context.Context, req InstallRequest, sink progress.Sink) (InstallResult, error)
 
 	// Status reports the running app's version, health and components.
@@ -50,6 +51,11 @@ type Engine interface {
 
 // MsgSkipped is the Msg of the event an engine sends for a phase it skips because it is already done.
 const MsgSkipped = "skipped: already done"
+
+// MsgNotNeeded is the Msg of the event an engine sends, as soon as it knows, for a phase that has nothing
+// to do on this site (no other server to join, a chart small enough to go inline). It is the engine
+// packages' own progress.MsgNotNeeded, so the real engine passes their events through unchanged.
+const MsgNotNeeded = progress.MsgNotNeeded
 
 // Sentinel errors the wizard makes decisions on.
 var (

@@ -176,9 +176,13 @@ type Component struct {
 
 // Status is the site's current state.
 type Status struct {
-	App        string
-	Version    string
+	App     string
+	Version string
+	// K3sVersion is the servers' k3s version. While they differ (a k3s upgrade under way, or stopped
+	// halfway) K3sMixed is set and K3sVersion lists each version with its servers, newest first:
+	// "v1.33.4+k3s1 (cp-1, cp-2) · v1.32.8+k3s1 (cp-3)".
 	K3sVersion string
+	K3sMixed   bool
 	Health     Health
 	Components []Component
 	AppURL     string

@@ -39,6 +39,7 @@ type Fake struct {
 	installs   int
 	version    string
 	k3s        string
+	k3sMixed   bool
 	history    []engine.Release
 	health     engine.Health
 	upgradeErr string
@@ -134,6 +135,14 @@ func (f *Fake) SetHealth(h engine.Health) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.health = h
+}
+
+// SetK3sVersion sets the k3s version Status reports; mixed says the servers differ (v is then the
+// per-version list the real engine gives).
+func (f *Fake) SetK3sVersion(v string, mixed bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.k3s, f.k3sMixed = v, mixed
 }
 
 // Installed marks the site installed at version, as if Install had run, with its history.
@@ -298,22 +307,43 @@ func (f *Fake) Preflight(ctx context.Context, s engine.Site, b engine.Bundle) ([
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []engine.Check
-	if f.checks == nil {
-		for _, h := range s.Hosts {
-			out = append(out,
-				engine.Check{Host: h.Name, ID: "disk", Title: "Free disk", Severity: engine.Pass, Detail: "48 GB free on /var/lib/rancher"},
-				engine.Check{Host: h.Name, ID: "swap", Title: "Swap", Severity: engine.Pass, Detail: "off"},
-			)
-		}
-		return out, nil
+	checks := f.checks
+	if checks == nil {
+		checks = DemoChecks(s)
 	}
-	for _, c := range f.checks {
+	for _, c := range checks {
 		if f.fixed[c.Host+"/"+c.ID] {
 			c.Severity, c.Detail = engine.Pass, "fixed by Ferry"
 		}
 		out = append(out, c)
 	}
 	return out, nil
+}
+
+// DemoChecks are the checks Preflight reports unless SetChecks was called: what the real installer finds
+// on a fresh air-gapped host, in its words (its check ids and titles): every host lacks the default route
+// k3s needs (Ferry can add one), and the second host has swap on (a warning).
+func DemoChecks(s engine.Site) []engine.Check {
+	var out []engine.Check
+	for i, h := range s.Hosts {
+		pass := func(id, title, detail string) engine.Check {
+			return engine.Check{Host: h.Name, ID: id, Title: title, Severity: engine.Pass, Detail: detail}
+		}
+		out = append(out,
+			pass("arch", "Architecture", "amd64"),
+			pass("os", "Operating system", "Debian GNU/Linux 12 (bookworm)"),
+			pass("memory", "Memory", "7.6 GiB"),
+			pass("disk", "Free disk", "/var/lib/rancher has 48.0 GiB free, /usr/local/bin has 9.1 GiB free"),
+			pass("ports", "Ports", "free"),
+			engine.Check{Host: h.Name, ID: "route", Title: "Default route", Severity: engine.Fail, Detail: "no IPv4 default route",
+				Fix: "k3s needs a default route, even a dummy one on an air-gapped network (Ferry can add one)", Fixable: true},
+		)
+		if i == 1 {
+			out = append(out, engine.Check{Host: h.Name, ID: "swap", Title: "Swap", Severity: engine.Warn, Detail: "2.0 GiB of swap on",
+				Fix: "kubelet performs best without swap: `swapoff -a` and remove it from /etc/fstab"})
+		}
+	}
+	return out
 }
 
 func (f *Fake) ApplyFixes(ctx context.Context, s engine.Site, checks []engine.Check, sink progress.Sink) error {
@@ -352,10 +382,20 @@ func (f *Fake) Install(ctx context.Context, req engine.InstallRequest, sink prog
 	f.mu.Lock()
 	f.installs++
 	f.mu.Unlock()
+	// As the real engine: a phase with nothing to do on this site is said before anything runs.
+	notNeeded := map[string]bool{"agents": !hasRole(req.Site, engine.RoleAgent)}
+	for _, p := range installPhases {
+		if notNeeded[p.ID] {
+			sink.Emit(progress.Event{Phase: p.ID, Msg: engine.MsgNotNeeded})
+		}
+	}
 	for _, p := range installPhases {
 		f.mu.Lock()
 		done := f.done[p.ID]
 		f.mu.Unlock()
+		if notNeeded[p.ID] {
+			continue
+		}
 		if done {
 			sink.Emit(progress.Event{Phase: p.ID, Msg: engine.MsgSkipped})
 			continue
@@ -381,6 +421,15 @@ func (f *Fake) Install(ctx context.Context, req engine.InstallRequest, sink prog
 		Kubeconfig: []byte("apiVersion: v1\nkind: Config\nclusters:\n- name: " + req.Site.Name + "\n  cluster:\n    server: https://" + firstAddress(req.Site) + ":6443\n"),
 		Release:    rel,
 	}, nil
+}
+
+func hasRole(s engine.Site, r engine.Role) bool {
+	for _, h := range s.Hosts {
+		if h.Role == r {
+			return true
+		}
+	}
+	return false
 }
 
 func firstAddress(s engine.Site) string {
@@ -453,7 +502,7 @@ func (f *Fake) Status(ctx context.Context, s engine.Site) (engine.Status, error)
 	if f.version == "" {
 		return engine.Status{}, errors.New("reading status: the app is not installed on this site")
 	}
-	st := engine.Status{App: "shop", Version: f.version, K3sVersion: f.k3s, Health: f.health, AppURL: "https://" + firstAddress(s) + "/"}
+	st := engine.Status{App: "shop", Version: f.version, K3sVersion: f.k3s, K3sMixed: f.k3sMixed, Health: f.health, AppURL: "https://" + firstAddress(s) + "/"}
 	web := engine.Component{Kind: "Deployment", Name: "web", State: f.health, Ready: "2/2", RolledOut: true}
 	svc := engine.Component{Kind: "Service", Name: "web", State: f.health, Ready: "2/2", Address: "ClusterIP 10.43.0.12", Ports: []string{"443→8443/TCP"}}
 	if f.health != engine.Healthy {

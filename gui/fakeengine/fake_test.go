@@ -99,3 +99,31 @@ func TestHostKeysAndRollback(t *testing.T) {
 		t.Fatalf("rollback to a version not kept: %v", err)
 	}
 }
+
+// Like the real engine, the fake says a phase with nothing to do (no agent to join) before any phase runs,
+// and never runs it.
+func TestInstallSaysNotNeededFirst(t *testing.T) {
+	f := New()
+	s := engine.Site{Name: "s", Hosts: []engine.Host{{Name: "a", Address: "a", Role: engine.RoleServer}}}
+	var ev []progress.Event
+	if _, err := f.Install(context.Background(), engine.InstallRequest{Site: s, Bundle: DemoBundle("/b", "1.0.0")}, func(e progress.Event) { ev = append(ev, e) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(ev) == 0 || ev[0].Phase != "agents" || ev[0].Msg != engine.MsgNotNeeded {
+		t.Fatalf("first event %+v, want agents not needed", ev[:min(1, len(ev))])
+	}
+	for _, e := range ev[1:] {
+		if e.Phase == "agents" {
+			t.Fatalf("the agents phase ran on a site without agents: %+v", e)
+		}
+	}
+	ev = nil
+	if _, err := f.Install(context.Background(), engine.InstallRequest{Site: site(), Bundle: DemoBundle("/b", "1.0.0")}, func(e progress.Event) { ev = append(ev, e) }); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ev {
+		if e.Msg == engine.MsgNotNeeded {
+			t.Fatalf("a site with an agent: %+v", e)
+		}
+	}
+}

@@ -91,7 +91,15 @@ func (e *Engine) Status(ctx context.Context, s engine.Site) (engine.Status, erro
 	if err != nil {
 		return engine.Status{}, fmt.Errorf("reading status of %s: %w", s.Name, err)
 	}
-	return toStatus(res), nil
+	st := toStatus(res)
+	var names map[string]string // the Nodes are named after the installer's host names; show the wizard's
+	if sm, err := toSite(s); err == nil {
+		names = sm.names
+	}
+	if st.K3sVersion, st.K3sMixed, err = k3sVersion(ctx, m.cl.Kube, names); err != nil {
+		return engine.Status{}, fmt.Errorf("reading status of %s: %w", s.Name, err)
+	}
+	return st, nil
 }
 
 // toStatus maps the appliance's health and components to the wizard's.

@@ -59,6 +59,9 @@ spec:
 // plus a helm-controller stand-in): shop 1.0.0 deployed, then upgraded to 2.0.0.
 func TestManageOnSimulatedCluster(t *testing.T) {
 	c := testappliance.Cluster(t)
+	if _, err := c.Kube.CoreV1().Nodes().Create(context.Background(), node("cp", "v1.33.4+k3s1", true), metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
 	ao := testappliance.Options()
 	testappliance.DeployVersions(t, c, ao, chartTGZ, "1.0.0", "2.0.0")
 	s := plantSite(t)
@@ -73,7 +76,7 @@ func TestManageOnSimulatedCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.App != "shop" || st.Version != "2.0.0" || st.Health != engine.Healthy {
+	if st.App != "shop" || st.Version != "2.0.0" || st.Health != engine.Healthy || st.K3sVersion != "v1.33.4+k3s1" || st.K3sMixed {
 		t.Fatalf("status: %+v", st)
 	}
 	// The components come from the appliance's per-workload listing: the Deployment's replicas and the

@@ -16,10 +16,6 @@ import (
 	"github.com/ferry-delivery/ferry/payload"
 )
 
-// ErrNotAvailable marks a wizard call the engine cannot serve yet. The wizard shows it as an error; it is
-// never faked.
-var ErrNotAvailable = errors.New("not yet available in this build of Ferry")
-
 // Options configure the real engine. The zero value works; tests inject the dials.
 type Options struct {
 	// Trusted are the bundle signing keys the laptop trusts.

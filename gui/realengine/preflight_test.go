@@ -19,6 +19,7 @@ import (
 	"github.com/ferry-delivery/ferry/installer/host/hosttest"
 	"github.com/ferry-delivery/ferry/installer/site"
 	"github.com/ferry-delivery/ferry/installer/ssh"
+	"github.com/ferry-delivery/ferry/internal/progress"
 	"github.com/ferry-delivery/ferry/payload"
 )
 
@@ -203,9 +204,24 @@ func TestInstallAppliesNoFixOfItsOwn(t *testing.T) {
 	if err := payload.Write(context.Background(), bundlePath, source(t), payload.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	_, err := e.Install(context.Background(), engine.InstallRequest{Site: s, Bundle: engine.Bundle{Path: bundlePath}}, nil)
+	var notNeeded []string
+	sink := func(ev progress.Event) {
+		if ev.Msg == engine.MsgNotNeeded {
+			notNeeded = append(notNeeded, ev.Phase)
+		}
+	}
+	_, err := e.Install(context.Background(), engine.InstallRequest{Site: s, Bundle: engine.Bundle{Path: bundlePath}}, sink)
 	if err == nil || !strings.Contains(err.Error(), "hostname") {
 		t.Fatalf("install with a failing hostname check: %v", err)
+	}
+	// One server, so no other server joins: said before anything ran (even this install, stopped at its
+	// preflight, said it), under the id the wizard's step list has for it.
+	listed := map[string]bool{}
+	for _, p := range e.InstallPhases(s, engine.Bundle{}) {
+		listed[p.ID] = true
+	}
+	if len(notNeeded) != 1 || !listed[notNeeded[0]] || !strings.Contains(notNeeded[0], "server") {
+		t.Errorf("phases said not needed: %q; want the one joining other servers, as listed by InstallPhases", notNeeded)
 	}
 	for _, f := range fakes {
 		for _, c := range f.Cmds() {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Real-window check of the desktop wizard: runs the cgo binary under Xvfb, drives the first screens with
-# xdotool (Start -> Open bundle -> verify -> Hosts), saves a screenshot per screen into an artifacts folder
+# xdotool (Start -> Open bundle -> verify -> Hosts -> Checks -> fixes applied), saves a screenshot per screen into an artifacts folder
 # it prints, and fails if the window never maps or a screen is blank. Cleans up Xvfb and the app on any exit.
 #   gui/xtest/realwindow.sh bin/ferry
 set -euo pipefail
@@ -79,6 +79,10 @@ click 573 589 2                    # "Test connection": the demo engine presents
 shot 05-hosts-fingerprint
 click 545 267                      # "The fingerprints match: trust this host"
 shot 06-hosts-trusted
+click 960 678 3                    # "Next": the Checks screen runs the demo engine's checks (the installer's)
+shot 07-checks
+click 300 154 3                    # "Apply the fixes Ferry can make" (the missing default route), checks rerun
+shot 08-checks-fixed
 kill -0 "$app" || fail "the app exited"
 same() { cmp -s "$art/$1.png" "$art/$2.png"; }
 same 01-start 02-bundle && fail "Install a new site did not change the screen"
@@ -86,6 +90,8 @@ same 02-bundle 03-bundle-verified && fail "verifying the bundle changed nothing 
 same 03-bundle-verified 04-hosts && fail "Next did not leave the bundle screen"
 same 04-hosts 05-hosts-fingerprint && fail "Test connection changed nothing on screen"
 same 05-hosts-fingerprint 06-hosts-trusted && fail "accepting the key changed nothing on screen"
+same 06-hosts-trusted 07-checks && fail "Next did not leave the hosts screen"
+same 07-checks 08-checks-fixed && fail "applying the fixes changed nothing on screen"
 
 # Second run: the language follows the OS locale (zh_CN -> Simplified Chinese, drawn with a system CJK
 # font through Fyne's font fallback; install-deps' gui group brings fonts-wqy-microhei).
@@ -97,6 +103,6 @@ pids+=($app)
 wid=$(timeout 30 xdotool search --sync --onlyvisible --name '^Ferry$' | head -1) || fail "the window never mapped in zh_CN"
 xdotool windowmove "$wid" 0 0
 sleep 1.5
-shot 07-start-zh
-same 01-start 07-start-zh && fail "the zh_CN start screen is identical to the English one"
+shot 09-start-zh
+same 01-start 09-start-zh && fail "the zh_CN start screen is identical to the English one"
 echo "test-gui: PASS"

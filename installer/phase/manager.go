@@ -18,7 +18,9 @@ type Phase interface {
 // stops the operation before anything happened on a host.
 type Preparer interface{ Prepare(m *Manager) error }
 
-// Conditional phases may have nothing to do (e.g. no agents to join).
+// Conditional phases may have nothing to do (e.g. no agents to join). ShouldRun is asked once, after every
+// Prepare and before the first phase runs, so the answer must follow from the operation's input; a phase
+// that needs its predecessors' results to decide does so in Run.
 type Conditional interface{ ShouldRun() bool }
 
 // DryRunner phases describe their effect (through Manager.Wet) instead of running.
@@ -75,6 +77,15 @@ func (m *Manager) Run(ctx context.Context) (err error) {
 			}
 		}
 	}
+	// Phases with nothing to do are reported before anything runs (progress.MsgNotNeeded), so a step list
+	// shows them as not needed from the start rather than waiting until the end.
+	skip := map[int]bool{}
+	for i, p := range m.phases {
+		if c, ok := p.(Conditional); ok && !c.ShouldRun() {
+			skip[i] = true
+			m.Emit(progress.Event{Phase: p.Title(), Msg: progress.MsgNotNeeded})
+		}
+	}
 	var started []Phase
 	defer func() {
 		if err == nil {
@@ -86,11 +97,11 @@ func (m *Manager) Run(ctx context.Context) (err error) {
 			}
 		}
 	}()
-	for _, p := range m.phases {
+	for i, p := range m.phases {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if c, ok := p.(Conditional); ok && !c.ShouldRun() {
+		if skip[i] {
 			continue
 		}
 		title := p.Title()

@@ -20,6 +20,11 @@ type Event struct {
 	Time  time.Time
 }
 
+// MsgNotNeeded is the Msg of the one event an engine sends for a phase that has nothing to do on this
+// run (no other server to join on a one-server site, a chart small enough to go inline), as soon as it
+// knows, so a step list can say so instead of leaving the phase waiting.
+const MsgNotNeeded = "skipped: nothing to do"
+
 // Sink receives events. A nil Sink is valid and discards everything.
 type Sink func(Event)
 

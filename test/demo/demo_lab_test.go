@@ -2,6 +2,7 @@ package demo_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,6 +39,18 @@ type events struct {
 }
 
 func (e *events) sink(ev progress.Event) { e.mu.Lock(); e.ev = append(e.ev, ev); e.mu.Unlock() }
+func (e *events) notNeeded() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, ev := range e.ev {
+		if ev.Msg == engine.MsgNotNeeded {
+			out = append(out, ev.Phase)
+		}
+	}
+	return out
+}
+
 func (e *events) phases() map[string]bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -177,13 +190,17 @@ func TestDemoWizardOnLab(t *testing.T) {
 	if res.Release.Version != "1.0.0" || len(res.Kubeconfig) == 0 {
 		t.Fatalf("install result %+v", res.Release)
 	}
-	// Every phase that has work on this site reported progress (joining other servers has none with one
-	// server, and placing a chart on the servers is only for charts too large to inline).
-	conditional := map[string]bool{"Join the other servers": true, "chart": true}
+	// Every phase reported progress; the two with nothing to do on this site said so (the wizard shows
+	// them "not needed"): joining other servers (one server) and placing the chart on the servers (it is
+	// small enough to go inline).
+	notNeeded := ev.notNeeded()
 	for _, p := range eng.InstallPhases(s, v1) {
-		if !conditional[p.ID] && !ev.phases()[p.ID] {
+		if !ev.phases()[p.ID] {
 			t.Errorf("no progress event for install phase %q", p.ID)
 		}
+	}
+	if want := []string{"Join the other servers", "chart"}; !slices.Equal(notNeeded, want) {
+		t.Errorf("install phases said not needed: %q, want %q", notNeeded, want)
 	}
 	rec.Version, rec.History = "1.0.0", []engine.Release{res.Release}
 	if err := store.Save(rec); err != nil {
@@ -216,6 +233,7 @@ func TestDemoWizardOnLab(t *testing.T) {
 		t.Fatalf("status after install: %+v %v", st, err)
 	}
 	t.Logf("status after install: %+v", st)
+	expectStatus(ctx, t, eng, s, "1.0.0", 3)
 
 	// Upgrade to 1.1.0: the plan names the new image and bytes for every node; the settings are kept.
 	v2, err := eng.OpenBundle(ctx, built.Bundles["1.1.0"], nil)
@@ -243,6 +261,7 @@ func TestDemoWizardOnLab(t *testing.T) {
 	}
 	step("plan + upgrade to 1.1.0", t0)
 	kc.expectApp(ctx, t, "1.1.0", 3, "Hello, plant 7", 2)
+	expectStatus(ctx, t, eng, s, "1.1.0", 3)
 
 	hist, err := eng.History(ctx, s)
 	if err != nil {
@@ -263,7 +282,61 @@ func TestDemoWizardOnLab(t *testing.T) {
 	if err != nil || st.Version != "1.0.0" || st.Health != engine.Healthy {
 		t.Fatalf("status after rollback: %+v %v", st, err)
 	}
+	expectStatus(ctx, t, eng, s, "1.0.0", 3)
 	step("whole scenario", began)
+}
+
+// expectStatus checks what the Manage screen shows: the servers' k3s version (the stand-in's, all
+// alike), and the demo's Deployment and Service Ready, read from the cluster (replicas, the Service's
+// ClusterIP, port and endpoints from the controller manager's EndpointSlices, which may trail the pods by
+// a moment: Status is read again, as the screen's Refresh would, for up to a minute).
+func expectStatus(ctx context.Context, t *testing.T, eng engine.Engine, s engine.Site, version string, replicas int) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		st, err := eng.Status(ctx, s)
+		problem := ""
+		if err != nil {
+			problem = err.Error()
+		} else {
+			problem = statusProblem(st, version, replicas)
+		}
+		if problem == "" {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("status: %s", problem)
+			return
+		}
+		time.Sleep(2 * time.Second)
+	}
+}
+
+func statusProblem(st engine.Status, version string, replicas int) string {
+	if st.Version != version || st.Health != engine.Healthy {
+		return fmt.Sprintf("version %s health %s, want %s healthy", st.Version, st.Health, version)
+	}
+	if st.K3sVersion != demo.K3sVersion || st.K3sMixed {
+		return fmt.Sprintf("k3s %q (mixed %v), want %s", st.K3sVersion, st.K3sMixed, demo.K3sVersion)
+	}
+	ready := fmt.Sprintf("%d/%d", replicas, replicas)
+	var dep, svc *engine.Component
+	for i, c := range st.Components {
+		switch {
+		case c.Kind == "Deployment" && c.Name == demo.App:
+			dep = &st.Components[i]
+		case c.Kind == "Service" && c.Name == demo.App:
+			svc = &st.Components[i]
+		}
+	}
+	if dep == nil || dep.State != engine.Healthy || dep.Ready != ready || !dep.RolledOut || dep.Detail != "" {
+		return fmt.Sprintf("Deployment %s: %+v; want healthy, %s ready, rolled out (components %+v)", demo.App, dep, ready, st.Components)
+	}
+	if svc == nil || svc.State != engine.Healthy || svc.Ready != ready || !strings.HasPrefix(svc.Address, "ClusterIP 10.43.") ||
+		!slices.Contains(svc.Ports, "80→http/TCP") || svc.Detail != "" {
+		return fmt.Sprintf("Service %s: %+v; want healthy, ClusterIP 10.43.x, 80→http/TCP, %s endpoints ready (components %+v)", demo.App, svc, ready, st.Components)
+	}
+	return ""
 }
 
 type kube struct {
