@@ -2,8 +2,6 @@ package appliance
 
 import (
 	"context"
-	"crypto/sha256"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -13,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 
+	"github.com/ferry-delivery/ferry/internal/testk3s"
 	"github.com/ferry-delivery/ferry/payload"
 )
 
@@ -27,8 +26,6 @@ func TestFromPayloadDeploys(t *testing.T) {
 		}
 		return p
 	}
-	bin, air := []byte("stand-in k3s"), []byte("stand-in air-gap images")
-	sums := fmt.Sprintf("%x  k3s\n%x  k3s-airgap-images-amd64.tar.zst\n", sha256.Sum256(bin), sha256.Sum256(air))
 	img, err := random.Image(4096, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -50,7 +47,7 @@ func TestFromPayloadDeploys(t *testing.T) {
 		App:       payload.App{Name: "shop", Version: "1.0.0", UpgradeFrom: "0.9.0"},
 		Platforms: []payload.Platform{"linux/amd64"},
 		K3s: payload.K3sRelease{Version: "v1.33.4+k3s1", Assets: map[payload.Platform]payload.K3sAssets{
-			"linux/amd64": {Binary: put("k3s", bin), Checksums: put("sha256sum-amd64.txt", []byte(sums)), AirgapImages: put("k3s-airgap-images-amd64.tar.zst", air)},
+			"linux/amd64": testk3s.Assets(t, dir, "amd64", []byte("stand-in k3s"), []byte("stand-in air-gap images")),
 		}},
 		Chart:  put("shop-1.0.0.tgz", testChart(t, "shop", "1.0.0", "", 0)),
 		Images: filepath.Join(dir, "layout"),

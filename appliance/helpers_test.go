@@ -2,13 +2,10 @@ package appliance
 
 import (
 	"encoding/base64"
-	"os"
-	"path/filepath"
 	"testing"
 
 	hfake "github.com/k3s-io/helm-controller/pkg/generated/clientset/versioned/fake"
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chartutil"
 	"k8s.io/apimachinery/pkg/types"
 	kfake "k8s.io/client-go/kubernetes/fake"
 
@@ -44,16 +41,7 @@ func testChart(t *testing.T, name, version, schema string, extra int) []byte {
 		}
 		c.Files = []*chart.File{{Name: "files/blob.bin", Data: pad}}
 	}
-	dir := t.TempDir()
-	p, err := chartutil.Save(c, dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Clean(p))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return appliancetest.ChartArchive(t, c)
 }
 
 func fakeCluster(t *testing.T) (*Cluster, *kfake.Clientset, *hfake.Clientset) {

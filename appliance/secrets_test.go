@@ -16,6 +16,8 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ferry-delivery/ferry/appliance/appliancetest"
 )
 
 // secretSchema marks secrets the three ways a chart author can, one through a $ref.
@@ -79,15 +81,7 @@ func secretChart(t *testing.T, version, schema string) []byte {
 	if schema != "" {
 		c.Schema = []byte(schema)
 	}
-	p, err := chartutil.Save(c, t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return appliancetest.ChartArchive(t, c)
 }
 
 func TestSecretPaths(t *testing.T) {

@@ -14,8 +14,9 @@ import (
 	"time"
 
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chartutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/ferry-delivery/ferry/appliance/appliancetest"
 )
 
 // TestValuesSecretOnStandin checks the values Secret against the helm-controller k3s embeds (v0.17.9, in
@@ -92,21 +93,12 @@ func TestValuesSecretOnStandin(t *testing.T) {
 
 	// No workload: health is the helm job and the release, which is what this test is about.
 	mkChart := func(version string) []byte {
-		ch := &chart.Chart{
+		return appliancetest.ChartArchive(t, &chart.Chart{
 			Metadata:  &chart.Metadata{APIVersion: chart.APIVersionV2, Name: "shop", Version: version, AppVersion: version},
 			Templates: []*chart.File{{Name: "templates/creds.yaml", Data: []byte(credsTemplate)}},
 			Raw:       []*chart.File{{Name: "values.yaml", Data: []byte("db: {host: db.local}\n")}},
 			Schema:    []byte(secretSchema),
-		}
-		p, err := chartutil.Save(ch, t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return b
+		})
 	}
 	const lic, pin = "LIC-STANDIN-1", "pin-7777"
 	secrets := []string{lic, pin}

@@ -16,8 +16,9 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	kfake "k8s.io/client-go/kubernetes/fake"
-	k8stesting "k8s.io/client-go/testing"
 	"k8s.io/utils/ptr"
+
+	"github.com/ferry-delivery/ferry/appliance/appliancetest"
 )
 
 func stuckSet(name, update string, gen, observed int64, strategy appsv1.StatefulSetUpdateStrategyType) *appsv1.StatefulSet {
@@ -123,17 +124,7 @@ func TestAutoRollbackUnhealthyIsReported(t *testing.T) {
 		}
 	}
 	// From here every Deployment reads as unavailable: v3 times out and so does the rollback to v2.
-	kube.PrependReactor("list", "deployments", func(a k8stesting.Action) (bool, runtime.Object, error) {
-		obj, err := kube.Tracker().List(appsv1.SchemeGroupVersion.WithResource("deployments"), appsv1.SchemeGroupVersion.WithKind("Deployment"), a.GetNamespace())
-		if err != nil {
-			return true, nil, err
-		}
-		l := obj.(*appsv1.DeploymentList)
-		for i := range l.Items {
-			l.Items[i].Status.AvailableReplicas, l.Items[i].Status.ReadyReplicas = 0, 0
-		}
-		return true, l, nil
-	})
+	appliancetest.DeploymentsUnavailable(kube)
 	o.Timeout = 300 * time.Millisecond
 	res, err := Upgrade(ctx, c, bundle(t, "3.0.0", "ok"), o)
 	if !errors.Is(err, ErrUnhealthy) || !strings.Contains(err.Error(), "upgrading shop to 3.0.0") ||

@@ -2,8 +2,6 @@ package nodes
 
 import (
 	"context"
-	"crypto/sha256"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/ferry-delivery/ferry/appliance"
 	"github.com/ferry-delivery/ferry/installer/k3s"
+	"github.com/ferry-delivery/ferry/internal/testk3s"
 	"github.com/ferry-delivery/ferry/payload"
 )
 
@@ -77,15 +76,6 @@ func writeBundle(t testing.TB, dir, app, version string, images map[string]v1.Im
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	put := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	bin, air := []byte("stand-in k3s"), []byte("stand-in air-gap images")
-	sums := fmt.Sprintf("%x  k3s\n%x  k3s-airgap-images-amd64.tar.zst\n", sha256.Sum256(bin), sha256.Sum256(air))
 	lp, err := layout.Write(filepath.Join(dir, "layout"), empty.Index)
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +94,7 @@ func writeBundle(t testing.TB, dir, app, version string, images map[string]v1.Im
 		App:       payload.App{Name: app, Version: version},
 		Platforms: []payload.Platform{amd64},
 		K3s: payload.K3sRelease{Version: "v1.33.4+k3s1", Assets: map[payload.Platform]payload.K3sAssets{
-			amd64: {Binary: put("k3s", bin), Checksums: put("sha256sum-amd64.txt", []byte(sums)), AirgapImages: put("k3s-airgap-images-amd64.tar.zst", air)},
+			amd64: testk3s.Assets(t, dir, "amd64", []byte("stand-in k3s"), []byte("stand-in air-gap images")),
 		}},
 		Chart:  cp,
 		Images: filepath.Join(dir, "layout"),

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -16,13 +15,11 @@ import (
 	"testing"
 	"time"
 
-	hfake "github.com/k3s-io/helm-controller/pkg/generated/clientset/versioned/fake"
 	helmchart "helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chartutil"
-	kfake "k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ferry-delivery/ferry/appliance"
 	"github.com/ferry-delivery/ferry/appliance/appliancetest"
+	"github.com/ferry-delivery/ferry/internal/testappliance"
 )
 
 // apiServer answers like a cluster holding two history records and nothing else.
@@ -59,36 +56,26 @@ func TestHistoryAndStatusCommands(t *testing.T) {
 	if err := os.WriteFile(kc, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	root := newRootCmd()
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetArgs([]string{"history", "--kubeconfig", kc, "--app", "shop"})
-	if err := root.Execute(); err != nil {
+	out, _, err := run(t, "history", "--kubeconfig", kc, "--app", "shop")
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"1    2026-01-02 03:04:05Z  deploy   1.0.0", "upgrade  2.0.0    rolled-back  image x missing on node n1", "kept for rollback: [1.0.0]"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
 	// status judges the live cluster: this one has records but no HelmChart, which must be said plainly.
-	root = newRootCmd()
-	out.Reset()
-	root.SetOut(&out)
-	root.SetArgs([]string{"status", "--kubeconfig", kc, "--app", "shop"})
-	if err := root.Execute(); err != nil {
+	out, _, err = run(t, "status", "--kubeconfig", kc, "--app", "shop")
+	if err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"version: 1.0.0", "health:  Failed: the HelmChart does not exist"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("status output lacks %q:\n%s", want, out.String())
+		if !strings.Contains(out, want) {
+			t.Errorf("status output lacks %q:\n%s", want, out)
 		}
 	}
-	root = newRootCmd()
-	root.SetArgs([]string{"history", "--app", "shop"})
-	root.SetOut(&bytes.Buffer{})
-	root.SetErr(&bytes.Buffer{})
-	if err := root.Execute(); err == nil {
+	if _, _, err := run(t, "history", "--app", "shop"); err == nil {
 		t.Fatal("history without --kubeconfig must fail")
 	}
 }
@@ -98,9 +85,8 @@ func applianceB64(b []byte) string { return base64.StdEncoding.EncodeToString(b)
 // status lists the app's components (workloads, then services) as the wizard's Manage screen does, read
 // from the appliance's simulated cluster.
 func TestStatusPrintsComponents(t *testing.T) {
-	c := &appliance.Cluster{Kube: kfake.NewClientset(), Helm: hfake.NewSimpleClientset()}
-	appliancetest.Start(t, c.Kube, c.Helm, appliance.DefaultNamespace)
-	chart := &helmchart.Chart{Metadata: &helmchart.Metadata{APIVersion: helmchart.APIVersionV2, Name: "shop", Version: "1.0.0"},
+	c := testappliance.Cluster(t)
+	tgz := appliancetest.ChartArchive(t, &helmchart.Chart{Metadata: &helmchart.Metadata{APIVersion: helmchart.APIVersionV2, Name: "shop", Version: "1.0.0"},
 		Templates: []*helmchart.File{{Name: "templates/all.yaml", Data: []byte(`apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web}
@@ -117,39 +103,21 @@ metadata: {name: web}
 spec:
   selector: {app: web}
   ports: [{port: 80, targetPort: 8080}]
-`)}}}
-	p, err := chartutil.Save(chart, t.TempDir())
+`)}}})
+	ao := testappliance.Options()
+	ao.Timeout = 10 * time.Second
+	if _, err := appliance.Deploy(context.Background(), c, testappliance.Bundle("1.0.0", tgz), ao); err != nil {
+		t.Fatal(err)
+	}
+	kc := useCluster(t, c)
+	out, _, err := run(t, "status", "--kubeconfig", kc, "--app", "shop")
 	if err != nil {
 		t.Fatal(err)
 	}
-	tgz, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ao := appliance.Options{PollInterval: 2 * time.Millisecond, Timeout: 10 * time.Second}
-	b := appliance.Bundle{SpecInput: appliance.SpecInput{App: "shop", Version: "1.0.0", Chart: tgz, TargetNamespace: "shop",
-		Defaults: map[string]any{"image": "registry.local/shop:1.0.0"}}}
-	if _, err := appliance.Deploy(context.Background(), c, b, ao); err != nil {
-		t.Fatal(err)
-	}
-	old := applianceConnect
-	applianceConnect = func([]byte) (*appliance.Cluster, error) { return c, nil }
-	t.Cleanup(func() { applianceConnect = old })
-	kc := filepath.Join(t.TempDir(), "k3s.yaml")
-	if err := os.WriteFile(kc, []byte("unused: the connection is swapped\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	root := newRootCmd()
-	var out bytes.Buffer
-	root.SetOut(&out)
-	root.SetArgs([]string{"status", "--kubeconfig", kc, "--app", "shop"})
-	if err := root.Execute(); err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(out.String(), "\n")
+	lines := strings.Split(out, "\n")
 	i := slices.Index(lines, "components:")
 	if i < 0 || len(lines) < i+3 {
-		t.Fatalf("no components in:\n%s", out.String())
+		t.Fatalf("no components in:\n%s", out)
 	}
 	dep, svc := strings.Fields(lines[i+1]), strings.Fields(lines[i+2])
 	if strings.Join(dep, " ") != "Deployment shop/web Ready 1/1 ready, rolled out" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -41,16 +40,6 @@ func writeAppliance(t *testing.T) (dir, spec string) {
 		t.Fatal(err)
 	}
 	return dir, spec
-}
-
-func runCmd(ctx context.Context, args ...string) (string, string, error) {
-	root := newRootCmd()
-	var out, errb bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
-	return out.String(), errb.String(), err
 }
 
 func TestBundleBuildSigned(t *testing.T) {

@@ -5,29 +5,16 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/ferry-delivery/ferry/internal/testk3s"
 	"github.com/ferry-delivery/ferry/payload"
 )
-
-// run executes ferryctl with args and returns stdout, stderr and the error.
-func run(t *testing.T, args ...string) (string, string, error) {
-	t.Helper()
-	root := newRootCmd()
-	var out, errOut bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errOut)
-	root.SetArgs(args)
-	err := root.ExecuteContext(context.Background())
-	return out.String(), errOut.String(), err
-}
 
 // smallBundle writes a bundle without images (stand-in k3s files, a one-file chart) signed with key.
 func smallBundle(t *testing.T, keyFile string) string {
@@ -41,12 +28,8 @@ func smallBundle(t *testing.T, keyFile string) string {
 		return p
 	}
 	rel := payload.K3sRelease{Version: "v1.33.4+k3s1", Assets: map[payload.Platform]payload.K3sAssets{}}
-	for _, a := range []struct{ plat, bin, arch string }{{"linux/amd64", "k3s", "amd64"}, {"linux/arm64", "k3s-arm64", "arm64"}} {
-		bin := put(a.bin, []byte("stand-in k3s "+a.arch))
-		air := put("k3s-airgap-images-"+a.arch+".tar.zst", []byte("stand-in images "+a.arch))
-		sums := fmt.Sprintf("%x  %s\n%x  %s\n", sha256.Sum256([]byte("stand-in k3s "+a.arch)), a.bin,
-			sha256.Sum256([]byte("stand-in images "+a.arch)), filepath.Base(air))
-		rel.Assets[payload.Platform(a.plat)] = payload.K3sAssets{Binary: bin, AirgapImages: air, Checksums: put("sha256sum-"+a.arch+".txt", []byte(sums))}
+	for _, arch := range []string{"amd64", "arm64"} {
+		rel.Assets[payload.Platform("linux/"+arch)] = testk3s.Assets(t, dir, arch, []byte("stand-in k3s "+arch), []byte("stand-in images "+arch))
 	}
 	var chart bytes.Buffer
 	gz := gzip.NewWriter(&chart)

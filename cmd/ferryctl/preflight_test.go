@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,17 +24,6 @@ func TestParseBytes(t *testing.T) {
 	}
 }
 
-func runCLI(args ...string) (string, string, error) {
-	root := newRootCmd()
-	var out, errb bytes.Buffer
-	root.SetOut(&out)
-	root.SetErr(&errb)
-	root.SetIn(strings.NewReader(""))
-	root.SetArgs(args)
-	err := root.Execute()
-	return out.String(), errb.String(), err
-}
-
 func TestPreflightCommand(t *testing.T) {
 	s := sshtest.Start(t, sshtest.Options{})
 	dir := t.TempDir()
@@ -45,11 +33,11 @@ hosts:
   - {name: n1, address: 127.0.0.1, port: %d, role: server, auth: {keyFile: %s}}
 `, s.Port, s.ClientKey)), 0o600)
 
-	out, _, err := runCLI("preflight", "--site", sitePath)
+	out, _, err := run(t, "preflight", "--site", sitePath)
 	if err == nil || !strings.Contains(strings.Join(strings.Fields(out), " "), "n1 unreachable") || !strings.Contains(out, "--accept-host-key "+s.Fingerprint) {
 		t.Fatalf("unknown host key: err %v, output:\n%s", err, out)
 	}
-	out, _, err = runCLI("preflight", "--site", sitePath, "--accept-host-key", s.Fingerprint, "--arch", runtime.GOARCH, "--need-data", "1MB", "--need-bin", "1MB")
+	out, _, err = run(t, "preflight", "--site", sitePath, "--accept-host-key", s.Fingerprint, "--arch", runtime.GOARCH, "--need-data", "1MB", "--need-bin", "1MB")
 	lines := strings.Split(out, "\n")
 	if !strings.HasPrefix(lines[0], "HOST") || !strings.Contains(lines[0], "PORTS") || !strings.HasPrefix(lines[1], "n1 ") {
 		t.Fatalf("table:\n%s", out)
@@ -68,15 +56,15 @@ hosts:
 
 	// The bundle's platforms decide the architecture check (it carries amd64 and arm64).
 	bundle := smallBundle(t, "")
-	out, _, _ = runCLI("preflight", "--site", sitePath, "--bundle", bundle)
+	out, _, _ = run(t, "preflight", "--site", sitePath, "--bundle", bundle)
 	if f := strings.Fields(strings.Split(out, "\n")[1]); f[1] != "pass" {
 		t.Fatalf("with a bundle carrying this machine's arch: %q", out)
 	}
-	out, _, err = runCLI("preflight", "--site", sitePath, "--bundle", bundle, "--arch", "riscv64")
+	out, _, err = run(t, "preflight", "--site", sitePath, "--bundle", bundle, "--arch", "riscv64")
 	if f := strings.Fields(strings.Split(out, "\n")[1]); err == nil || f[1] != "FAIL" || !strings.Contains(out, "bundle carries riscv64") {
 		t.Fatalf("--arch riscv64 must fail the arch check: %v\n%s", err, out)
 	}
-	if _, _, err := runCLI("preflight", "--site", sitePath, "--bundle", filepath.Join(dir, "missing.ferry")); err == nil {
+	if _, _, err := run(t, "preflight", "--site", sitePath, "--bundle", filepath.Join(dir, "missing.ferry")); err == nil {
 		t.Fatal("a missing bundle was accepted")
 	}
 }

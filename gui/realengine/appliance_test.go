@@ -3,40 +3,36 @@ package realengine
 import (
 	"context"
 	"errors"
-	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-	"time"
 
-	hfake "github.com/k3s-io/helm-controller/pkg/generated/clientset/versioned/fake"
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chartutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kfake "k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ferry-delivery/ferry/appliance"
 	"github.com/ferry-delivery/ferry/appliance/appliancetest"
 	"github.com/ferry-delivery/ferry/gui/engine"
 	"github.com/ferry-delivery/ferry/gui/siterecord"
 	"github.com/ferry-delivery/ferry/internal/progress"
+	"github.com/ferry-delivery/ferry/internal/testappliance"
 	"github.com/ferry-delivery/ferry/payload"
 )
 
-func chartTGZ(t *testing.T, version string) []byte {
+func chartTGZ(t testing.TB, version string) []byte {
+	return appliancetest.ChartArchive(t, &chart.Chart{Metadata: &chart.Metadata{APIVersion: chart.APIVersionV2, Name: "shop", Version: version},
+		Templates: []*chart.File{{Name: "templates/web.yaml", Data: []byte(webChart)}}})
+}
+
+// plantSite is site "plant" running app "shop", recorded in a fresh site store, with one server host.
+func plantSite(t *testing.T) engine.Site {
 	t.Helper()
-	c := &chart.Chart{Metadata: &chart.Metadata{APIVersion: chart.APIVersionV2, Name: "shop", Version: version},
-		Templates: []*chart.File{{Name: "templates/web.yaml", Data: []byte(webChart)}}}
-	p, err := chartutil.Save(c, t.TempDir())
-	if err != nil {
+	store := siterecord.Store{Root: t.TempDir()}
+	if err := store.Save(siterecord.Record{Name: "plant", App: "shop"}); err != nil {
 		t.Fatal(err)
 	}
-	b, err := os.ReadFile(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
+	return engine.Site{Name: "plant", Dir: store.Dir("plant"), Hosts: []engine.Host{{Name: "cp", Address: "10.0.0.1", Role: engine.RoleServer}}}
 }
 
 // webChart is the test app: one Deployment and the Service in front of it.
@@ -62,28 +58,13 @@ spec:
 // Status, History and Rollback through the adapter on the appliance's simulated cluster (fake clientsets
 // plus a helm-controller stand-in): shop 1.0.0 deployed, then upgraded to 2.0.0.
 func TestManageOnSimulatedCluster(t *testing.T) {
-	c := &appliance.Cluster{Kube: kfake.NewClientset(), Helm: hfake.NewSimpleClientset()}
-	appliancetest.Start(t, c.Kube, c.Helm, appliance.DefaultNamespace)
+	c := testappliance.Cluster(t)
 	if _, err := c.Kube.CoreV1().Nodes().Create(context.Background(), node("cp", "v1.33.4+k3s1", true), metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	ao := appliance.Options{PollInterval: 2 * time.Millisecond, Timeout: 5 * time.Second}
-	for i, v := range []string{"1.0.0", "2.0.0"} {
-		b := appliance.Bundle{SpecInput: appliance.SpecInput{App: "shop", Version: v, Chart: chartTGZ(t, v), TargetNamespace: "shop",
-			Defaults: map[string]any{"image": "registry.local/shop:" + v}}}
-		verb := appliance.Deploy
-		if i > 0 {
-			verb = appliance.Upgrade
-		}
-		if _, err := verb(context.Background(), c, b, ao); err != nil {
-			t.Fatal(err)
-		}
-	}
-	store := siterecord.Store{Root: t.TempDir()}
-	if err := store.Save(siterecord.Record{Name: "plant", App: "shop"}); err != nil {
-		t.Fatal(err)
-	}
-	s := engine.Site{Name: "plant", Dir: store.Dir("plant"), Hosts: []engine.Host{{Name: "cp", Address: "10.0.0.1", Role: engine.RoleServer}}}
+	ao := testappliance.Options()
+	testappliance.DeployVersions(t, c, ao, chartTGZ, "1.0.0", "2.0.0")
+	s := plantSite(t)
 	opened := 0
 	e := New(Options{Appliance: ao, Cluster: func(context.Context, engine.Site) (*appliance.Cluster, func(), error) {
 		opened++
@@ -146,9 +127,8 @@ func TestManageOnSimulatedCluster(t *testing.T) {
 // changes nothing, an upgrade whose helm run fails and is rolled back by the appliance (the result says
 // so), then one that succeeds.
 func TestUpgradeOnSimulatedCluster(t *testing.T) {
-	c := &appliance.Cluster{Kube: kfake.NewClientset(), Helm: hfake.NewSimpleClientset()}
-	appliancetest.Start(t, c.Kube, c.Helm, appliance.DefaultNamespace)
-	ao := appliance.Options{PollInterval: 2 * time.Millisecond, Timeout: 5 * time.Second}
+	c := testappliance.Cluster(t)
+	ao := testappliance.Options()
 	if _, err := appliance.Deploy(context.Background(), c, appliance.Bundle{SpecInput: appliance.SpecInput{App: "shop", Version: "1.0.0",
 		Chart: chartTGZ(t, "1.0.0"), TargetNamespace: "shop-prod"}}, ao); err != nil {
 		t.Fatal(err)
@@ -157,11 +137,7 @@ func TestUpgradeOnSimulatedCluster(t *testing.T) {
 	if err := payload.Write(context.Background(), path, source(t), payload.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	store := siterecord.Store{Root: t.TempDir()}
-	if err := store.Save(siterecord.Record{Name: "plant", App: "shop"}); err != nil {
-		t.Fatal(err)
-	}
-	s := engine.Site{Name: "plant", Dir: store.Dir("plant"), Hosts: []engine.Host{{Name: "cp", Address: "10.0.0.1", Role: engine.RoleServer}}}
+	s := plantSite(t)
 	e := New(Options{Appliance: ao, Cluster: func(context.Context, engine.Site) (*appliance.Cluster, func(), error) { return c, func() {}, nil }})
 	ctx := context.Background()
 	b, err := e.OpenBundle(ctx, path, nil)

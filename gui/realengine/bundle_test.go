@@ -7,15 +7,14 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/ferry-delivery/ferry/gui/engine"
 	"github.com/ferry-delivery/ferry/internal/progress"
+	"github.com/ferry-delivery/ferry/internal/testk3s"
 	"github.com/ferry-delivery/ferry/payload"
 )
 
@@ -31,13 +30,6 @@ func write(t *testing.T, path string, data []byte) string {
 // a values schema; no images.
 func source(t *testing.T) payload.Source {
 	dir := t.TempDir()
-	bin := write(t, filepath.Join(dir, "k3s"), bytes.Repeat([]byte("k3s"), 1000))
-	air := write(t, filepath.Join(dir, "k3s-airgap-images-amd64.tar.zst"), []byte("airgap"))
-	var sums bytes.Buffer
-	for _, f := range []string{bin, air} {
-		data, _ := os.ReadFile(f)
-		fmt.Fprintf(&sums, "%x  %s\n", sha256.Sum256(data), filepath.Base(f))
-	}
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
@@ -55,7 +47,7 @@ func source(t *testing.T) payload.Source {
 	return payload.Source{
 		App: payload.App{Name: "shop", Version: "1.1.0"},
 		K3s: payload.K3sRelease{Version: "v1.33.4+k3s1", Assets: map[payload.Platform]payload.K3sAssets{
-			"linux/amd64": {Binary: bin, AirgapImages: air, Checksums: write(t, filepath.Join(dir, "sha256sum-amd64.txt"), sums.Bytes())},
+			"linux/amd64": testk3s.Assets(t, dir, "amd64", bytes.Repeat([]byte("k3s"), 1000), []byte("airgap")),
 		}},
 		Platforms: []payload.Platform{"linux/amd64"},
 		Chart:     write(t, filepath.Join(dir, "shop-1.1.0.tgz"), buf.Bytes()),

@@ -5,16 +5,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	hfake "github.com/k3s-io/helm-controller/pkg/generated/clientset/versioned/fake"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	kfake "k8s.io/client-go/kubernetes/fake"
 
 	"github.com/ferry-delivery/ferry/appliance"
-	"github.com/ferry-delivery/ferry/appliance/appliancetest"
 	"github.com/ferry-delivery/ferry/gui/engine"
-	"github.com/ferry-delivery/ferry/gui/siterecord"
+	"github.com/ferry-delivery/ferry/internal/testappliance"
 	"github.com/ferry-delivery/ferry/payload"
 )
 
@@ -22,15 +18,10 @@ import (
 // in the wizard (its settings are not kept on the laptop) upgrades with its own settings still applied,
 // under the new version's defaults; values given replace them.
 func TestUpgradeWithoutValuesKeepsTheSiteSettings(t *testing.T) {
-	c := &appliance.Cluster{Kube: kfake.NewClientset(), Helm: hfake.NewSimpleClientset()}
-	appliancetest.Start(t, c.Kube, c.Helm, appliance.DefaultNamespace)
-	ao := appliance.Options{PollInterval: 2 * time.Millisecond, Timeout: 5 * time.Second}
+	c := testappliance.Cluster(t)
+	ao := testappliance.Options()
 	ctx := context.Background()
-	store := siterecord.Store{Root: t.TempDir()}
-	if err := store.Save(siterecord.Record{Name: "plant", App: "shop"}); err != nil {
-		t.Fatal(err)
-	}
-	s := engine.Site{Name: "plant", Dir: store.Dir("plant"), Hosts: []engine.Host{{Name: "cp", Address: "10.0.0.1", Role: engine.RoleServer}}}
+	s := plantSite(t)
 	e := New(Options{Appliance: ao, Cluster: func(context.Context, engine.Site) (*appliance.Cluster, func(), error) { return c, func() {}, nil }})
 	// The install's deploy, with the settings the user chose.
 	if _, err := appliance.Deploy(ctx, c, appliance.Bundle{SpecInput: appliance.SpecInput{App: "shop", Version: "1.0.0",

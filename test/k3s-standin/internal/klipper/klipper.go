@@ -61,9 +61,10 @@ func IsHelmJobPod(pod *corev1.Pod) bool {
 // Runner runs helm job pods for one node.
 //
 // A pod's work is done at most once (per pod UID): a container that has exited is never started again in
-// the same pod, and helm-controller's delete flow relies on that. The kubelet may ask again for a pod it
-// already ran (its informer can still show the pod Running after the final status write, or that write can
-// lose a conflict); such a call returns the first run's result without touching the release. Re-running
+// the same pod, and helm-controller's delete flow relies on that. The kubelet keeps its own mark until it
+// sees the pod's final phase and retries that write on conflicts; should it still ask again for a pod it
+// already ran, the call returns the first run's result without touching the release (defence in depth:
+// before the kubelet's fix this guard absorbed 1-5 repeated asks per e2e run). Re-running
 // an install pod there upgraded the release while the helm-delete pod was uninstalling it, which could
 // leave a release Secret behind after the HelmChart was gone.
 type Runner struct {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
@@ -23,6 +24,7 @@ import (
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 
 	"github.com/ferry-delivery/ferry/test/k3s-standin/internal/klipper"
@@ -31,6 +33,12 @@ import (
 // Images answers which images are missing on this node.
 type Images interface {
 	Missing(ctx context.Context, refs []string) ([]string, error)
+}
+
+// HelmRunner does a helm job pod's work (package klipper's Runner); an interface so tests can count how
+// often the kubelet asks.
+type HelmRunner interface {
+	Run(ctx context.Context, pod *corev1.Pod) (string, error)
 }
 
 // Kubelet is one node's kubelet stand-in.
@@ -43,12 +51,12 @@ type Kubelet struct {
 	Version    string // kubeletVersion, e.g. v1.35.8+standin
 	Runtime    string // containerRuntimeVersion
 	Images     Images
-	Klipper    *klipper.Runner
+	Klipper    HelmRunner // nil: helm job pods are treated as any other Job pod
 	Log        *slog.Logger
 
 	kick    chan struct{}
 	mu      sync.Mutex
-	running map[types.UID]bool // helm job pods being worked on
+	running map[types.UID]*helmRun // helm job pods run or being run, until their final phase is seen
 	ipSeq   uint32
 }
 
@@ -63,7 +71,7 @@ func (k *Kubelet) Kick() {
 // Init prepares the kubelet; call before Kick can be used.
 func (k *Kubelet) Init() {
 	k.kick = make(chan struct{}, 1)
-	k.running = map[types.UID]bool{}
+	k.running = map[types.UID]*helmRun{}
 }
 
 // Register creates or updates this node's Node object and marks it Ready.
@@ -201,9 +209,13 @@ func (k *Kubelet) Run(ctx context.Context) error {
 	tick := time.NewTicker(3 * time.Second)
 	defer tick.Stop()
 	for {
+		present := map[types.UID]bool{}
 		for _, obj := range inf.GetStore().List() {
-			k.syncPod(ctx, obj.(*corev1.Pod))
+			pod := obj.(*corev1.Pod)
+			present[pod.UID] = true
+			k.syncPod(ctx, pod)
 		}
+		k.prune(present)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -244,9 +256,11 @@ func (k *Kubelet) syncPod(ctx context.Context, pod *corev1.Pod) {
 		if err != nil && !apierrors.IsNotFound(err) && !apierrors.IsConflict(err) {
 			k.Log.Warn("deleting pod", "pod", pod.Namespace+"/"+pod.Name, "err", err)
 		}
+		k.forget(pod.UID)
 		return
 	}
 	if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
+		k.forget(pod.UID) // the cache has caught up with the final status: nothing will ask again
 		return
 	}
 	missing, err := k.Images.Missing(ctx, podImages(pod))
@@ -270,7 +284,13 @@ func (k *Kubelet) syncPod(ctx context.Context, pod *corev1.Pod) {
 	if final == corev1.PodRunning && pod.Status.Phase == corev1.PodRunning && isReady(pod) == podReadyWanted(pod) {
 		return // already as it should be: no status churn (container IDs would change at every pass)
 	}
-	k.setStatus(ctx, pod, final, "", "")
+	if err := k.setStatus(ctx, pod, final, ""); err != nil {
+		// A conflict is retried by the next pass, which sees the pod as it now is.
+		if !apierrors.IsConflict(err) {
+			k.Log.Warn("updating pod status", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+		}
+		return
+	}
 	if final == corev1.PodRunning && !podReadyWanted(pod) {
 		k.event(ctx, pod, "Unhealthy", "Readiness probe failed: the probe's command is `false` (k3s stand-in: the one probe it evaluates)")
 	}
@@ -298,29 +318,104 @@ func podReadyWanted(p *corev1.Pod) bool {
 	return true
 }
 
+// helmRun is the kubelet's mark on a helm job pod. It stays until the informer shows the pod's final
+// phase (or the pod is gone), not just until the final status is written: the cache can still show the
+// pod Running right after that write, and a pod whose container has exited must not be handed to the
+// runner again (klipper.Runner guards against that too, as a second line).
+type helmRun struct {
+	finished bool            // the runner has returned; phase and msg are final
+	writing  bool            // a final status write is in flight
+	written  bool            // the final status is in the API
+	phase    corev1.PodPhase // PodSucceeded or PodFailed
+	msg      string          // termination message
+}
+
 func (k *Kubelet) startHelmJob(ctx context.Context, pod *corev1.Pod) {
 	k.mu.Lock()
-	if k.running[pod.UID] {
+	if hr, ok := k.running[pod.UID]; ok {
 		k.mu.Unlock()
+		// Only a final status that could not be written is worth another look; the run itself is never
+		// repeated.
+		k.finishHelmJob(ctx, pod, hr)
 		return
 	}
-	k.running[pod.UID] = true
+	hr := &helmRun{}
+	k.running[pod.UID] = hr
 	k.mu.Unlock()
-	k.setStatus(ctx, pod, corev1.PodRunning, "", "")
+	if err := k.setStatus(ctx, pod, corev1.PodRunning, ""); err != nil && !apierrors.IsConflict(err) {
+		// A lost Running write is harmless: the final status below is written from a fresh read.
+		k.Log.Warn("updating pod status", "pod", pod.Namespace+"/"+pod.Name, "err", err)
+	}
 	go func() {
 		out, err := k.Klipper.Run(ctx, pod)
-		phase, msg := corev1.PodSucceeded, out
+		phase := corev1.PodSucceeded
 		if err != nil {
 			phase = corev1.PodFailed
 		}
-		fresh, gerr := k.Client.CoreV1().Pods(pod.Namespace).Get(ctx, pod.Name, metav1.GetOptions{})
-		if gerr == nil && fresh.UID == pod.UID {
-			k.setStatus(ctx, fresh, phase, "", tail(msg, 4000))
-		}
 		k.mu.Lock()
-		delete(k.running, pod.UID)
+		hr.finished, hr.phase, hr.msg = true, phase, tail(out, 4000)
 		k.mu.Unlock()
+		k.finishHelmJob(ctx, pod, hr)
 	}()
+}
+
+// errPodReplaced: a pod of the same name but another UID stands where the run's pod was.
+var errPodReplaced = errors.New("pod replaced")
+
+// finishHelmJob writes a finished run's final status, re-reading the pod after each update conflict (the
+// helm-controller and the kubelet's own Running write race with it). A pod that is gone forgets its mark;
+// any other failure keeps it, so the next sync pass tries the write again.
+func (k *Kubelet) finishHelmJob(ctx context.Context, pod *corev1.Pod, hr *helmRun) {
+	k.mu.Lock()
+	if !hr.finished || hr.written || hr.writing {
+		k.mu.Unlock()
+		return
+	}
+	hr.writing = true
+	phase, msg := hr.phase, hr.msg
+	k.mu.Unlock()
+	pods := k.Client.CoreV1().Pods(pod.Namespace)
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		fresh, err := pods.Get(ctx, pod.Name, metav1.GetOptions{})
+		if err != nil {
+			return err
+		}
+		if fresh.UID != pod.UID {
+			return errPodReplaced
+		}
+		return k.setStatus(ctx, fresh, phase, msg)
+	})
+	k.mu.Lock()
+	hr.writing = false
+	hr.written = err == nil
+	k.mu.Unlock()
+	switch {
+	case err == nil:
+	case apierrors.IsNotFound(err) || errors.Is(err, errPodReplaced):
+		k.forget(pod.UID)
+	case ctx.Err() != nil: // shutting down: the next start sees the pod afresh
+	default:
+		k.Log.Warn("writing final pod status; retrying at next sync", "pod", pod.Namespace+"/"+pod.Name, "phase", phase, "err", err)
+	}
+}
+
+// forget drops a helm job pod's mark once nothing can ask for the pod again.
+func (k *Kubelet) forget(uid types.UID) {
+	k.mu.Lock()
+	delete(k.running, uid)
+	k.mu.Unlock()
+}
+
+// prune drops the marks of finished runs whose pods have left the informer's store without the kubelet
+// seeing their final phase (deleted right after it was written).
+func (k *Kubelet) prune(present map[types.UID]bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for uid, hr := range k.running {
+		if !present[uid] && hr.finished && !hr.writing {
+			delete(k.running, uid)
+		}
+	}
 }
 
 func (k *Kubelet) setWaiting(ctx context.Context, pod *corev1.Pod, missing []string) {
@@ -375,7 +470,8 @@ func (k *Kubelet) setWaiting(ctx context.Context, pod *corev1.Pod, missing []str
 	}
 }
 
-func (k *Kubelet) setStatus(ctx context.Context, pod *corev1.Pod, phase corev1.PodPhase, _ string, msg string) {
+// setStatus writes pod's status as phase; msg is the containers' termination message.
+func (k *Kubelet) setStatus(ctx context.Context, pod *corev1.Pod, phase corev1.PodPhase, msg string) error {
 	st := pod.DeepCopy()
 	st.Status.Phase = phase
 	k.fillCommon(st)
@@ -414,9 +510,8 @@ func (k *Kubelet) setStatus(ctx context.Context, pod *corev1.Pod, phase corev1.P
 	setCond(st, corev1.PodInitialized, corev1.ConditionTrue, "", "")
 	setCond(st, corev1.ContainersReady, ready, reason, "")
 	setCond(st, corev1.PodReady, ready, reason, "")
-	if _, err := k.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, st, metav1.UpdateOptions{}); err != nil && !apierrors.IsConflict(err) {
-		k.Log.Warn("updating pod status", "pod", pod.Namespace+"/"+pod.Name, "err", err)
-	}
+	_, err := k.Client.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, st, metav1.UpdateOptions{})
+	return err
 }
 
 func (k *Kubelet) fillCommon(st *corev1.Pod) {
