@@ -141,10 +141,15 @@ systemctl enable --now --no-block %s.service
 		}
 		return nil
 	})
-	active, _ := l.Run(ctx, server.Name, "systemctl is-active k3s.service")
-	if strings.TrimSpace(active) != "active" {
-		t.Errorf("k3s.service is %q after READY (Type=notify)", active)
-	}
+	// The stand-in sends READY=1 once the API server is ready AND the node's first image import is done
+	// (as k3s), so /readyz can answer before the unit leaves "activating": wait for it, bounded.
+	waitFor(t, time.Minute, "k3s.service active (READY=1 reached systemd, Type=notify)", func() error {
+		active, _ := l.Run(ctx, server.Name, "systemctl is-active k3s.service")
+		if strings.TrimSpace(active) != "active" {
+			return fmt.Errorf("k3s.service is %q", strings.TrimSpace(active))
+		}
+		return nil
+	})
 	token, err := l.Run(ctx, server.Name, "cat /var/lib/rancher/k3s/server/token")
 	if err != nil {
 		t.Fatal(err)
