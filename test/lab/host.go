@@ -218,6 +218,22 @@ func removeNspawnRun(prefix string) {
 	})
 }
 
+// errNspawnExited: a host's systemd-nspawn died before the machine was ready.
+var errNspawnExited = errors.New("systemd-nspawn exited")
+
+// tailFile returns the last n lines of file p (for errors: the console log is gone after Down).
+func tailFile(p string, n int) string {
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return "(" + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
 // waitReady waits until root can log in over SSH and systemd has finished booting.
 func (l *Lab) waitReady(ctx context.Context, h Host, sink progress.Sink) (string, error) {
 	cfg, err := h.KeyConfig()
@@ -230,7 +246,8 @@ func (l *Lab) waitReady(ctx context.Context, h Host, sink progress.Sink) (string
 			return "", fmt.Errorf("waiting for %s to boot: %w (last: %v; console log in %s)", h.Name, err, lastErr, filepath.Join(l.hostDir(h.Name), "console.log"))
 		}
 		if !l.running(h.Name) {
-			return "", fmt.Errorf("booting %s: systemd-nspawn exited; see %s", h.Name, filepath.Join(l.hostDir(h.Name), "console.log"))
+			log := filepath.Join(l.hostDir(h.Name), "console.log")
+			return "", fmt.Errorf("booting %s: %w; %s ends with:\n%s", h.Name, errNspawnExited, log, tailFile(log, 15))
 		}
 		c, err := Dial(ctx, h, cfg, 3*time.Second)
 		if err != nil {

@@ -184,6 +184,14 @@ func (l *Lab) startHosts(ctx context.Context, inv *Inventory, names ...string) e
 			bctx, cancel := context.WithTimeout(ctx, bootTimeout[hs.Spec.Arch])
 			defer cancel()
 			_, errs[i] = l.waitReady(bctx, h, l.Sink)
+			// Seen once in a CI run (console log lost with the lab): nspawn died within 2 s of a first
+			// boot while its sibling booted fine. Say so with the console's tail and boot it once more.
+			if errors.Is(errs[i], errNspawnExited) && bctx.Err() == nil {
+				l.Sink.Emit(progress.Event{Phase: "boot", Host: name, Msg: "retrying once: " + errs[i].Error()})
+				if errs[i] = l.boot(&hs); errs[i] == nil {
+					_, errs[i] = l.waitReady(bctx, h, l.Sink)
+				}
+			}
 		})
 	}
 	wg.Wait()
