@@ -161,7 +161,7 @@ func TestInstallGateOnLab(t *testing.T) {
 	if !errors.Is(err, installer.ErrPreflightFailed) {
 		t.Fatalf("install on a small data disk: %v, want ErrPreflightFailed", err)
 	}
-	re := regexp.MustCompile(regexp.QuoteMeta(server.Name) + `: disk: /var/lib/rancher\S* has \d+ MB free, needs \d[\d.]* [MG]B\n\s+fix: free `)
+	re := regexp.MustCompile(regexp.QuoteMeta(server.Name) + `: disk: /var/lib/rancher\S* has \d[\d.]* MiB free, needs \d[\d.]* [MG]iB\n\s+fix: free `)
 	if !re.MatchString(err.Error()) || !strings.Contains(err.Error(), "nothing was changed on any host") {
 		t.Errorf("error does not name free vs needed space on %s:\n%v", server.Name, err)
 	}
