@@ -6,7 +6,4 @@ BENCH_LAB_ID := 12
 .PHONY: bench-upgrade
 
 bench-upgrade: standin-amd64 ferryctl
-	scripts/install-deps.sh lab containerd
-	@rc=0; FERRY_LAB=1 FERRY_BENCH_UPGRADE=1 FERRY_STANDIN_BIN=$(CURDIR)/$(BIN)/k3s-standin-amd64 FERRYCTL_BIN=$(CURDIR)/$(BIN)/ferryctl $(UNIT_ENV) \
-	  $(GO) test -count=1 -tags ci -timeout 30m -v -run '^TestBenchUpgradeOnLab$$' ./test/e2e/ || rc=$$?; \
-	  $(UNIT_ENV) $(GO) run ./test/lab/cmd/lab down --id $(BENCH_LAB_ID) || rc=1; exit $$rc
+	$(call e2e-lab-scenario,$(BENCH_LAB_ID),FERRY_LAB=1 FERRY_BENCH_UPGRADE=1,30m,TestBenchUpgradeOnLab)

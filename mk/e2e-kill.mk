@@ -7,7 +7,4 @@ KILL_LAB_ID := 11
 INTEGRATION_TARGETS += test-e2e-kill
 
 test-e2e-kill: standin-amd64 ferryctl
-	scripts/install-deps.sh lab containerd
-	@rc=0; FERRY_LAB=1 FERRY_E2E_KILL=1 FERRY_STANDIN_BIN=$(CURDIR)/$(BIN)/k3s-standin-amd64 FERRYCTL_BIN=$(CURDIR)/$(BIN)/ferryctl $(UNIT_ENV) \
-	  $(GO) test -count=1 -tags ci -timeout 20m -v -run '^TestKilledUpgradeOnLab$$' ./test/e2e/ || rc=$$?; \
-	  $(UNIT_ENV) $(GO) run ./test/lab/cmd/lab down --id $(KILL_LAB_ID) || rc=1; exit $$rc
+	$(call e2e-lab-scenario,$(KILL_LAB_ID),FERRY_LAB=1 FERRY_E2E_KILL=1,20m,TestKilledUpgradeOnLab)

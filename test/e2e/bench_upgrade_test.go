@@ -1,14 +1,10 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,13 +12,10 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chartutil"
 
-	"github.com/ferry-delivery/ferry/payload"
 	"github.com/ferry-delivery/ferry/test/lab"
 )
 
@@ -66,67 +59,17 @@ spec:
 {{- end }}
 `
 
-// writeAppBundle writes a signed TEST bundle of app "shop" at version holding every image of imgs
-// (name -> image, tagged registry.example/shop/<name>:<version>) and a chart running each.
-func writeAppBundle(t *testing.T, dir, version string, k3s payload.K3sRelease, imgs map[string]v1.Image, key []byte) string {
-	t.Helper()
-	d := filepath.Join(dir, "app-"+version)
-	if err := os.MkdirAll(d, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	lp, err := layout.Write(filepath.Join(d, "layout"), empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	refs := map[string]any{}
-	var values strings.Builder
-	values.WriteString("images:\n")
+// benchBundle is shop at version holding every image of imgs (name -> image, tagged
+// registry.example/shop/<name>:<version>) and a chart running each.
+func benchBundle(version string, imgs map[string]v1.Image) shopBundle {
+	b := shopBundle{version: version, images: map[string]v1.Image{},
+		templates: []*chart.File{{Name: "templates/apps.yaml", Data: []byte(benchTemplate)}}, values: "images:\n"}
 	for _, a := range benchApp {
 		ref := "registry.example/shop/" + a.name + ":" + version
-		if err := lp.AppendImage(imgs[a.name], layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": ref})); err != nil {
-			t.Fatal(err)
-		}
-		refs[a.name] = ref
-		fmt.Fprintf(&values, "  %s: %s\n", a.name, ref)
+		b.images[ref] = imgs[a.name]
+		b.values += fmt.Sprintf("  %s: %s\n", a.name, ref)
 	}
-	c := &chart.Chart{
-		Metadata:  &chart.Metadata{APIVersion: chart.APIVersionV2, Name: "shop", Version: version, AppVersion: version},
-		Templates: []*chart.File{{Name: "templates/apps.yaml", Data: []byte(benchTemplate)}},
-		Values:    map[string]any{"images": refs},
-		Raw:       []*chart.File{{Name: "values.yaml", Data: []byte(values.String())}},
-	}
-	cp, err := chartutil.Save(c, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := payload.LoadPrivateKey(string(key))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dst := filepath.Join(d, "shop-"+version+".ferry")
-	err = payload.Write(context.Background(), dst, payload.Source{
-		App: payload.App{Name: "shop", Version: version}, K3s: k3s, Platforms: []payload.Platform{amd64},
-		Chart: cp, Images: filepath.Join(d, "layout"),
-	}, payload.WriteOptions{Key: priv})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return dst
-}
-
-// imageBytes is the sum of an image's blobs: layers, config and manifest.
-func imageBytes(t *testing.T, img v1.Image) int64 {
-	t.Helper()
-	m, err := img.Manifest()
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := img.RawManifest()
-	n := m.Config.Size + int64(len(raw))
-	for _, l := range m.Layers {
-		n += l.Size
-	}
-	return n
+	return b
 }
 
 // rxBytes reads what each lab host's network interface has received so far (every frame: TCP/IP, SSH and
@@ -135,16 +78,7 @@ func rxBytes(t *testing.T, ctx context.Context, hosts []lab.Host) map[string]int
 	t.Helper()
 	out := map[string]int64{}
 	for _, h := range hosts {
-		cfg, err := h.KeyConfig()
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := lab.Dial(ctx, h, cfg, 10*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, _, err := lab.Output(ctx, c, "cat /sys/class/net/host0/statistics/rx_bytes", nil)
-		c.Close()
+		s, _, err := onHost(ctx, h, "cat /sys/class/net/host0/statistics/rx_bytes")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -161,26 +95,8 @@ func rxBytes(t *testing.T, ctx context.Context, hosts []lab.Host) map[string]int
 // image. Measures what Ferry sends to each node against what the node lacked and against the full v2
 // bundle, and the upgrade's wall time against scp of the full bundle to each node, in the same run.
 func TestBenchUpgradeOnLab(t *testing.T) {
-	if os.Getenv(EnvBench) != "1" {
-		t.Skip("upgrade benchmark: run it through make bench-upgrade (sets " + EnvBench + "=1)")
-	}
-	standin, ferryctl := os.Getenv("FERRY_STANDIN_BIN"), os.Getenv("FERRYCTL_BIN")
-	if os.Getenv(lab.EnvEnable) == "1" && (standin == "" || ferryctl == "") {
-		t.Fatal("FERRY_STANDIN_BIN / FERRYCTL_BIN not set: run make bench-upgrade")
-	}
-	_, inv := lab.TestSite(t, BenchLabID, []lab.HostSpec{{Arch: lab.AMD64, Containers: true}, {Arch: lab.AMD64, Containers: true}})
-	dir := t.TempDir()
-	priv, err := payload.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyBase := filepath.Join(dir, "vendor")
-	if err := payload.WriteKeyPair(keyBase, priv); err != nil {
-		t.Fatal(err)
-	}
-	pub, privFile := keyBase+payload.PublicKeySuffix, []byte(keyBase+payload.PrivateKeySuffix)
-	k3s := k3sAssets(t, dir, standin)
-
+	s := bringUp(t, BenchLabID, "bench-upgrade", EnvBench, "upgrade benchmark")
+	inv := s.inv
 	v1imgs, v2imgs := map[string]v1.Image{}, map[string]v1.Image{}
 	var appBytes1, appBytes2 int64
 	for _, a := range benchApp {
@@ -204,22 +120,18 @@ func TestBenchUpgradeOnLab(t *testing.T) {
 		appBytes1 += imageBytes(t, v1imgs[a.name])
 		appBytes2 += imageBytes(t, v2imgs[a.name])
 	}
-	b1 := writeAppBundle(t, dir, "1.0.0", k3s, v1imgs, privFile)
-	b2 := writeAppBundle(t, dir, "2.0.0", k3s, v2imgs, privFile)
+	b1 := s.writeBundle(t, benchBundle("1.0.0", v1imgs))
+	b2 := s.writeBundle(t, benchBundle("2.0.0", v2imgs))
 	fi, err := os.Stat(b2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	bundle2 := fi.Size()
-	siteFile, accept := siteOf(t, dir, "bench", inv)
-	site := []string{"--site", siteFile}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	run := func(step string, args ...string) string {
-		t.Helper()
-		return ferryctlRun(t, ctx, ferryctl, step, append(args, site...)...)
-	}
-	run("install", append([]string{"install", "--bundle", b1, "--key", pub, "--ready-timeout", "8m", "--fix", "--yes"}, accept...)...)
+	ferryctl, accept := s.cli(t, ctx, "bench")
+	run, pub := ferryctl.run, s.pub
+	ferryctl.install(b1, pub, accept)
 	run("deploy v1", "deploy", "--bundle", b1, "--key", pub)
 
 	// Baseline, same run, same links: scp (OpenSSH's, host keys checked) of the full v2 bundle to each
@@ -234,17 +146,13 @@ func TestBenchUpgradeOnLab(t *testing.T) {
 	}
 	scpTime := time.Since(scpStart)
 	for _, h := range inv.Hosts { // the baseline copies must not help or hinder the upgrade
-		cfg, _ := h.KeyConfig()
-		if c, err := lab.Dial(ctx, h, cfg, 10*time.Second); err == nil {
-			lab.Output(ctx, c, "rm -f /var/tmp/baseline.ferry", nil)
-			c.Close()
-		}
+		_, _, _ = onHost(ctx, h, "rm -f /var/tmp/baseline.ferry")
 	}
 
 	relsBefore := releases(t, ctx, inv.Hosts[0], "shop")
 	rx0 := rxBytes(t, ctx, inv.Hosts)
 	start := time.Now()
-	out, seen := ferryctlTimed(t, ctx, ferryctl, "upgrade v2", append([]string{"upgrade", "--bundle", b2, "--key", pub}, site...)...)
+	out, seen := ferryctl.timed("upgrade v2", "upgrade", "--bundle", b2, "--key", pub)
 	upTime := time.Since(start)
 	rx1 := rxBytes(t, ctx, inv.Hosts)
 	if !strings.Contains(out, "shop is at 2.0.0") {
@@ -256,17 +164,17 @@ func TestBenchUpgradeOnLab(t *testing.T) {
 	fmt.Printf("BENCH upgrade: app %.1f MiB (v1) / %.1f MiB = %d bytes (v2) in %d images; v2 changes one %d MiB layer; full v2 bundle %.1f MiB = %d bytes (k3s stand-in included)\n",
 		mib(appBytes1), mib(appBytes2), appBytes2, len(benchApp), benchChanged>>20, mib(bundle2), bundle2)
 	for _, h := range inv.Hosts {
-		s, l := sent[h.Name], lacked[h.Name]
+		sn, l := sent[h.Name], lacked[h.Name]
 		wire := rx1[h.Name] - rx0[h.Name]
-		totSent, totLacked, totWire = totSent+s[0], totLacked+l[0], totWire+wire
+		totSent, totLacked, totWire = totSent+sn[0], totLacked+l[0], totWire+wire
 		if l[0] == 0 {
 			t.Fatalf("%s lacked nothing: the benchmark measures nothing", h.Name)
 		}
-		r := float64(s[0]) / float64(l[0])
+		r := float64(sn[0]) / float64(l[0])
 		fmt.Printf("BENCH %s: lacked %d bytes (%d blobs); Ferry sent %d bytes (archive: tar framing, index, manifests) = %.4f x lacked; NIC received %d bytes during the upgrade = %.4f x lacked; sent / full v2 bundle = %.4f; sent / full v2 images = %.4f\n",
-			h.Name, l[0], l[1], s[0], r, wire, float64(wire)/float64(l[0]), float64(s[0])/float64(bundle2), float64(s[0])/float64(appBytes2))
+			h.Name, l[0], l[1], sn[0], r, wire, float64(wire)/float64(l[0]), float64(sn[0])/float64(bundle2), float64(sn[0])/float64(appBytes2))
 		if r > 1.05 {
-			t.Errorf("%s: sent %d bytes for %d lacked: ratio %.4f > 1.05", h.Name, s[0], l[0], r)
+			t.Errorf("%s: sent %d bytes for %d lacked: ratio %.4f > 1.05", h.Name, sn[0], l[0], r)
 		}
 	}
 	fmt.Printf("BENCH total: sent %d, lacked %d (%.4f), on the wire %d (%.4f); full bundle to each node would be %d (sent = %.4f of it)\n",
@@ -282,43 +190,26 @@ func TestBenchUpgradeOnLab(t *testing.T) {
 	}
 }
 
-// ferryctlTimed runs the ferryctl binary to the end and returns its output with, per line prefix
-// ("[images]", "[apply]", ...), when the first such line appeared after the start.
-func ferryctlTimed(t *testing.T, ctx context.Context, bin, step string, args ...string) (string, map[string]time.Duration) {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	pr, pw := io.Pipe()
-	var errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = pw, &errb
-	start := time.Now()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waited := make(chan error, 1)
-	go func() {
-		err := cmd.Wait()
-		pw.Close()
-		waited <- err
-	}()
+// timed runs ferryctl to the end and returns its output with, per line prefix ("[images]", "[apply]",
+// ...), when the first such line appeared after the start.
+func (f ferryctlCLI) timed(step string, args ...string) (string, map[string]time.Duration) {
+	f.t.Helper()
 	seen := map[string]time.Duration{}
-	var out strings.Builder
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		line := sc.Text()
-		out.WriteString(line + "\n")
+	start := time.Now()
+	out, errOut, _, err := f.stream(args, func(_ *exec.Cmd, line string) string {
 		if p, _, ok := strings.Cut(line, " "); ok && strings.HasPrefix(p, "[") {
 			if _, dup := seen[p]; !dup {
 				seen[p] = time.Since(start)
 			}
 		}
-	}
-	err := <-waited
-	t.Logf("MEASURE %s: %s", step, time.Since(start).Round(100*time.Millisecond))
-	t.Logf("%s stdout:\n%s", step, out.String())
+		return ""
+	})
+	f.t.Logf("MEASURE %s: %s", step, time.Since(start).Round(100*time.Millisecond))
+	f.t.Logf("%s stdout:\n%s", step, out)
 	if err != nil {
-		t.Fatalf("%s: %v\nstderr:\n%s", step, err, errb.String())
+		f.t.Fatalf("%s: %v\nstderr:\n%s", step, err, errOut)
 	}
-	return out.String(), seen
+	return out, seen
 }
 
 func mib(n int64) float64 { return float64(n) / (1 << 20) }

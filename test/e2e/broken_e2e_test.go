@@ -6,9 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -16,15 +13,9 @@ import (
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"golang.org/x/crypto/ssh"
 	"helm.sh/helm/v3/pkg/chart"
-	"helm.sh/helm/v3/pkg/chartutil"
 
-	"github.com/ferry-delivery/ferry/payload"
 	"github.com/ferry-delivery/ferry/test/lab"
 )
 
@@ -131,20 +122,9 @@ type shopVersion struct {
 	causeKind string
 }
 
-// writeShopBundle writes v's signed TEST bundle with payload directly (no builder: nothing is pulled,
-// the bundle carries exactly v.carry).
-func writeShopBundle(t *testing.T, dir string, k3s payload.K3sRelease, v *shopVersion, key string) {
-	t.Helper()
-	d := filepath.Join(dir, "shop-"+v.version)
-	lp, err := layout.Write(filepath.Join(d, "layout"), empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ref, img := range v.carry {
-		if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{"org.opencontainers.image.ref.name": ref})); err != nil {
-			t.Fatal(err)
-		}
-	}
+// spec is what v's bundle holds: both templates (and v's extra one), the values naming v's images and
+// readiness probes, and the images v carries.
+func (v *shopVersion) spec() shopBundle {
 	dbReady := v.dbReady
 	if dbReady == nil {
 		dbReady = []string{"true"}
@@ -155,30 +135,7 @@ func writeShopBundle(t *testing.T, dir string, k3s payload.K3sRelease, v *shopVe
 	if v.extra != "" {
 		tpl = append(tpl, &chart.File{Name: "templates/extra.yaml", Data: []byte(v.extra)})
 	}
-	vals, err := chartutil.ReadValues([]byte(values))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &chart.Chart{
-		Metadata:  &chart.Metadata{APIVersion: chart.APIVersionV2, Name: "shop", Version: v.version, AppVersion: v.version},
-		Templates: tpl, Values: vals, Raw: []*chart.File{{Name: "values.yaml", Data: []byte(values)}},
-	}
-	cp, err := chartutil.Save(c, d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	priv, err := payload.LoadPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.bundle = filepath.Join(d, "shop-"+v.version+".ferry")
-	err = payload.Write(context.Background(), v.bundle, payload.Source{
-		App: payload.App{Name: "shop", Version: v.version}, K3s: k3s, Platforms: []payload.Platform{amd64},
-		Chart: cp, Images: filepath.Join(d, "layout"),
-	}, payload.WriteOptions{Key: priv})
-	if err != nil {
-		t.Fatal(err)
-	}
+	return shopBundle{version: v.version, images: v.carry, templates: tpl, values: values}
 }
 
 func yamlList(ss []string) string {
@@ -207,12 +164,7 @@ func (s rbSite) sh(host int, cmd string) string {
 }
 
 func (s rbSite) try(host int, cmd string) (string, error) {
-	c, err := s.client(host)
-	if err != nil {
-		return "", err
-	}
-	defer c.Close()
-	out, errOut, err := lab.Output(s.ctx, c, "export PATH=$PATH:/usr/local/bin:/opt/bin; "+cmd, nil)
+	out, errOut, err := onHost(s.ctx, s.inv.Hosts[host], "export PATH=$PATH:/usr/local/bin:/opt/bin; "+cmd)
 	return out + errOut, err
 }
 
@@ -265,51 +217,16 @@ func (s rbSite) watchDeletes(kind string) (stop func() []string) {
 // of all of it, and k3s restarted on both nodes with every kept version's images still pinned. Every step
 // by the ferryctl binary over SSH on a 2-host lab (server + agent, k3s stand-in).
 func TestBrokenUpgradesRollBack(t *testing.T) {
-	if os.Getenv(EnvRollback) != "1" {
-		t.Skip("broken-upgrade scenario: run it with make test-e2e-rollback (sets " + EnvRollback + "=1)")
-	}
-	standin, ferryctl := os.Getenv("FERRY_STANDIN_BIN"), os.Getenv("FERRYCTL_BIN")
-	if os.Getenv(lab.EnvEnable) == "1" && (standin == "" || ferryctl == "") {
-		t.Fatal("FERRY_STANDIN_BIN / FERRYCTL_BIN not set: run make test-e2e-rollback")
-	}
-	began := time.Now()
-	_, inv := lab.TestSite(t, RollbackLabID, []lab.HostSpec{{Arch: lab.AMD64, Containers: true}, {Arch: lab.AMD64, Containers: true}})
-	t.Logf("MEASURE lab up (2 hosts): %s", time.Since(began).Round(time.Second))
+	s := bringUp(t, RollbackLabID, "test-e2e-rollback", EnvRollback, "broken-upgrade scenario")
+	inv := s.inv
 	ctx, cancel := context.WithTimeout(context.Background(), 25*time.Minute)
 	defer cancel()
 	site := rbSite{t: t, ctx: ctx, inv: inv}
 
 	// Bundles: v1; v2 with one web layer changed; v3a never Ready; v3b rejected in helm; v3c naming an
 	// image it does not carry. The db image is the same in all.
-	dir := t.TempDir()
-	priv, err := payload.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyBase := filepath.Join(dir, "vendor")
-	if err := payload.WriteKeyPair(keyBase, priv); err != nil {
-		t.Fatal(err)
-	}
-	pub, key := keyBase+payload.PublicKeySuffix, keyBase+payload.PrivateKeySuffix
-	k3s := k3sAssets(t, dir, standin)
-	randomImage := func(layers int) v1.Image {
-		img, err := random.Image(1<<20, int64(layers))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return withPlatform(t, img)
-	}
-	web1, db := randomImage(3), randomImage(2)
-	ls, _ := web1.Layers()
-	fresh, err := random.Layer(1<<20, "application/vnd.docker.image.rootfs.diff.tar.gzip")
-	if err != nil {
-		t.Fatal(err)
-	}
-	web2base, err := mutate.AppendLayers(empty.Image, append(ls[:len(ls)-1:len(ls)-1], fresh)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	web2 := withPlatform(t, web2base)
+	web1, db := randomImage(t, 1<<20, 3), randomImage(t, 1<<20, 2)
+	web2, fresh := nextImage(t, web1, 1<<20)
 	ok := []string{"true"}
 	carry2 := map[string]v1.Image{webRef + ":2.0.0": web2, dbRef + ":1.0.0": db}
 	v1s := &shopVersion{version: "1.0.0", webImage: webRef + ":1.0.0", readyCmd: ok, carry: map[string]v1.Image{webRef + ":1.0.0": web1, dbRef + ":1.0.0": db}}
@@ -328,42 +245,17 @@ func TestBrokenUpgradesRollBack(t *testing.T) {
 			cause: regexp.MustCompile(`timed out after ` + rbShort + ` waiting for StatefulSet shop/db`)},
 	}
 	for _, v := range append([]*shopVersion{v1s, v2s}, broken...) {
-		writeShopBundle(t, dir, k3s, v, key)
+		v.bundle = s.writeBundle(t, v.spec())
 	}
 
-	// The site file: first host the server, second an agent.
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "name: e2e-rollback\ndefaults: {user: root, auth: {keyFile: %s}}\nhosts:\n", inv.Hosts[0].KeyFile)
-	var accept []string
-	for i, h := range inv.Hosts {
-		role := "agent"
-		if i == 0 {
-			role = "server"
-		}
-		port := h.Port
-		if port == 0 {
-			port = 22
-		}
-		fmt.Fprintf(&sb, "  - {name: %s, address: %s, port: %d, role: %s}\n", h.Name, h.Address, port, role)
-		accept = append(accept, "--accept-host-key", h.Fingerprint)
-	}
-	sb.WriteString("k3s: {disable: [coredns, servicelb, traefik, local-storage, metrics-server]}\n")
-	siteFile := filepath.Join(dir, "site.yaml")
-	if err := os.WriteFile(siteFile, []byte(sb.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	siteArgs := []string{"--site", siteFile}
-
+	ferryctl, accept := s.cli(t, ctx, "e2e-rollback")
+	pub := s.pub
+	// ferry runs a step that may fail: its stdout and stderr (the error names the cause) and how it exited.
 	ferry := func(step string, args ...string) (string, error) {
 		t.Helper()
-		start := time.Now()
-		cmd := exec.CommandContext(ctx, ferryctl, append(args, siteArgs...)...)
-		var out, errb bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		t.Logf("MEASURE %s: %s", step, time.Since(start).Round(100*time.Millisecond))
-		t.Logf("%s stdout:\n%s\nstderr:\n%s", step, out.String(), errb.String())
-		return out.String() + errb.String(), err
+		out, errOut, err := ferryctl.try(step, args...)
+		t.Logf("%s stdout:\n%s\nstderr:\n%s", step, out, errOut)
+		return out + errOut, err
 	}
 	must := func(step string, args ...string) string {
 		t.Helper()
@@ -373,7 +265,7 @@ func TestBrokenUpgradesRollBack(t *testing.T) {
 		}
 		return out
 	}
-	must("install", append([]string{"install", "--bundle", v1s.bundle, "--key", pub, "--ready-timeout", "8m", "--fix", "--yes"}, accept...)...)
+	ferryctl.install(v1s.bundle, pub, accept)
 
 	// The static volume, created as an engineer would on a k3s without local-path: hostPath on the
 	// server, pinned to it, kept when released.
@@ -460,18 +352,7 @@ EOF`, pvName, pvDir, server))
 		t.Fatalf("upgrade v2 output:\n%s", out)
 	}
 	// One layer of one image changed: each node is sent that layer, web v2's manifest and config.
-	fl, _ := fresh.Size()
-	raw, _ := web2.RawManifest()
-	m2, _ := web2.Manifest()
-	need := fl + m2.Config.Size + int64(len(raw))
-	sentRE := regexp.MustCompile(`sent to (\S+): (\d+) bytes \((\d+) blobs\)`)
-	for _, m := range sentRE.FindAllStringSubmatch(out, -1) {
-		sent, _ := strconv.ParseInt(m[2], 10, 64)
-		t.Logf("MEASURE upgrade v2 sent to %s: %d bytes, %s blobs (changed layer + manifest + config = %d)", m[1], sent, m[3], need)
-		if m[3] != "3" || sent < need || sent > need+64<<10 {
-			t.Errorf("node %s: sent %d bytes in %s blobs, want the 3 new blobs (%d bytes) plus framing", m[1], sent, m[3], need)
-		}
-	}
+	checkSent(t, "upgrade v2", sentPerNode(t, out), 3, newBlobBytes(t, web2, fresh))
 	appAt("upgrade v2", v2s.webImage)
 	mark("marker-v2")
 	intact("upgrade v2")
@@ -552,6 +433,7 @@ EOF`, pvName, pvDir, server))
 	}
 	var st string
 	for end := time.Now().Add(3 * time.Minute); ; {
+		var err error
 		st, err = ferry("status after restart", "status")
 		if err == nil && strings.Contains(st, "version: 1.0.0") && strings.Contains(st, "health:  Healthy") || time.Now().After(end) {
 			break
@@ -582,5 +464,5 @@ EOF`, pvName, pvDir, server))
 	t.Logf("MEASURE restart to app Healthy: %s", time.Since(start).Round(100*time.Millisecond))
 	appAt("after restart", v1s.webImage)
 	intact("after restart")
-	t.Logf("MEASURE whole scenario: %s", time.Since(began).Round(time.Second))
+	t.Logf("MEASURE whole scenario: %s", time.Since(s.began).Round(time.Second))
 }

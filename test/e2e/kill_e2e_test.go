@@ -1,28 +1,14 @@
 package e2e
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"fmt"
-	"io"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-
-	"github.com/ferry-delivery/ferry/payload"
 	"github.com/ferry-delivery/ferry/test/lab"
 )
 
@@ -33,128 +19,29 @@ const KillLabID = 11
 // test-e2e` (lab 4) does not boot this scenario's lab too.
 const EnvKill = "FERRY_E2E_KILL"
 
-// siteOf writes the site file of a lab inventory (first host the server, the others agents) and returns
-// it with the --accept-host-key flags of every host.
-func siteOf(t *testing.T, dir, name string, inv *lab.Inventory) (string, []string) {
-	t.Helper()
-	var sb strings.Builder
-	fmt.Fprintf(&sb, "name: %s\ndefaults: {user: root, auth: {keyFile: %s}}\nhosts:\n", name, inv.Hosts[0].KeyFile)
-	var accept []string
-	for i, h := range inv.Hosts {
-		role := "agent"
-		if i == 0 {
-			role = "server"
-		}
-		port := h.Port
-		if port == 0 {
-			port = 22
-		}
-		fmt.Fprintf(&sb, "  - {name: %s, address: %s, port: %d, role: %s}\n", h.Name, h.Address, port, role)
-		accept = append(accept, "--accept-host-key", h.Fingerprint)
-	}
-	sb.WriteString("k3s: {disable: [coredns, servicelb, traefik, local-storage, metrics-server]}\n")
-	p := filepath.Join(dir, "site.yaml")
-	if err := os.WriteFile(p, []byte(sb.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p, accept
-}
-
-// ferryctlRun runs the ferryctl binary to the end; a failure fails the test with its output.
-func ferryctlRun(t *testing.T, ctx context.Context, bin, step string, args ...string) string {
-	t.Helper()
-	start := time.Now()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	t.Logf("MEASURE %s: %s", step, time.Since(start).Round(100*time.Millisecond))
-	t.Logf("%s stdout:\n%s", step, out.String())
-	if err != nil {
-		t.Fatalf("%s: %v\nstderr:\n%s", step, err, errb.String())
-	}
-	return out.String()
-}
-
-// ferryctlKill runs the ferryctl binary and SIGKILLs it as soon as a line of its progress output matches
-// at: no signal handler, no deferred clean-up, no record closed, as when a laptop dies. It fails the
-// test if the run ends before reaching that point.
-func ferryctlKill(t *testing.T, ctx context.Context, bin, step string, at *regexp.Regexp, args ...string) string {
-	t.Helper()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	pr, pw := io.Pipe()
-	var errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = pw, &errb
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waited := make(chan error, 1)
-	go func() {
-		err := cmd.Wait()
-		pw.Close()
-		waited <- err
-	}()
-	var out strings.Builder
+// kill runs ferryctl and SIGKILLs it as soon as a line of its progress output matches at: no signal
+// handler, no deferred clean-up, no record closed, as when a laptop dies. It fails the test if the run
+// ends before reaching that point.
+func (f ferryctlCLI) kill(step string, at *regexp.Regexp, args ...string) string {
+	f.t.Helper()
 	killed := false
-	sc := bufio.NewScanner(pr)
-	for sc.Scan() {
-		line := sc.Text()
-		out.WriteString(line + "\n")
-		if !killed && at.MatchString(line) {
-			if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-				t.Fatalf("%s: killing ferryctl: %v", step, err)
-			}
-			killed = true
-			out.WriteString("<<< SIGKILL >>>\n")
+	out, errOut, cmd, err := f.stream(args, func(cmd *exec.Cmd, line string) string {
+		if killed || !at.MatchString(line) {
+			return ""
 		}
-	}
-	err := <-waited
-	t.Logf("%s stdout:\n%s", step, out.String())
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			f.t.Fatalf("%s: killing ferryctl: %v", step, err)
+		}
+		killed = true
+		return "<<< SIGKILL >>>\n"
+	})
+	f.t.Logf("%s stdout:\n%s", step, out)
 	if !killed {
-		t.Fatalf("%s: ferryctl ended (%v) before a line matched %s\nstderr:\n%s", step, err, at, errb.String())
+		f.t.Fatalf("%s: ferryctl ended (%v) before a line matched %s\nstderr:\n%s", step, err, at, errOut)
 	}
 	if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("%s: ferryctl was not killed by SIGKILL: %v", step, cmd.ProcessState)
+		f.t.Fatalf("%s: ferryctl was not killed by SIGKILL: %v", step, cmd.ProcessState)
 	}
-	return out.String()
-}
-
-// release is one helm release revision of the app, as its Secret's labels say.
-type release struct {
-	Revision int
-	Status   string
-}
-
-// releases lists the app's helm release revisions on the server, oldest first.
-func releases(t *testing.T, ctx context.Context, h lab.Host, app string) []release {
-	t.Helper()
-	cfg, err := h.KeyConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := lab.Dial(ctx, h, cfg, 10*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	cmd := fmt.Sprintf(`k3s kubectl get secrets -n %s -l owner=helm,name=%s -o jsonpath='{range .items[*]}{.metadata.labels.version} {.metadata.labels.status}{"\n"}{end}'`, app, app)
-	stdout, _, err := lab.Output(ctx, c, "PATH=$PATH:/usr/local/bin:/opt/bin "+cmd, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []release
-	for _, l := range strings.Split(strings.TrimSpace(stdout), "\n") {
-		f := strings.Fields(l)
-		if len(f) != 2 {
-			continue
-		}
-		n, err := strconv.Atoi(f[0])
-		if err != nil {
-			t.Fatalf("release line %q", l)
-		}
-		out = append(out, release{n, f[1]})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Revision < out[j].Revision })
 	return out
 }
 
@@ -178,107 +65,34 @@ func countRows(rows [][3]string, action, version, state string) int {
 	return n
 }
 
-// sentPerNode parses the "sent to NODE: N bytes (B blobs)" lines of a change.
-func sentPerNode(t *testing.T, out string) map[string][2]int64 {
-	t.Helper()
-	m := map[string][2]int64{}
-	for _, s := range regexp.MustCompile(`sent to (\S+): (\d+) bytes \((\d+) blobs\)`).FindAllStringSubmatch(out, -1) {
-		b, _ := strconv.ParseInt(s[2], 10, 64)
-		n, _ := strconv.ParseInt(s[3], 10, 64)
-		m[s[1]] = [2]int64{b, n}
-	}
-	return m
-}
-
-// lackedPerNode parses the "[images] NODE: landing N blob(s) (B bytes)" lines: what each node lacked.
-func lackedPerNode(out string) map[string][2]int64 {
-	m := map[string][2]int64{}
-	for _, s := range regexp.MustCompile(`(?m)^\[images\] (\S+): landing (\d+) blob\(s\) \((\d+) bytes\)$`).FindAllStringSubmatch(out, -1) {
-		n, _ := strconv.ParseInt(s[2], 10, 64)
-		b, _ := strconv.ParseInt(s[3], 10, 64)
-		m[s[1]] = [2]int64{b, n}
-	}
-	return m
-}
-
-// nextImage is base with its last layer replaced by a fresh random one of size bytes.
-func nextImage(t *testing.T, base v1.Image, size int64) (v1.Image, v1.Layer) {
-	t.Helper()
-	ls, err := base.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fresh, err := random.Layer(size, "application/vnd.docker.image.rootfs.diff.tar.gzip")
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, append(ls[:len(ls)-1:len(ls)-1], fresh)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return withPlatform(t, img), fresh
-}
-
 // The laptop is killed (SIGKILL) in the middle of upgrades, at points read from ferryctl's own progress
 // output, and the engineer reconnects: status tells the truth at once, a re-run finishes the change
 // under its one record without applying anything twice or re-sending what landed, and a rollback undoes
 // a killed change. Each step by the ferryctl binary against a lab site (server + agent) over SSH only.
 func TestKilledUpgradeOnLab(t *testing.T) {
-	if os.Getenv(EnvKill) != "1" {
-		t.Skip("kill scenario: run it through make test-e2e-kill (sets " + EnvKill + "=1)")
-	}
-	standin, ferryctl := os.Getenv("FERRY_STANDIN_BIN"), os.Getenv("FERRYCTL_BIN")
-	if os.Getenv(lab.EnvEnable) == "1" && (standin == "" || ferryctl == "") {
-		t.Fatal("FERRY_STANDIN_BIN / FERRYCTL_BIN not set: run make test-e2e-kill")
-	}
-	began := time.Now()
-	_, inv := lab.TestSite(t, KillLabID, []lab.HostSpec{{Arch: lab.AMD64, Containers: true}, {Arch: lab.AMD64, Containers: true}})
-	t.Logf("MEASURE lab up (2 hosts): %s", time.Since(began).Round(time.Second))
-	server, agent := inv.Hosts[0], inv.Hosts[1]
+	s := bringUp(t, KillLabID, "test-e2e-kill", EnvKill, "kill scenario")
+	server, agent := s.inv.Hosts[0], s.inv.Hosts[1]
 
-	dir := t.TempDir()
-	priv, err := payload.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyBase := filepath.Join(dir, "vendor")
-	if err := payload.WriteKeyPair(keyBase, priv); err != nil {
-		t.Fatal(err)
-	}
-	pub, privFile := keyBase+payload.PublicKeySuffix, []byte(keyBase+payload.PrivateKeySuffix)
-	k3s := k3sAssets(t, dir, standin)
-	base, err := random.Image(layerSize, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	img1 := withPlatform(t, base)
+	img1 := randomImage(t, layerSize, 3)
 	// v2's new layer is large enough (48 MiB, random) that its upload to a node takes a while: the kill
 	// lands while bytes are on their way.
 	img2, fresh2 := nextImage(t, img1, 48<<20)
 	img3, _ := nextImage(t, img2, layerSize)
 	img4, _ := nextImage(t, img3, 24<<20)
-	b1 := writeBundle(t, dir, "1.0.0", k3s, img1, privFile)
-	b2 := writeBundle(t, dir, "2.0.0", k3s, img2, privFile)
-	b3 := writeBundle(t, dir, "3.0.0", k3s, img3, privFile)
-	b4 := writeBundle(t, dir, "4.0.0", k3s, img4, privFile)
-	siteFile, accept := siteOf(t, dir, "kill", inv)
-	site := []string{"--site", siteFile}
+	b1 := s.writeBundle(t, webBundle("1.0.0", img1))
+	b2 := s.writeBundle(t, webBundle("2.0.0", img2))
+	b3 := s.writeBundle(t, webBundle("3.0.0", img3))
+	b4 := s.writeBundle(t, webBundle("4.0.0", img4))
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	run := func(step string, args ...string) string {
-		t.Helper()
-		return ferryctlRun(t, ctx, ferryctl, step, append(args, site...)...)
-	}
-	kill := func(step string, at *regexp.Regexp, args ...string) string {
-		t.Helper()
-		return ferryctlKill(t, ctx, ferryctl, step, at, append(args, site...)...)
-	}
+	ferryctl, accept := s.cli(t, ctx, "kill")
+	run, kill, pub := ferryctl.run, ferryctl.kill, s.pub
 	upgrade := func(b string) []string { return []string{"upgrade", "--bundle", b, "--key", pub} }
 	revs := func() []release { t.Helper(); return releases(t, ctx, server, "shop") }
 	history := func(step string) [][3]string { t.Helper(); return historyRows(run(step, "history")) }
 
-	run("install", append([]string{"install", "--bundle", b1, "--key", pub, "--ready-timeout", "8m", "--fix", "--yes"}, accept...)...)
+	ferryctl.install(b1, pub, accept)
 	run("deploy v1", "deploy", "--bundle", b1, "--key", pub)
 	if r := revs(); len(r) != 1 || r[0].Status != "deployed" {
 		t.Fatalf("releases after deploy: %+v", r)
@@ -312,11 +126,11 @@ func TestKilledUpgradeOnLab(t *testing.T) {
 	// The server had landed v2: nothing of it travels again (only an archive of no blob, which re-names
 	// and re-pins the image). The agent still lacked the new layer, its manifest and config: those, plus
 	// tar framing, and nothing of the unchanged layers.
-	if s := sent[server.Name]; s[1] != 0 || s[0] > 64<<10 || lacked[server.Name][0] != 0 {
-		t.Errorf("re-run sent %d bytes, %d blobs to the server, which had landed v2 (lacked %d)", s[0], s[1], lacked[server.Name][0])
+	if ss := sent[server.Name]; ss[1] != 0 || ss[0] > 64<<10 || lacked[server.Name][0] != 0 {
+		t.Errorf("re-run sent %d bytes, %d blobs to the server, which had landed v2 (lacked %d)", ss[0], ss[1], lacked[server.Name][0])
 	}
-	if l, s := lacked[agent.Name], sent[agent.Name]; l[1] != 3 || l[0] < fl || s[1] != 3 || s[0] < l[0] || s[0] > l[0]+64<<10 {
-		t.Errorf("re-run to the agent: lacked %d bytes in %d blobs, sent %d bytes in %d blobs; want the 3 new blobs (>= %d bytes) plus framing", l[0], l[1], s[0], s[1], fl)
+	if l, sa := lacked[agent.Name], sent[agent.Name]; l[1] != 3 || l[0] < fl || sa[1] != 3 || sa[0] < l[0] || sa[0] > l[0]+64<<10 {
+		t.Errorf("re-run to the agent: lacked %d bytes in %d blobs, sent %d bytes in %d blobs; want the 3 new blobs (>= %d bytes) plus framing", l[0], l[1], sa[0], sa[1], fl)
 	}
 	if r := revs(); len(r) != 2 || r[1].Status != "deployed" {
 		t.Errorf("releases after the finished upgrade: %+v, want exactly one more (2), deployed", r)
@@ -399,5 +213,5 @@ func TestKilledUpgradeOnLab(t *testing.T) {
 	if len(h) != 6 {
 		t.Errorf("history has %d records, want 6: %v", len(h), h)
 	}
-	t.Logf("MEASURE whole kill scenario: %s", time.Since(began).Round(time.Second))
+	t.Logf("MEASURE whole kill scenario: %s", time.Since(s.began).Round(time.Second))
 }
