@@ -145,14 +145,14 @@ func workloadComponent(s Snapshot, ref workloadRef) Component {
 	found := false
 	switch ref.Kind {
 	case "Deployment":
-		if d := findDeployment(s, ref); d != nil {
+		if d := findObject(s.Deployments, ref); d != nil {
 			found = true
 			c.Desired = replicas(d.Spec.Replicas)
 			c.Ready = d.Status.AvailableReplicas
 			c.RolledOut = d.Status.ObservedGeneration >= d.Generation && d.Status.UpdatedReplicas >= c.Desired && d.Status.Replicas <= d.Status.UpdatedReplicas
 		}
 	case "StatefulSet":
-		if st := findStatefulSet(s, ref); st != nil {
+		if st := findObject(s.StatefulSets, ref); st != nil {
 			found = true
 			c.Desired = replicas(st.Spec.Replicas)
 			c.Ready = st.Status.ReadyReplicas
@@ -163,14 +163,14 @@ func workloadComponent(s Snapshot, ref workloadRef) Component {
 			}
 		}
 	case "DaemonSet":
-		if ds := findDaemonSet(s, ref); ds != nil {
+		if ds := findObject(s.DaemonSets, ref); ds != nil {
 			found = true
 			c.Desired = ds.Status.DesiredNumberScheduled
 			c.Ready = ds.Status.NumberAvailable
 			c.RolledOut = ds.Status.ObservedGeneration >= ds.Generation && ds.Status.UpdatedNumberScheduled >= c.Desired
 		}
 	case "Job":
-		if j := findJob(s, ref); j != nil {
+		if j := findObject(s.Jobs, ref); j != nil {
 			found = true
 			c.Desired = replicas(j.Spec.Completions)
 			c.Ready = j.Status.Succeeded
@@ -217,37 +217,15 @@ func replicas(p *int32) int32 {
 	return *p
 }
 
-func findDeployment(s Snapshot, ref workloadRef) *appsv1.Deployment {
-	for i := range s.Deployments {
-		if d := &s.Deployments[i]; d.Namespace == ref.Namespace && d.Name == ref.Name {
-			return d
-		}
-	}
-	return nil
-}
-
-func findStatefulSet(s Snapshot, ref workloadRef) *appsv1.StatefulSet {
-	for i := range s.StatefulSets {
-		if st := &s.StatefulSets[i]; st.Namespace == ref.Namespace && st.Name == ref.Name {
-			return st
-		}
-	}
-	return nil
-}
-
-func findDaemonSet(s Snapshot, ref workloadRef) *appsv1.DaemonSet {
-	for i := range s.DaemonSets {
-		if ds := &s.DaemonSets[i]; ds.Namespace == ref.Namespace && ds.Name == ref.Name {
-			return ds
-		}
-	}
-	return nil
-}
-
-func findJob(s Snapshot, ref workloadRef) *batchv1.Job {
-	for i := range s.Jobs {
-		if j := &s.Jobs[i]; j.Namespace == ref.Namespace && j.Name == ref.Name {
-			return j
+// findObject returns the item of items named by ref, or nil.
+func findObject[T any, P interface {
+	*T
+	GetNamespace() string
+	GetName() string
+}](items []T, ref workloadRef) P {
+	for i := range items {
+		if o := P(&items[i]); o.GetNamespace() == ref.Namespace && o.GetName() == ref.Name {
+			return o
 		}
 	}
 	return nil
