@@ -163,15 +163,34 @@ func (l *Lab) boot(h *hostState) error {
 		return err
 	}
 	defer logf.Close()
-	cmd := exec.Command("systemd-nspawn", l.nspawnArgs(h)...)
+	// A leftover of an earlier boot (a killed nspawn) would hold the new machine's units; start clean.
+	removeHostCgroups(h.Name)
+	cgroups := hostCgroups(h.Name)
+	cmd := exec.Command("/bin/sh", append([]string{"-c", inCgroupsScript, "systemd-nspawn"}, l.nspawnArgs(h)...)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_LOG_LEVEL=info"}
+	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "SYSTEMD_LOG_LEVEL=info", "FERRYLAB_CGROUPS=" + strings.Join(cgroups, " ")}
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting systemd-nspawn for %s: %w", h.Name, err)
 	}
 	// Reap it if it exits while we are still around; otherwise init adopts it.
-	go cmd.Wait() //nolint:errcheck
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	// Until the shell has moved itself and exec'd, the machine is not "running" (nspawnPIDs looks for
+	// systemd-nspawn): wait for the exec so nobody takes the shell for a dead machine and boots a second.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if exe, _ := os.Readlink(fmt.Sprintf("/proc/%d/exe", cmd.Process.Pid)); filepath.Base(exe) == "systemd-nspawn" {
+			break
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("starting systemd-nspawn for %s in its cgroups %v: %v", h.Name, cgroups, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("starting systemd-nspawn for %s: still not running after 10s", h.Name)
+		}
+	}
 	return os.WriteFile(filepath.Join(l.hostDir(h.Name), "nspawn.pid"), []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644)
 }
 
@@ -199,6 +218,7 @@ func (l *Lab) halt(name string, grace time.Duration) {
 		terminate(left, 2*time.Second)
 	}
 	removeNspawnRun(name)
+	removeHostCgroups(name)
 }
 
 // removeNspawnRun deletes what nspawn leaves in /run/systemd/nspawn for a machine (names starting with

@@ -51,6 +51,9 @@ func Down(ctx context.Context, stateRoot string, id int) error {
 		errs = append(errs, err)
 	}
 	removeNspawnRun(prefix)
+	if left := removeHostCgroups(prefix + "*"); len(left) > 0 {
+		errs = append(errs, fmt.Errorf("removing cgroups: %s", strings.Join(left, "; ")))
+	}
 	locks, _ := filepath.Glob(filepath.Join(dir, "hosts", "*", "nspawn.lock"))
 	for _, f := range locks {
 		if b, err := os.ReadFile(f); err == nil && strings.HasPrefix(string(b), "inode-") {
@@ -109,6 +112,7 @@ func Leaks(stateRoot string, id int) []string {
 	if r := nspawnRunEntries(prefix); len(r) > 0 {
 		out = append(out, "nspawn run entries "+strings.Join(r, ","))
 	}
+	out = append(out, cgroupLeaks(prefix+"*")...)
 	if _, err := os.Lstat(dir); err == nil {
 		out = append(out, "state directory "+dir)
 	}
