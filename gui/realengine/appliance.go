@@ -275,14 +275,13 @@ func (e *Engine) PlanUpgrade(ctx context.Context, s engine.Site, b engine.Bundle
 			plan.BytesPerNode[n.Node.Name] = n.Bytes
 		}
 	}
-	for _, st := range appliance.Phases("upgrade") {
-		plan.Phases = append(plan.Phases, engine.Phase{ID: st.Phase, Title: st.Title})
-	}
+	plan.Phases = appliancePhases(OpUpgrade)
 	return plan, nil
 }
 
 // Upgrade runs the appliance's upgrade; on a real site only the blobs a node lacks are sent to it.
 func (e *Engine) Upgrade(ctx context.Context, s engine.Site, b engine.Bundle, values []byte, sink progress.Sink) (engine.UpgradeResult, error) {
+	sink = applianceSink(OpUpgrade, sink)
 	m, err := e.manage(ctx, s, sink)
 	if err != nil {
 		return engine.UpgradeResult{}, err
@@ -302,6 +301,7 @@ func (e *Engine) Upgrade(ctx context.Context, s engine.Site, b engine.Bundle, va
 
 // Rollback restores a kept version from the cluster's records.
 func (e *Engine) Rollback(ctx context.Context, s engine.Site, version string, sink progress.Sink) (engine.Release, error) {
+	sink = applianceSink(OpRollback, sink)
 	m, err := e.manage(ctx, s, sink)
 	if err != nil {
 		return engine.Release{}, err

@@ -201,7 +201,7 @@ func (e *Engine) ApplyFixes(ctx context.Context, s engine.Site, checks []engine.
 			want[[2]string{c.Host, c.ID}] = true
 		}
 	}
-	o := e.preflightOptions(m, engine.Bundle{}, sink)
+	o := e.preflightOptions(m, engine.Bundle{}, k3sSink(sink))
 	o.Consent = func(fixes []preflight.Fix) []preflight.Fix {
 		var ok []preflight.Fix
 		for _, f := range fixes {
