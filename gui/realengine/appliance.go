@@ -170,18 +170,25 @@ func toReleases(res appliance.Result) []engine.Release {
 	for i := len(res.Records) - 1; i >= 0; i-- { // the store lists oldest first
 		r := res.Records[i]
 		rel := engine.Release{Version: r.Version, Time: r.Started, Action: string(r.Action), Kept: kept[r.Version] && r.State == appliance.StateSucceeded}
-		if rel.Action == string(appliance.ActionDeploy) {
-			rel.Action = "install"
+		switch r.Action {
+		case appliance.ActionDeploy:
+			rel.Action = engine.ActionInstall
+		case appliance.ActionUpgrade:
+			rel.Action = engine.ActionUpgrade
+		case appliance.ActionRollback:
+			rel.Action = engine.ActionRollback
+		case appliance.ActionAutoRollback:
+			rel.Action = engine.ActionAutoRollback
 		}
 		switch r.State {
 		case appliance.StateSucceeded:
-			rel.Result = "succeeded"
+			rel.Result = engine.ResultSucceeded
 		case appliance.StateRolledBack:
-			rel.Result = "rolled back"
+			rel.Result = engine.ResultRolledBack
 		case appliance.StateInProgress:
-			rel.Result = "in progress"
+			rel.Result = engine.ResultInProgress
 		default:
-			rel.Result = "failed"
+			rel.Result = engine.ResultFailed
 		}
 		out = append(out, rel)
 	}
@@ -321,5 +328,5 @@ func (e *Engine) Rollback(ctx context.Context, s engine.Site, version string, si
 		}
 		return engine.Release{}, fmt.Errorf("rolling back %s to %s: %w", s.Name, version, err)
 	}
-	return engine.Release{Version: res.Version, Time: res.Record.Started, Action: "rollback", Result: "succeeded", Kept: true}, nil
+	return engine.Release{Version: res.Version, Time: res.Record.Started, Action: engine.ActionRollback, Result: engine.ResultSucceeded, Kept: true}, nil
 }

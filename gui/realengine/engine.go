@@ -108,7 +108,7 @@ func (e *Engine) Install(ctx context.Context, req engine.InstallRequest, sink pr
 		return engine.InstallResult{}, fmt.Errorf("reading the kubeconfig: %w", err)
 	}
 	return engine.InstallResult{Kubeconfig: kube, Release: engine.Release{Version: res.Version, Time: res.Record.Started,
-		Action: "install", Result: "succeeded", Kept: true}}, nil
+		Action: engine.ActionInstall, Result: engine.ResultSucceeded, Kept: true}}, nil
 }
 
 // record reads the wizard's site record in s.Dir (the app name and bundle live there).

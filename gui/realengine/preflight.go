@@ -225,6 +225,16 @@ func (e *Engine) ApplyFixes(ctx context.Context, s engine.Site, checks []engine.
 	return nil
 }
 
+// CheckTitles returns every preflight check id the real engine reports, with its English title (the
+// wizard translates them by id).
+func CheckTitles() map[string]string {
+	out := make(map[string]string, len(checkTitles))
+	for id, t := range checkTitles {
+		out[id] = t
+	}
+	return out
+}
+
 var checkTitles = func() map[string]string {
 	t := map[string]string{"connect": "SSH connection"}
 	for _, c := range preflight.Checks {
