@@ -122,9 +122,24 @@ func TestStepTitleFallsBackToTheEngine(t *testing.T) {
 	if got := phaseTitle(engine.Phase{Title: "No id"}); got != "No id" {
 		t.Errorf("a step without id shows %q", got)
 	}
+	// Every engine step resolves to its own entry (ids nest: "phase.upgrade" beside "phase.upgrade.check").
+	zh, err := translationKeys(LangZH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := fakeSteps(t)
+	for _, l := range realengine.PhaseLists() {
+		steps = append(steps, l...)
+	}
+	for _, p := range steps {
+		if got := phaseTitle(p); got != zh["phase."+p.ID] {
+			t.Errorf("step %q shows %q in Chinese, want %q", p.ID, got, zh["phase."+p.ID])
+		}
+	}
 }
 
-// Every history action and result an engine may report is worded in Chinese, not passed through.
+// Every history action and result an engine may report, and every health, is worded in Chinese, not
+// passed through.
 func TestReleaseWordsAreTranslated(t *testing.T) {
 	test.NewTempApp(t)
 	t.Cleanup(func() { _ = SetLanguage(LangEN) })
@@ -140,6 +155,14 @@ func TestReleaseWordsAreTranslated(t *testing.T) {
 		if got := resultText(r); got == r || latin3.MatchString(got) {
 			t.Errorf("result %q shows %q in Chinese", r, got)
 		}
+	}
+	seen := map[string]bool{}
+	for _, h := range []engine.Health{engine.Healthy, engine.Degraded, engine.Progressing, engine.Down} {
+		got, _ := healthText(h)
+		if latin3.MatchString(got) || seen[got] {
+			t.Errorf("health %q shows %q in Chinese", h, got)
+		}
+		seen[got] = true
 	}
 }
 
