@@ -94,7 +94,8 @@ func TestInstallFlow(t *testing.T) {
 	if f.InstallRuns() != 1 {
 		t.Fatalf("install ran %d times, want 1", f.InstallRuns())
 	}
-	mustContain(t, w, "It failed: installing: start k3s servers: k3s did not start: port 6443 is in use")
+	// A heading in the user's language naming the step, the engine's own words below it.
+	mustContain(t, w, "The step “Start k3s servers” failed.", "The engine reported: installing: start k3s servers: k3s did not start: port 6443 is in use")
 	if button(t, w, "Retry").Disabled() || !button(t, w, "Next").Disabled() || !button(t, w, "Cancel").Disabled() {
 		t.Fatal("after a failure, only Retry should be enabled")
 	}
@@ -107,10 +108,10 @@ func TestInstallFlow(t *testing.T) {
 		t.Fatalf("install ran %d times, want 2", f.InstallRuns())
 	}
 	log := strings.Join(mustLog(t, w), "\n")
-	if n := strings.Count(log, "started: Send k3s and images"); n != 1 {
+	if n := strings.Count(log, "Send k3s and images: started"); n != 1 {
 		t.Fatalf("upload ran %d times across the retry, want once:\n%s", n, log)
 	}
-	if !strings.Contains(log, "started: Start k3s servers") {
+	if !strings.Contains(log, "Start k3s servers: started") {
 		t.Fatalf("the retry did not rerun the failed phase:\n%s", log)
 	}
 	for i := range w.installVM.Progress.Phases {
@@ -198,7 +199,7 @@ func TestCancelledInstallResumes(t *testing.T) {
 		t.Fatalf("connect phase %v after resume", s)
 	}
 	log := strings.Join(mustLog(t, w), "\n")
-	if strings.Count(log, "started: Connect to hosts") != 1 {
+	if strings.Count(log, "Connect to hosts: started") != 1 {
 		t.Fatalf("connect ran twice:\n%s", log)
 	}
 }

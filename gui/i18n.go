@@ -9,6 +9,8 @@ import (
 
 	"fyne.io/fyne/v2"
 	"fyne.io/fyne/v2/lang"
+
+	"github.com/ferry-delivery/ferry/gui/engine"
 )
 
 // Translations: one JSON file per language (go-i18n's flat form, key -> text). Keys are stable ids; the
@@ -103,5 +105,9 @@ func engineText(prefix, id, english string) string {
 	}
 	return lang.X(prefix+id, english)
 }
+
+// phaseTitle is a step's title in the current language: translated by the step's id (keys
+// "phase.<id>"), or the engine's own English title for an id this build has no translation for.
+func phaseTitle(ph engine.Phase) string { return engineText("phase.", ph.ID, ph.Title) }
 
 func init() { loadTranslations() }

@@ -92,7 +92,7 @@ func (vm *InstallVM) Start(w *Wizard, rec func() error, saved func(engine.Instal
 			setProblem(vm.Problem, err)
 			_ = vm.State.Set(RunCancelled)
 		default:
-			setProblem(vm.Problem, err)
+			setRunProblem(vm.Problem, err, vm.Progress)
 			_ = vm.State.Set(RunFailed)
 		}
 	})

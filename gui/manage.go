@@ -162,13 +162,13 @@ func healthText(h engine.Health) (string, widget.Importance) {
 
 func actionText(a string) string {
 	switch a {
-	case "install":
+	case engine.ActionInstall:
 		return lang.X("history.install", "installed")
-	case "upgrade":
+	case engine.ActionUpgrade:
 		return lang.X("history.upgrade", "upgraded")
-	case "rollback":
+	case engine.ActionRollback:
 		return lang.X("history.rollback", "rolled back")
-	case "auto-rollback":
+	case engine.ActionAutoRollback:
 		return lang.X("history.autorollback", "rolled back automatically")
 	}
 	return a
@@ -176,12 +176,14 @@ func actionText(a string) string {
 
 func resultText(r string) string {
 	switch r {
-	case "succeeded":
+	case engine.ResultSucceeded:
 		return lang.X("history.succeeded", "succeeded")
-	case "failed":
+	case engine.ResultFailed:
 		return lang.X("history.failed", "failed")
-	case "rolled back":
+	case engine.ResultRolledBack:
 		return lang.X("history.rolledback", "failed, rolled back")
+	case engine.ResultInProgress:
+		return lang.X("history.inprogress", "in progress or interrupted")
 	}
 	return r
 }
@@ -371,7 +373,8 @@ func componentsTable(cs []engine.Component) fyne.CanvasObject {
 		cells = append(cells, row)
 		rows = append(rows, container.New(cols, row...))
 		if c.Detail != "" && c.State != engine.Healthy {
-			why := widget.NewLabel(c.Detail)
+			// The engine's reason (English, naming images, nodes and pods) under a heading in the user's language.
+			why := widget.NewLabel(lang.X("component.why", "Why: {{.Reason}}", map[string]any{"Reason": c.Detail}))
 			why.Wrapping = fyne.TextWrapWord
 			why.Importance = imp
 			rows = append(rows, why)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -483,5 +484,32 @@ func TestConnState(t *testing.T) {
 		if got := connState(tc.c, tc.err); got != tc.want {
 			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
 		}
+	}
+}
+
+// The engine's own start/done/failed events are worded by the wizard, with the step's title and, for a
+// failure, the engine's error; its free-form news is logged as it said it; the failed step is known.
+func TestRunProgressWordsTheEnginesStepEvents(t *testing.T) {
+	phases := []engine.Phase{{ID: "k3s.connect", Title: "Connect to hosts"}, {ID: "x.new", Title: "A newer step"}}
+	p := NewRunProgress(phases, []string{"h1"})
+	p.Apply(progress.Event{Phase: "k3s.connect", Msg: progress.MsgStarted})
+	p.Apply(progress.Event{Phase: "k3s.connect", Host: "h1", Msg: "connected as root"})
+	p.Apply(progress.Event{Phase: "k3s.connect", Host: "h1", Msg: progress.MsgDone})
+	p.Apply(progress.Event{Phase: "k3s.connect", Msg: progress.MsgDone})
+	p.Apply(progress.Event{Phase: "x.new", Msg: progress.MsgStarted})
+	p.Apply(progress.Event{Phase: "x.new", Msg: progress.MsgFailed, Err: errors.New("tuning h1: no sysctl")})
+	p.Apply(progress.Event{Phase: "elsewhere", Msg: progress.MsgStarted}) // not a listed step: as said
+	p.Finish(errors.New("tuning h1: no sysctl"))
+	p.Flush()
+	want := []string{"Connect to hosts: started", "h1: connected as root", "h1: Connect to hosts: done", "Connect to hosts: done",
+		"A newer step: started", "A newer step: failed: tuning h1: no sysctl", "started"}
+	if l, _ := p.Log.Get(); !reflect.DeepEqual(l, want) {
+		t.Fatalf("log:\n%q\nwant:\n%q", l, want)
+	}
+	if f := p.FailedPhase(); f == nil || f.ID != "x.new" {
+		t.Fatalf("failed phase %+v, want x.new", f)
+	}
+	if p := explainStep(errors.New("tuning h1: no sysctl"), &phases[1]); p.What != "The step “A newer step” failed." || p.Cause != "The engine reported: tuning h1: no sysctl" {
+		t.Fatalf("problem %+v", p)
 	}
 }

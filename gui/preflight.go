@@ -180,7 +180,10 @@ func CheckDetail(c engine.Check) string {
 	if c.Severity == engine.Pass || c.Fix == "" {
 		return c.Detail
 	}
-	d := c.Detail + " — " + engineText("fix.", c.ID, c.Fix)
+	// The finding and the advice are the engine's English (they name sizes, paths, versions); the column
+	// heading and "(Ferry can fix this)" are in the user's language. A per-id translation would lose
+	// those specifics, so there is none.
+	d := c.Detail + " — " + c.Fix
 	if c.Fixable {
 		d += " " + lang.X("preflight.canfix", "(Ferry can fix this)")
 	}

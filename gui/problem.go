@@ -17,14 +17,26 @@ import (
 // Problem is an error as the user sees it: what happened, what to do next, and the technical details
 // behind a "copy details" button for whoever they ask for help.
 type Problem struct {
-	What    string
-	Next    string
+	What string
+	Next string
+	// Cause is the engine's own words (English) for an error no sentinel explains, shown under What: the
+	// heading is in the user's language, the exact cause stays readable below it.
+	Cause   string
 	Details string
+
+	// err and step are what the texts were made from: a redraw after a language change words them
+	// again (problemView).
+	err  error
+	step *engine.Phase
 }
 
 // explain turns an engine error into a Problem, choosing the advice by sentinel error (the first that
 // matches). The texts are looked up on every call, so the current language applies.
-func explain(err error) Problem {
+func explain(err error) Problem { return explainStep(err, nil) }
+
+// explainStep is explain for a run whose step failed (nil if none did): an error no sentinel explains is
+// headed by that step's title in the user's language.
+func explainStep(err error, step *engine.Phase) Problem {
 	for _, a := range []struct {
 		sentinel   error
 		what, next string
@@ -43,13 +55,20 @@ func explain(err error) Problem {
 			lang.X("err.notkept.next", "Open the bundle of that version and upgrade to it instead.")},
 	} {
 		if errors.Is(err, a.sentinel) {
-			return Problem{What: a.what, Next: a.next, Details: err.Error()}
+			return Problem{What: a.what, Next: a.next, Details: err.Error(), err: err, step: step}
 		}
 	}
+	what := lang.X("err.generic", "Ferry could not finish.")
+	if step != nil {
+		what = lang.X("err.step", "The step “{{.Step}}” failed.", map[string]any{"Step": phaseTitle(*step)})
+	}
 	return Problem{
-		What:    lang.X("err.generic", "It failed: {{.Err}}", map[string]any{"Err": err.Error()}),
+		What:    what,
+		Cause:   lang.X("err.cause", "The engine reported: {{.Err}}", map[string]any{"Err": err.Error()}),
 		Next:    lang.X("err.generic.next", "Read the details below; if they do not help, copy them and send them to your vendor's support."),
 		Details: err.Error(),
+		err:     err,
+		step:    step,
 	}
 }
 
@@ -67,6 +86,12 @@ func setProblem(b ProblemBinding, err error) {
 	_ = b.Set(&p)
 }
 
+// setRunProblem is setProblem for a run: the step that failed (if the run got that far) heads it.
+func setRunProblem(b ProblemBinding, err error, run *RunProgress) {
+	p := explainStep(err, run.FailedPhase())
+	_ = b.Set(&p)
+}
+
 func getProblem(b ProblemBinding) *Problem {
 	v, _ := b.Get()
 	p, _ := v.(*Problem)
@@ -79,7 +104,11 @@ func (w *Wizard) problemView(b ProblemBinding) fyne.CanvasObject {
 	b.AddListener(binding.NewDataListener(func() {
 		box.RemoveAll()
 		if p := getProblem(b); p != nil {
-			box.Add(w.problemCard(*p))
+			q := *p
+			if q.err != nil {
+				q = explainStep(q.err, q.step) // in the language of this drawing
+			}
+			box.Add(w.problemCard(q))
 		}
 	}))
 	return box
@@ -91,16 +120,21 @@ func (w *Wizard) problemCard(p Problem) fyne.CanvasObject {
 	what.Wrapping = fyne.TextWrapWord
 	next := widget.NewLabel(p.Next)
 	next.Wrapping = fyne.TextWrapWord
+
 	details := widget.NewLabel(p.Details)
 	details.Wrapping = fyne.TextWrapWord
 	details.TextStyle.Monospace = true
 	copyBtn := widget.NewButtonWithIcon(lang.X("err.copy", "Copy details"), theme.ContentCopyIcon(), func() {
 		w.App.Clipboard().SetContent(p.What + "\n" + p.Next + "\n\n" + p.Details)
 	})
-	return container.NewVBox(
-		container.NewBorder(nil, nil, widget.NewIcon(theme.ErrorIcon()), nil, what),
-		next,
-		widget.NewAccordion(widget.NewAccordionItem(lang.X("err.details", "Details"), details)),
-		container.NewHBox(copyBtn),
-	)
+	box := container.NewVBox(container.NewBorder(nil, nil, widget.NewIcon(theme.ErrorIcon()), nil, what))
+	if p.Cause != "" {
+		cause := widget.NewLabel(p.Cause)
+		cause.Wrapping = fyne.TextWrapWord
+		box.Add(cause)
+	}
+	box.Add(next)
+	box.Add(widget.NewAccordion(widget.NewAccordionItem(lang.X("err.details", "Details"), details)))
+	box.Add(container.NewHBox(copyBtn))
+	return box
 }

@@ -1,6 +1,7 @@
 package gui
 
 import (
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,13 @@ const (
 	PhaseSkipped // done in an earlier run, so the engine skipped it
 	PhaseFailed
 	PhaseNotNeeded // nothing to do on this site (e.g. no other server to join)
+)
+
+// failedWithCause keys RunProgress.said's line for a failure with its error, worded around causeMark,
+// which Apply replaces with the engine's error text.
+const (
+	failedWithCause = "\x00failed-with-cause"
+	causeMark       = "\x00cause\x00"
 )
 
 // maxLogLines bounds the live log pane; the full log is the engine's audit log.
@@ -50,6 +58,9 @@ type RunProgress struct {
 	lines   []string
 	phaseIx map[string]int
 	hostIx  map[string]int
+	// said holds, per phase, the log lines for the engine's own start/done/failed events, worded in the
+	// language chosen when the run began (Apply runs on the engine's goroutine, away from lang).
+	said []map[string]string
 }
 
 // NewRunProgress prepares the model for phases on hosts.
@@ -60,6 +71,14 @@ func NewRunProgress(phases []engine.Phase, hosts []string) *RunProgress {
 	for i, ph := range phases {
 		p.phaseIx[ph.ID] = i
 		p.PhaseStates = append(p.PhaseStates, binding.NewInt())
+		step := map[string]any{"Step": phaseTitle(ph)}
+		p.said = append(p.said, map[string]string{
+			progress.MsgStarted: lang.X("log.started", "{{.Step}}: started", step),
+			progress.MsgDone:    lang.X("log.done", "{{.Step}}: done", step),
+			progress.MsgFailed:  lang.X("log.failed", "{{.Step}}: failed", step),
+			failedWithCause: lang.X("log.failedcause", "{{.Step}}: failed: {{.Err}}",
+				map[string]any{"Step": phaseTitle(ph), "Err": causeMark}),
+		})
 	}
 	for i, h := range hosts {
 		p.hostIx[h] = i
@@ -105,6 +124,12 @@ func (p *RunProgress) Apply(e progress.Event) {
 	}
 	if e.Msg != "" && e.Msg != engine.MsgSkipped && e.Msg != engine.MsgNotNeeded {
 		line := e.Msg
+		if i, ok := p.phaseIx[e.Phase]; ok && p.said[i][e.Msg] != "" {
+			line = p.said[i][e.Msg] // the engine's start/done/failed, in the user's language
+			if e.Err != nil {
+				line = strings.Replace(p.said[i][failedWithCause], causeMark, e.Err.Error(), 1) // the cause in the engine's words
+			}
+		}
 		if e.Host != "" {
 			line = e.Host + ": " + line
 		}
@@ -146,6 +171,19 @@ func (p *RunProgress) State(i int) PhaseState {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.states[i]
+}
+
+// FailedPhase is the step the run failed in, nil if none did.
+func (p *RunProgress) FailedPhase() *engine.Phase {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, s := range p.states {
+		if s == PhaseFailed {
+			ph := p.Phases[i]
+			return &ph
+		}
+	}
+	return nil
 }
 
 // Flush copies the state into the bindings.

@@ -19,7 +19,7 @@ func runView(p *RunProgress) fyne.CanvasObject {
 	for i, ph := range p.Phases {
 		icon := widget.NewIcon(theme.RadioButtonIcon())
 		state := widget.NewLabel("")
-		title := widget.NewLabel(engineText("phase.", ph.ID, ph.Title))
+		title := widget.NewLabel(phaseTitle(ph))
 		b := p.PhaseStates[i]
 		b.AddListener(binding.NewDataListener(func() {
 			v, _ := b.Get()

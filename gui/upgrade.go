@@ -145,7 +145,7 @@ func (vm *UpgradeVM) Start(w *Wizard, values []byte, onProgress func()) {
 		return nil
 	}, func(err error) {
 		if err != nil {
-			setProblem(vm.Problem, err)
+			setRunProblem(vm.Problem, err, vm.Progress)
 			_ = vm.State.Set(RunFailed)
 			return
 		}

@@ -81,10 +81,17 @@ type InstallResult struct {
 	Took time.Duration
 }
 
-// InstallSteps lists the titles of an install's phases (the wizard's step list).
+// InstallSteps lists the titles of an install's phases.
 func InstallSteps() []string {
 	m, _ := installManager(&state{site: &site.Site{}}, nil, InstallOptions{})
 	return m.Titles()
+}
+
+// InstallPhases lists an install's phases with their stable ids (the wizard's step list, which it
+// translates by id). Install's events name a phase by its Title.
+func InstallPhases() []phase.Step {
+	m, _ := installManager(&state{site: &site.Site{}}, nil, InstallOptions{})
+	return m.Steps()
 }
 
 // cluster is what the install phases share beyond the connection state.

@@ -145,6 +145,14 @@ func TestInstallSteps(t *testing.T) {
 	if diff := cmp.Diff(want, InstallSteps()); diff != "" {
 		t.Errorf("steps (-want +got):\n%s", diff)
 	}
+	// Every phase has a stable id, unique within the install, in the same order as the titles.
+	seen := map[string]bool{}
+	for i, s := range InstallPhases() {
+		if s.ID == "" || seen[s.ID] || s.Title != want[i] {
+			t.Errorf("phase %d: %+v: want a unique non-empty id and title %q", i, s, want[i])
+		}
+		seen[s.ID] = true
+	}
 }
 
 // tokenSite adds two servers to fakeSite, so the token can be found on one after the first.

@@ -20,6 +20,7 @@ type connectPhase struct {
 	tolerate bool
 }
 
+func (p *connectPhase) ID() string    { return "connect" }
 func (p *connectPhase) Title() string { return "Connect to hosts" }
 
 func (p *connectPhase) Prepare(m *phase.Manager) error { p.m = m; return nil }

@@ -18,6 +18,7 @@ type factsPhase struct {
 	tolerate bool
 }
 
+func (p *factsPhase) ID() string                     { return "facts" }
 func (p *factsPhase) Title() string                  { return "Gather host facts" }
 func (p *factsPhase) Prepare(m *phase.Manager) error { p.m = m; return nil }
 func (p *factsPhase) ShouldRun() bool                { return true }

@@ -25,6 +25,7 @@ type installFilesPhase struct {
 	m *phase.Manager
 }
 
+func (p *installFilesPhase) ID() string                     { return "files" }
 func (p *installFilesPhase) Title() string                  { return "Upload k3s and its air-gap images" }
 func (p *installFilesPhase) Prepare(m *phase.Manager) error { p.m = m; return nil }
 func (p *installFilesPhase) DryRun(ctx context.Context) error {

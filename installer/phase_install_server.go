@@ -19,6 +19,7 @@ type firstServerPhase struct {
 	m *phase.Manager
 }
 
+func (p *firstServerPhase) ID() string                       { return "first-server" }
 func (p *firstServerPhase) Title() string                    { return "Start the first server" }
 func (p *firstServerPhase) Prepare(m *phase.Manager) error   { p.m = m; return nil }
 func (p *firstServerPhase) DryRun(ctx context.Context) error { return p.Run(ctx) }

@@ -29,6 +29,7 @@ type tokenPhase struct {
 	m *phase.Manager
 }
 
+func (p *tokenPhase) ID() string                     { return "token" }
 func (p *tokenPhase) Title() string                  { return "Prepare the cluster token" }
 func (p *tokenPhase) Prepare(m *phase.Manager) error { p.m = m; return nil }
 

@@ -20,6 +20,7 @@ type joinServersPhase struct {
 	m *phase.Manager
 }
 
+func (p *joinServersPhase) ID() string                       { return "join-servers" }
 func (p *joinServersPhase) Title() string                    { return "Join the other servers" }
 func (p *joinServersPhase) Prepare(m *phase.Manager) error   { p.m = m; return nil }
 func (p *joinServersPhase) ShouldRun() bool                  { return len(p.c.st.site.Servers()) > 1 }
@@ -43,6 +44,7 @@ type joinAgentsPhase struct {
 	m *phase.Manager
 }
 
+func (p *joinAgentsPhase) ID() string                       { return "join-agents" }
 func (p *joinAgentsPhase) Title() string                    { return "Join the agents" }
 func (p *joinAgentsPhase) Prepare(m *phase.Manager) error   { p.m = m; return nil }
 func (p *joinAgentsPhase) ShouldRun() bool                  { return len(p.c.st.site.Agents()) > 0 }

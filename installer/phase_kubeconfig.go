@@ -18,6 +18,7 @@ type kubeconfigPhase struct {
 	m *phase.Manager
 }
 
+func (p *kubeconfigPhase) ID() string                       { return "kubeconfig" }
 func (p *kubeconfigPhase) Title() string                    { return "Fetch the kubeconfig" }
 func (p *kubeconfigPhase) Prepare(m *phase.Manager) error   { p.m = m; return nil }
 func (p *kubeconfigPhase) DryRun(ctx context.Context) error { return p.Run(ctx) }

@@ -27,6 +27,7 @@ type preflightPhase struct {
 	fatal bool
 }
 
+func (p *preflightPhase) ID() string    { return "preflight" }
 func (p *preflightPhase) Title() string { return "Preflight checks" }
 
 func (p *preflightPhase) Prepare(m *phase.Manager) error {

@@ -27,6 +27,7 @@ type uploadPhase struct {
 	plan func(f *preflight.Facts) ([]UploadItem, error)
 }
 
+func (p *uploadPhase) ID() string                     { return "upload" }
 func (p *uploadPhase) Title() string                  { return "Upload payload" }
 func (p *uploadPhase) Prepare(m *phase.Manager) error { p.m = m; return nil }
 

@@ -20,6 +20,7 @@ type waitPhase struct {
 	m *phase.Manager
 }
 
+func (p *waitPhase) ID() string                       { return "wait" }
 func (p *waitPhase) Title() string                    { return "Wait for the cluster to be ready" }
 func (p *waitPhase) Prepare(m *phase.Manager) error   { p.m = m; return nil }
 func (p *waitPhase) DryRun(ctx context.Context) error { return p.Run(ctx) }

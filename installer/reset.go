@@ -55,6 +55,7 @@ type resetPhase struct {
 	reset, clean []string
 }
 
+func (p *resetPhase) ID() string                       { return "reset" }
 func (p *resetPhase) Title() string                    { return "Uninstall k3s" }
 func (p *resetPhase) Prepare(m *phase.Manager) error   { p.m = m; return nil }
 func (p *resetPhase) DryRun(ctx context.Context) error { return p.Run(ctx) }

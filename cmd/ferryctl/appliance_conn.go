@@ -179,7 +179,8 @@ func openBundle(ctx context.Context, path string, keyFiles []string) (*payload.B
 
 // phaseSink prints the appliance's progress lines, and byte progress (image archives on their way to a
 // node) at most once a second per node and file, plus its start and end: an engineer watching a slow link
-// sees it move, and a script can tell which step a run is in.
+// sees it move, and a script can tell which step a run is in. A step with nothing to do on this site
+// (progress.MsgNotNeeded) reads "[chart] not needed".
 func phaseSink(w io.Writer) progress.Sink {
 	var mu sync.Mutex
 	last := map[string]time.Time{}
@@ -187,6 +188,9 @@ func phaseSink(w io.Writer) progress.Sink {
 		mu.Lock()
 		defer mu.Unlock()
 		switch {
+		case e.Msg == progress.MsgNotNeeded && e.Host == "":
+			// The engine's marker is for programs; people read that the step was not needed.
+			fmt.Fprintf(w, "[%s] not needed\n", e.Phase)
 		case e.Err != nil:
 			fmt.Fprintf(w, "[%s] %s %s: %v\n", e.Phase, e.Host, e.Msg, e.Err)
 		case e.Msg != "" && e.Total == 0:

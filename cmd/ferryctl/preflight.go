@@ -175,12 +175,15 @@ func printReport(w io.Writer, s *site.Site, rep *installer.PreflightReport) {
 	}
 }
 
-// printEvents prints phase starts and host errors, and every host event when verbose.
+// printEvents prints phase starts, the phases not needed on this site, and host errors, and every host
+// event when verbose.
 func printEvents(w io.Writer, verbose bool) progress.Sink {
 	return func(e progress.Event) {
 		switch {
-		case e.Host == "" && e.Msg == "started":
+		case e.Host == "" && e.Msg == progress.MsgStarted:
 			fmt.Fprintf(w, "==> %s\n", e.Phase)
+		case e.Host == "" && e.Msg == progress.MsgNotNeeded:
+			fmt.Fprintf(w, "==> %s: not needed\n", e.Phase)
 		case e.Host != "" && (verbose || e.Err != nil):
 			if e.Err != nil {
 				fmt.Fprintf(w, "    %s: %s: %v\n", e.Host, e.Msg, e.Err)

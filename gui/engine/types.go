@@ -192,10 +192,30 @@ type Status struct {
 type Release struct {
 	Version string
 	Time    time.Time
-	Action  string // install, upgrade, rollback, auto-rollback
-	Result  string // succeeded, failed, rolled back
+	Action  string // one of ReleaseActions
+	Result  string // one of ReleaseResults
 	Kept    bool   // its images and chart are kept on site, so Rollback can restore it
 }
+
+// Release.Action and Release.Result values. The wizard words each in the user's language.
+const (
+	ActionInstall      = "install"
+	ActionUpgrade      = "upgrade"
+	ActionRollback     = "rollback"
+	ActionAutoRollback = "auto-rollback"
+
+	ResultSucceeded  = "succeeded"
+	ResultFailed     = "failed"
+	ResultRolledBack = "rolled back"
+	ResultInProgress = "in progress"
+)
+
+// ReleaseActions and ReleaseResults list every value an engine may put in Release.Action and
+// Release.Result.
+var (
+	ReleaseActions = []string{ActionInstall, ActionUpgrade, ActionRollback, ActionAutoRollback}
+	ReleaseResults = []string{ResultSucceeded, ResultFailed, ResultRolledBack, ResultInProgress}
+)
 
 // UpgradePlan describes an upgrade before it runs.
 type UpgradePlan struct {

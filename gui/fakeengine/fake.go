@@ -404,7 +404,7 @@ func (f *Fake) Install(ctx context.Context, req engine.InstallRequest, sink prog
 			return engine.InstallResult{}, fmt.Errorf("installing: %w", err)
 		}
 		if err := f.runPhase(ctx, p, req.Site, sink); err != nil {
-			sink.Emit(progress.Event{Phase: p.ID, Msg: err.Error(), Err: err})
+			sink.Emit(progress.Event{Phase: p.ID, Msg: progress.MsgFailed, Err: err})
 			return engine.InstallResult{}, fmt.Errorf("installing: %s: %w", strings.ToLower(p.Title), err)
 		}
 		f.mu.Lock()
@@ -442,7 +442,7 @@ func firstAddress(s engine.Site) string {
 }
 
 func (f *Fake) runPhase(ctx context.Context, p engine.Phase, s engine.Site, sink progress.Sink) error {
-	sink.Emit(progress.Event{Phase: p.ID, Msg: "started: " + p.Title})
+	sink.Emit(progress.Event{Phase: p.ID, Msg: progress.MsgStarted})
 	f.mu.Lock()
 	hold := f.holds[p.ID]
 	failErr := f.failOnce[p.ID]
@@ -487,7 +487,7 @@ func (f *Fake) runPhase(ctx context.Context, p engine.Phase, s engine.Site, sink
 		if err := f.pause(ctx); err != nil {
 			return err
 		}
-		sink.Emit(progress.Event{Phase: p.ID, Host: h.Name, Msg: p.Title + ": done on " + h.Name})
+		sink.Emit(progress.Event{Phase: p.ID, Host: h.Name, Msg: progress.MsgDone})
 	}
 	return ctx.Err()
 }
@@ -555,12 +555,12 @@ func (f *Fake) Upgrade(ctx context.Context, s engine.Site, b engine.Bundle, valu
 		return engine.UpgradeResult{}, err
 	}
 	for _, p := range upgradePhases {
-		sink.Emit(progress.Event{Phase: p.ID, Msg: "started: " + p.Title})
+		sink.Emit(progress.Event{Phase: p.ID, Msg: progress.MsgStarted})
 		for _, h := range s.Hosts {
 			if err := f.pause(ctx); err != nil {
 				return engine.UpgradeResult{}, fmt.Errorf("upgrading: %w", err)
 			}
-			sink.Emit(progress.Event{Phase: p.ID, Host: h.Name, Msg: p.Title + ": done on " + h.Name})
+			sink.Emit(progress.Event{Phase: p.ID, Host: h.Name, Msg: progress.MsgDone})
 		}
 	}
 	f.mu.Lock()

@@ -170,18 +170,25 @@ func toReleases(res appliance.Result) []engine.Release {
 	for i := len(res.Records) - 1; i >= 0; i-- { // the store lists oldest first
 		r := res.Records[i]
 		rel := engine.Release{Version: r.Version, Time: r.Started, Action: string(r.Action), Kept: kept[r.Version] && r.State == appliance.StateSucceeded}
-		if rel.Action == string(appliance.ActionDeploy) {
-			rel.Action = "install"
+		switch r.Action {
+		case appliance.ActionDeploy:
+			rel.Action = engine.ActionInstall
+		case appliance.ActionUpgrade:
+			rel.Action = engine.ActionUpgrade
+		case appliance.ActionRollback:
+			rel.Action = engine.ActionRollback
+		case appliance.ActionAutoRollback:
+			rel.Action = engine.ActionAutoRollback
 		}
 		switch r.State {
 		case appliance.StateSucceeded:
-			rel.Result = "succeeded"
+			rel.Result = engine.ResultSucceeded
 		case appliance.StateRolledBack:
-			rel.Result = "rolled back"
+			rel.Result = engine.ResultRolledBack
 		case appliance.StateInProgress:
-			rel.Result = "in progress"
+			rel.Result = engine.ResultInProgress
 		default:
-			rel.Result = "failed"
+			rel.Result = engine.ResultFailed
 		}
 		out = append(out, rel)
 	}
@@ -275,14 +282,13 @@ func (e *Engine) PlanUpgrade(ctx context.Context, s engine.Site, b engine.Bundle
 			plan.BytesPerNode[n.Node.Name] = n.Bytes
 		}
 	}
-	for _, st := range appliance.Phases("upgrade") {
-		plan.Phases = append(plan.Phases, engine.Phase{ID: st.Phase, Title: st.Title})
-	}
+	plan.Phases = appliancePhases(OpUpgrade)
 	return plan, nil
 }
 
 // Upgrade runs the appliance's upgrade; on a real site only the blobs a node lacks are sent to it.
 func (e *Engine) Upgrade(ctx context.Context, s engine.Site, b engine.Bundle, values []byte, sink progress.Sink) (engine.UpgradeResult, error) {
+	sink = applianceSink(OpUpgrade, sink)
 	m, err := e.manage(ctx, s, sink)
 	if err != nil {
 		return engine.UpgradeResult{}, err
@@ -302,6 +308,7 @@ func (e *Engine) Upgrade(ctx context.Context, s engine.Site, b engine.Bundle, va
 
 // Rollback restores a kept version from the cluster's records.
 func (e *Engine) Rollback(ctx context.Context, s engine.Site, version string, sink progress.Sink) (engine.Release, error) {
+	sink = applianceSink(OpRollback, sink)
 	m, err := e.manage(ctx, s, sink)
 	if err != nil {
 		return engine.Release{}, err
@@ -321,5 +328,5 @@ func (e *Engine) Rollback(ctx context.Context, s engine.Site, version string, si
 		}
 		return engine.Release{}, fmt.Errorf("rolling back %s to %s: %w", s.Name, version, err)
 	}
-	return engine.Release{Version: res.Version, Time: res.Record.Started, Action: "rollback", Result: "succeeded", Kept: true}, nil
+	return engine.Release{Version: res.Version, Time: res.Record.Started, Action: engine.ActionRollback, Result: engine.ResultSucceeded, Kept: true}, nil
 }

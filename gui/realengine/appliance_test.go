@@ -156,13 +156,31 @@ func TestUpgradeOnSimulatedCluster(t *testing.T) {
 		t.Fatalf("the plan changed the site: %+v", st)
 	}
 
-	res, err := e.Upgrade(ctx, s, b, []byte("sim:\n  mode: helmFail\n"), nil)
+	seen := map[string]bool{}
+	sink := func(ev progress.Event) { seen[ev.Phase] = true }
+	res, err := e.Upgrade(ctx, s, b, []byte("sim:\n  mode: helmFail\n"), sink)
 	if err != nil || !res.RolledBack || res.Version != "1.0.0" || res.Reason == "" {
 		t.Fatalf("failing upgrade: %+v, %v", res, err)
 	}
-	res, err = e.Upgrade(ctx, s, b, nil, nil)
+	res, err = e.Upgrade(ctx, s, b, nil, sink)
 	if err != nil || res.RolledBack || res.Version != "1.1.0" {
 		t.Fatalf("upgrade: %+v, %v", res, err)
+	}
+	// The events name the plan's steps by the plan's ids (the wizard ticks its step list off by them);
+	// only the appliance's bookkeeping ("record") is not a step of its own.
+	listed := map[string]bool{}
+	for _, p := range plan.Phases {
+		listed[p.ID] = true
+	}
+	for ph := range seen {
+		if !listed[ph] && ph != "upgrade."+appliance.PhaseRecord {
+			t.Errorf("upgrade event under %q, which the plan does not list (%v)", ph, plan.Phases)
+		}
+	}
+	for _, ph := range []string{"upgrade.check", "upgrade.apply", "upgrade.wait", "upgrade.rollback"} {
+		if !seen[ph] || !listed[ph] {
+			t.Errorf("no upgrade event under the listed step %q: %v", ph, seen)
+		}
 	}
 	// The upgrade kept the namespace the site runs the app in.
 	hc, err := c.Helm.HelmV1().HelmCharts(appliance.DefaultNamespace).Get(ctx, "shop", metav1.GetOptions{})

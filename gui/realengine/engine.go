@@ -46,17 +46,10 @@ func (e *Engine) OpenBundle(ctx context.Context, path string, sink progress.Sink
 	return OpenBundle(ctx, path, e.o.Trusted, sink)
 }
 
-// InstallPhases lists the installer's bootstrap phases then the appliance's deploy phases. Install's
-// events name the installer's phases by title and the appliance's by id.
+// InstallPhases lists the installer's bootstrap phases then the appliance's deploy phases
+// (PhaseLists()[OpInstall]); Install's events carry the same ids.
 func (e *Engine) InstallPhases(engine.Site, engine.Bundle) []engine.Phase {
-	var out []engine.Phase
-	for _, t := range installer.InstallSteps() {
-		out = append(out, engine.Phase{ID: t, Title: t})
-	}
-	for _, s := range appliance.Phases("deploy") {
-		out = append(out, engine.Phase{ID: s.Phase, Title: s.Title})
-	}
-	return out
+	return installPhases()
 }
 
 // Install bootstraps k3s on the site's hosts (installer.Install) and deploys the bundle's app into the
@@ -82,7 +75,7 @@ func (e *Engine) Install(ctx context.Context, req engine.InstallRequest, sink pr
 	}
 	defer pb.Close()
 	io := installer.InstallOptions{Options: e.o.Installer}
-	io.Getenv, io.Prompt, io.Progress = m.getenv, nil, sink
+	io.Getenv, io.Prompt, io.Progress = m.getenv, nil, k3sSink(sink)
 	// io.Consent stays nil: fixes are applied only from the Checks screen (ApplyFixes), for exactly the
 	// checks the user saw, so Install never changes a host beyond what was agreed. A check that fails again
 	// here (a host rebooted and lost its route) stops Install before any host is changed.
@@ -93,7 +86,7 @@ func (e *Engine) Install(ctx context.Context, req engine.InstallRequest, sink pr
 	if err != nil {
 		return engine.InstallResult{}, fmt.Errorf("installing %s: %w", s.Name, err)
 	}
-	sess, err := e.session(ctx, s, sink)
+	sess, err := e.session(ctx, s, applianceSink("deploy", sink))
 	if err != nil {
 		return engine.InstallResult{}, err
 	}
@@ -115,7 +108,7 @@ func (e *Engine) Install(ctx context.Context, req engine.InstallRequest, sink pr
 		return engine.InstallResult{}, fmt.Errorf("reading the kubeconfig: %w", err)
 	}
 	return engine.InstallResult{Kubeconfig: kube, Release: engine.Release{Version: res.Version, Time: res.Record.Started,
-		Action: "install", Result: "succeeded", Kept: true}}, nil
+		Action: engine.ActionInstall, Result: engine.ResultSucceeded, Kept: true}}, nil
 }
 
 // record reads the wizard's site record in s.Dir (the app name and bundle live there).

@@ -201,7 +201,7 @@ func (e *Engine) ApplyFixes(ctx context.Context, s engine.Site, checks []engine.
 			want[[2]string{c.Host, c.ID}] = true
 		}
 	}
-	o := e.preflightOptions(m, engine.Bundle{}, sink)
+	o := e.preflightOptions(m, engine.Bundle{}, k3sSink(sink))
 	o.Consent = func(fixes []preflight.Fix) []preflight.Fix {
 		var ok []preflight.Fix
 		for _, f := range fixes {
@@ -223,6 +223,16 @@ func (e *Engine) ApplyFixes(ctx context.Context, s engine.Site, checks []engine.
 		return fmt.Errorf("applying fixes: %w", errors.Join(errs...))
 	}
 	return nil
+}
+
+// CheckTitles returns every preflight check id the real engine reports, with its English title (the
+// wizard translates them by id).
+func CheckTitles() map[string]string {
+	out := make(map[string]string, len(checkTitles))
+	for id, t := range checkTitles {
+		out[id] = t
+	}
+	return out
 }
 
 var checkTitles = func() map[string]string {

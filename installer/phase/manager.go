@@ -8,8 +8,11 @@ import (
 	"github.com/ferry-delivery/ferry/internal/progress"
 )
 
-// Phase is one step of an operation. Its Title is what the wizard shows in its step list.
+// Phase is one step of an operation. Its Title is what people read (the CLI's "==> Title" lines, the
+// events' Phase field, error messages); its ID is a stable name for programs (the wizard translates step
+// titles by it), unique within an operation, and kept when the Title is reworded.
 type Phase interface {
+	ID() string
 	Title() string
 	Run(ctx context.Context) error
 }
@@ -58,7 +61,22 @@ type DryStep struct {
 // Add appends phases.
 func (m *Manager) Add(p ...Phase) { m.phases = append(m.phases, p...) }
 
-// Titles lists the phases' titles, in order (the wizard's step list).
+// Step names one phase: its stable ID and its Title.
+type Step struct {
+	ID    string
+	Title string
+}
+
+// Steps lists the phases, in order (the wizard's step list).
+func (m *Manager) Steps() []Step {
+	s := make([]Step, len(m.phases))
+	for i, p := range m.phases {
+		s[i] = Step{ID: p.ID(), Title: p.Title()}
+	}
+	return s
+}
+
+// Titles lists the phases' titles, in order.
 func (m *Manager) Titles() []string {
 	t := make([]string, len(m.phases))
 	for i, p := range m.phases {
@@ -108,7 +126,7 @@ func (m *Manager) Run(ctx context.Context) (err error) {
 		m.mu.Lock()
 		m.cur = title
 		m.mu.Unlock()
-		m.Emit(progress.Event{Phase: title, Msg: "started"})
+		m.Emit(progress.Event{Phase: title, Msg: progress.MsgStarted})
 		started = append(started, p)
 		if m.DryRun {
 			if d, ok := p.(DryRunner); ok {
@@ -123,10 +141,10 @@ func (m *Manager) Run(ctx context.Context) (err error) {
 			err = ctx.Err()
 		}
 		if err != nil {
-			m.Emit(progress.Event{Phase: title, Msg: "failed", Err: err})
+			m.Emit(progress.Event{Phase: title, Msg: progress.MsgFailed, Err: err})
 			return err
 		}
-		m.Emit(progress.Event{Phase: title, Msg: "done"})
+		m.Emit(progress.Event{Phase: title, Msg: progress.MsgDone})
 	}
 	return nil
 }

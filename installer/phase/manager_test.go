@@ -23,6 +23,7 @@ type fakePhase struct {
 	prepErr error
 }
 
+func (p *fakePhase) ID() string    { return "id-" + p.title }
 func (p *fakePhase) Title() string { return p.title }
 func (p *fakePhase) Run(ctx context.Context) error {
 	*p.log = append(*p.log, "run "+p.title)
@@ -72,6 +73,9 @@ func TestRunOrderSkipErrorAndEvents(t *testing.T) {
 	if d := cmp.Diff([]string{"a", "b", "c", "d"}, m.Titles()); d != "" {
 		t.Fatal(d)
 	}
+	if d := cmp.Diff([]Step{{"id-a", "a"}, {"id-b", "b"}, {"id-c", "c"}, {"id-d", "d"}}, m.Steps()); d != "" {
+		t.Fatal(d)
+	}
 	if err := m.Run(context.Background()); !errors.Is(err, boom) {
 		t.Fatalf("err = %v", err)
 	}
@@ -110,6 +114,7 @@ type writePhase struct {
 	h host.Host
 }
 
+func (p *writePhase) ID() string               { return "configure" }
 func (p *writePhase) Title() string            { return "configure" }
 func (p *writePhase) Prepare(m *Manager) error { p.m = m; return nil }
 func (p *writePhase) Run(ctx context.Context) error {

@@ -25,6 +25,15 @@ type Event struct {
 // knows, so a step list can say so instead of leaving the phase waiting.
 const MsgNotNeeded = "skipped: nothing to do"
 
+// The Msg of a phase's own start and end events (no Host): a phase runner sends MsgStarted when a phase
+// begins and MsgDone or MsgFailed (with Err) when it ends, so a listener can tell them from the phase's
+// free-form news and word them itself (the wizard shows them in the chosen language).
+const (
+	MsgStarted = "started"
+	MsgDone    = "done"
+	MsgFailed  = "failed"
+)
+
 // Sink receives events. A nil Sink is valid and discards everything.
 type Sink func(Event)
 

@@ -199,7 +199,7 @@ func TestDemoWizardOnLab(t *testing.T) {
 			t.Errorf("no progress event for install phase %q", p.ID)
 		}
 	}
-	if want := []string{"Join the other servers", "chart"}; !slices.Equal(notNeeded, want) {
+	if want := []string{"k3s.join-servers", "deploy.chart"}; !slices.Equal(notNeeded, want) {
 		t.Errorf("install phases said not needed: %q, want %q", notNeeded, want)
 	}
 	rec.Version, rec.History = "1.0.0", []engine.Release{res.Release}
