@@ -25,6 +25,9 @@ type Host struct {
 	dead   chan struct{}
 	jump   *Host
 	closed bool
+	// bastion: this Host is another host's jump host, used only to open channels. A bastion account
+	// often has no shell (nologin, ForceCommand), so nothing is run on it.
+	bastion bool
 
 	// Learned on connect.
 	isRoot   bool
@@ -154,11 +157,11 @@ func (h *Host) connect(ctx context.Context) error {
 			if j.Name == "" {
 				j.Name = h.cfg.Name + " (jump " + j.Address + ")"
 			}
-			h.jump = &Host{cfg: j}
+			h.jump = &Host{cfg: j, bastion: true}
 		}
 		jc, err := h.jump.getClient(ctx)
 		if err != nil {
-			return fmt.Errorf("through jump host: %w", err)
+			return &JumpError{Name: h.jump.cfg.Name, Addr: h.jump.cfg.addr(), Err: err}
 		}
 		conn, err = jc.DialContext(ctx, "tcp", addr)
 		if err != nil {
@@ -195,6 +198,9 @@ func (h *Host) connect(ctx context.Context) error {
 	go func() { client.Wait(); close(dead) }()
 	h.client, h.raw, h.dead = client, conn, dead
 	h.startKeepAlive(client, dead)
+	if h.bastion {
+		return nil
+	}
 
 	// Learn the login user's uid: decides between direct writes and sudo.
 	out, err := runOn(ctx, client, "id -u", nil)
