@@ -155,7 +155,7 @@ func (h *Host) connect(ctx context.Context) error {
 				j.Audit = h.cfg.Audit
 			}
 			if j.Name == "" {
-				j.Name = h.cfg.Name + " (jump " + j.Address + ")"
+				j.Name = h.cfg.Name + " (jump host " + j.Address + ")"
 			}
 			h.jump = &Host{cfg: j, bastion: true}
 		}
@@ -188,6 +188,9 @@ func (h *Host) connect(ctx context.Context) error {
 			return ctx.Err()
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
+			if h.bastion {
+				return fmt.Errorf("%w: %s refused user %q with the configured credentials: check the jump host's own user and key or password (jumpHost's user and auth in the site file)", ErrAuthFailed, h.cfg.Name, h.cfg.User)
+			}
 			return fmt.Errorf("%w: %s refused user %q with the configured credentials: check the key, password or agent in the site file", ErrAuthFailed, h.cfg.Name, h.cfg.User)
 		}
 		return err
