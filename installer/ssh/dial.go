@@ -25,9 +25,6 @@ type Host struct {
 	dead   chan struct{}
 	jump   *Host
 	closed bool
-	// bastion: this Host is another host's jump host, used only to open channels. A bastion account
-	// often has no shell (nologin, ForceCommand), so nothing is run on it.
-	bastion bool
 
 	// Learned on connect.
 	isRoot   bool
@@ -157,7 +154,8 @@ func (h *Host) connect(ctx context.Context) error {
 			if j.Name == "" {
 				j.Name = h.cfg.Name + " (jump host " + j.Address + ")"
 			}
-			h.jump = &Host{cfg: j, bastion: true}
+			j.Bastion = true
+			h.jump = &Host{cfg: j}
 		}
 		jc, err := h.jump.getClient(ctx)
 		if err != nil {
@@ -188,7 +186,7 @@ func (h *Host) connect(ctx context.Context) error {
 			return ctx.Err()
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
-			if h.bastion {
+			if h.cfg.Bastion {
 				return fmt.Errorf("%w: %s refused user %q with the configured credentials: check the jump host's own user and key or password (jumpHost's user and auth in the site file)", ErrAuthFailed, h.cfg.Name, h.cfg.User)
 			}
 			return fmt.Errorf("%w: %s refused user %q with the configured credentials: check the key, password or agent in the site file", ErrAuthFailed, h.cfg.Name, h.cfg.User)
@@ -201,7 +199,7 @@ func (h *Host) connect(ctx context.Context) error {
 	go func() { client.Wait(); close(dead) }()
 	h.client, h.raw, h.dead = client, conn, dead
 	h.startKeepAlive(client, dead)
-	if h.bastion {
+	if h.cfg.Bastion {
 		return nil
 	}
 
