@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"fyne.io/fyne/v2/widget"
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/ferry-delivery/ferry/gui/engine"
 	"github.com/ferry-delivery/ferry/gui/fakeengine"
@@ -104,9 +105,9 @@ func TestNeededSecrets(t *testing.T) {
 		{Name: "d", KeyPath: "/k", Sudo: true},
 	}
 	got := NeededSecrets(hosts)
-	want := []SecretPrompt{{0, SecretPassword}, {2, SecretPassphrase}, {2, SecretSudo}}
-	if !slices.Equal(got, want) {
-		t.Fatalf("NeededSecrets = %v, want %v", got, want)
+	want := []SecretPrompt{{Host: 0, Kind: SecretPassword}, {Host: 2, Kind: SecretPassphrase}, {Host: 2, Kind: SecretSudo}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("NeededSecrets (-want +got):\n%s", diff)
 	}
 	vm := NewSecretsVM(hosts)
 	if _, err := vm.Apply(hosts); err == nil {

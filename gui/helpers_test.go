@@ -181,3 +181,54 @@ func golden(t *testing.T, w *Wizard, name string) {
 		}
 	}
 }
+
+// visibleObjects lists what is drawn in the window, dialogs first, leaving out whatever is hidden itself
+// or inside something hidden (objects keeps the children of a hidden container).
+func visibleObjects(w *Wizard) []fyne.CanvasObject {
+	var out []fyne.CanvasObject
+	var walk func(o fyne.CanvasObject)
+	walk = func(o fyne.CanvasObject) {
+		if o == nil || !o.Visible() {
+			return
+		}
+		out = append(out, o)
+		switch x := o.(type) {
+		case *fyne.Container:
+			for _, c := range x.Objects {
+				walk(c)
+			}
+		case fyne.Widget:
+			for _, c := range test.WidgetRenderer(x).Objects() {
+				walk(c)
+			}
+		}
+	}
+	c := w.Win.Canvas()
+	for _, o := range c.Overlays().List() {
+		walk(o)
+	}
+	walk(c.Content())
+	return out
+}
+
+// checkBox finds the visible check box whose text starts with prefix.
+func checkBox(t *testing.T, w *Wizard, prefix string) *widget.Check {
+	t.Helper()
+	for _, o := range visibleObjects(w) {
+		if c, ok := o.(*widget.Check); ok && strings.HasPrefix(c.Text, prefix) {
+			return c
+		}
+	}
+	t.Fatalf("no check box %q on screen", prefix)
+	return nil
+}
+
+// shown reports whether an entry with this placeholder is on screen and visible.
+func shown(w *Wizard, placeholder string) bool {
+	for _, o := range visibleObjects(w) {
+		if e, ok := o.(*widget.Entry); ok && e.PlaceHolder == placeholder {
+			return true
+		}
+	}
+	return false
+}

@@ -3,6 +3,7 @@ package gui
 import (
 	"errors"
 	"fmt"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,10 @@ type HostsVM struct {
 	KeyPassphrase, SudoPassword binding.String
 	Role, Auth                  binding.String // Auth: "key" or "password"
 	Sudo                        binding.Bool
+	// The jump host's own login (JumpOwnLogin set; JumpHost holds its address, host[:port]). Unset, the
+	// jump host is logged into with this host's user and credentials.
+	JumpOwnLogin                                                     binding.Bool
+	JumpUser, JumpAuth, JumpKeyPath, JumpKeyPassphrase, JumpPassword binding.String
 	// Changed ticks whenever the list or a host's state changes, so views refresh.
 	Changed binding.Int
 
@@ -67,7 +72,9 @@ func NewHostsVM(site string, hosts []engine.Host) *HostsVM {
 		Port: binding.NewString(), User: binding.NewString(), KeyPath: binding.NewString(),
 		Password: binding.NewString(), JumpHost: binding.NewString(), Role: binding.NewString(),
 		Auth: binding.NewString(), Sudo: binding.NewBool(), Changed: binding.NewInt(), selected: -1,
-		KeyPassphrase: binding.NewString(), SudoPassword: binding.NewString()}
+		KeyPassphrase: binding.NewString(), SudoPassword: binding.NewString(),
+		JumpOwnLogin: binding.NewBool(), JumpUser: binding.NewString(), JumpAuth: binding.NewString(),
+		JumpKeyPath: binding.NewString(), JumpKeyPassphrase: binding.NewString(), JumpPassword: binding.NewString()}
 	_ = vm.SiteName.Set(site)
 	for _, h := range hosts {
 		vm.hosts = append(vm.hosts, HostEntry{Host: h})
@@ -100,13 +107,16 @@ func (vm *HostsVM) Selected() int {
 }
 
 func (vm *HostsVM) clearForm() {
-	for _, b := range []binding.String{vm.Name, vm.Address, vm.KeyPath, vm.Password, vm.JumpHost, vm.KeyPassphrase, vm.SudoPassword} {
+	for _, b := range []binding.String{vm.Name, vm.Address, vm.KeyPath, vm.Password, vm.JumpHost, vm.KeyPassphrase, vm.SudoPassword,
+		vm.JumpUser, vm.JumpKeyPath, vm.JumpKeyPassphrase, vm.JumpPassword} {
 		_ = b.Set("")
 	}
 	_ = vm.Port.Set("22")
 	_ = vm.User.Set("root")
 	_ = vm.Auth.Set(AuthKey)
 	_ = vm.Sudo.Set(false)
+	_ = vm.JumpOwnLogin.Set(false)
+	_ = vm.JumpAuth.Set(AuthKey)
 	role := engine.RoleServer
 	if len(vm.hosts) > 0 {
 		role = engine.RoleAgent
@@ -145,7 +155,7 @@ func (vm *HostsVM) Select(i int) {
 	_ = vm.Password.Set(h.Password)
 	_ = vm.KeyPassphrase.Set(h.KeyPassphrase)
 	_ = vm.SudoPassword.Set(h.SudoPassword)
-	_ = vm.JumpHost.Set(h.JumpHost)
+	vm.setJumpForm(h)
 	_ = vm.Role.Set(string(h.Role))
 	_ = vm.Sudo.Set(h.Sudo)
 	auth := AuthKey
@@ -154,6 +164,35 @@ func (vm *HostsVM) Select(i int) {
 	}
 	_ = vm.Auth.Set(auth)
 	vm.tick()
+}
+
+// setJumpForm loads h's jump host into the form. A record from before bastions had logins of their own
+// may name the bastion's user in its address (user@host:port, the host's credentials): the form shows
+// that as an own login with that user and the host's credentials, which is what it meant.
+func (vm *HostsVM) setJumpForm(h engine.Host) {
+	addr, user := h.JumpHost, ""
+	if u, rest, ok := strings.Cut(addr, "@"); ok {
+		addr, user = rest, u
+	}
+	l := h.JumpLogin
+	if l == nil && user != "" && user != h.User {
+		l = &engine.Login{User: user, KeyPath: h.KeyPath, Password: h.Password, KeyPassphrase: h.KeyPassphrase,
+			PasswordAuth: h.PasswordAuth, KeyEncrypted: h.KeyEncrypted}
+	}
+	_ = vm.JumpHost.Set(addr)
+	_ = vm.JumpOwnLogin.Set(l != nil)
+	if l == nil {
+		l = &engine.Login{}
+	}
+	_ = vm.JumpUser.Set(l.User)
+	_ = vm.JumpKeyPath.Set(l.KeyPath)
+	_ = vm.JumpKeyPassphrase.Set(l.KeyPassphrase)
+	_ = vm.JumpPassword.Set(l.Password)
+	auth := AuthKey
+	if l.PasswordAuth || l.KeyPath == "" && l.Password != "" {
+		auth = AuthPassword
+	}
+	_ = vm.JumpAuth.Set(auth)
 }
 
 func get(b binding.String) string { s, _ := b.Get(); return strings.TrimSpace(s) }
@@ -166,12 +205,95 @@ var (
 	errHostUser    = errors.New("host user")
 	errHostAuth    = errors.New("host auth")
 	errHostDup     = errors.New("host duplicate")
+	errJumpAddress = errors.New("jump host address")
+	errJumpPort    = errors.New("jump host port")
+	errJumpSelf    = errors.New("jump host is the host")
+	errJumpUser    = errors.New("jump host user")
+	errJumpAuth    = errors.New("jump host auth")
 )
+
+// jumpEndpoint reads a jump host address, host[:port] (an older record's user@ dropped), as host and port.
+func jumpEndpoint(s string) (host string, port int, err error) {
+	if _, rest, ok := strings.Cut(s, "@"); ok {
+		s = rest
+	}
+	host, port = s, 22
+	if h, p, e := net.SplitHostPort(s); e == nil {
+		host = h
+		if port, err = strconv.Atoi(p); err != nil || port < 1 || port > 65535 {
+			return host, 0, errJumpPort
+		}
+	}
+	if host == "" || strings.ContainsAny(host, " \t/") {
+		return host, port, errJumpAddress
+	}
+	return host, port, nil
+}
+
+// formJump reads the jump host part of the form into h: its address and, when it has one, its own login.
+func (vm *HostsVM) formJump(h *engine.Host) error {
+	h.JumpHost = get(vm.JumpHost)
+	if h.JumpHost == "" {
+		return nil // no bastion; an own login left in the hidden fields means nothing
+	}
+	if strings.Contains(h.JumpHost, "@") {
+		return errJumpAddress // the user goes in the jump host's own login
+	}
+	jh, jp, err := jumpEndpoint(h.JumpHost)
+	if err != nil {
+		return err
+	}
+	if sameEndpoint(*h, engine.Host{Address: jh, Port: jp}) {
+		return errJumpSelf
+	}
+	if own, _ := vm.JumpOwnLogin.Get(); !own {
+		return nil
+	}
+	l := &engine.Login{User: get(vm.JumpUser)}
+	if l.User == "" {
+		return errJumpUser
+	}
+	if get(vm.JumpAuth) == AuthPassword {
+		l.Password, _ = vm.JumpPassword.Get()
+		l.PasswordAuth = true
+		if l.Password == "" {
+			return errJumpAuth
+		}
+	} else {
+		l.KeyPath = get(vm.JumpKeyPath)
+		if l.KeyPath == "" {
+			return errJumpAuth
+		}
+		l.KeyPassphrase, _ = vm.JumpKeyPassphrase.Get()
+		l.KeyEncrypted = l.KeyPassphrase != ""
+	}
+	h.JumpLogin = l
+	return nil
+}
+
+// jumpUser is the user h logs into its jump host as.
+func jumpUser(h engine.Host) string {
+	if h.JumpLogin != nil {
+		return h.JumpLogin.User
+	}
+	if u, _, ok := strings.Cut(h.JumpHost, "@"); ok {
+		return u
+	}
+	return h.User
+}
+
+// jumpText is h's jump host as the user reads it: who logs in where, user@host:port.
+func jumpText(h engine.Host) string {
+	addr := h.JumpHost
+	if _, rest, ok := strings.Cut(addr, "@"); ok {
+		addr = rest
+	}
+	return jumpUser(h) + "@" + addr
+}
 
 // formHost builds the host from the form and validates it.
 func (vm *HostsVM) formHost() (engine.Host, error) {
-	h := engine.Host{Name: get(vm.Name), Address: get(vm.Address), User: get(vm.User), JumpHost: get(vm.JumpHost),
-		Role: engine.Role(get(vm.Role))}
+	h := engine.Host{Name: get(vm.Name), Address: get(vm.Address), User: get(vm.User), Role: engine.Role(get(vm.Role))}
 	h.Sudo, _ = vm.Sudo.Get()
 	if h.Name == "" {
 		h.Name = h.Address
@@ -208,6 +330,9 @@ func (vm *HostsVM) formHost() (engine.Host, error) {
 		h.SudoPassword, _ = vm.SudoPassword.Get()
 		h.SudoAsks = h.SudoPassword != ""
 	}
+	if err := vm.formJump(&h); err != nil {
+		return h, err
+	}
 	if h.Role != engine.RoleAgent {
 		h.Role = engine.RoleServer
 	}
@@ -236,11 +361,11 @@ func (vm *HostsVM) Save() error {
 		if sameEndpoint(old.Host, h) {
 			h.HostKey = old.Host.HostKey
 		}
-		sameJump := old.Host.JumpHost == h.JumpHost
+		sameJump := sameJumpEndpoint(old.Host, h)
 		if sameJump {
 			h.JumpHostKey = old.Host.JumpHostKey
 		}
-		if sameEndpoint(old.Host, h) && old.Host.User == h.User && sameJump {
+		if sameEndpoint(old.Host, h) && old.Host.User == h.User && sameJump && jumpUser(old.Host) == jumpUser(h) {
 			vm.hosts[vm.selected] = HostEntry{Host: h, State: old.State, Conn: old.Conn, Err: old.Err}
 		} else {
 			vm.hosts[vm.selected] = HostEntry{Host: h}
@@ -260,6 +385,16 @@ func sameEndpoint(a, b engine.Host) bool {
 		return p
 	}
 	return a.Address == b.Address && port(a.Port) == port(b.Port)
+}
+
+// sameJumpEndpoint: the same bastion (or none), so its accepted key still applies.
+func sameJumpEndpoint(a, b engine.Host) bool {
+	if a.JumpHost == "" || b.JumpHost == "" {
+		return a.JumpHost == b.JumpHost
+	}
+	ah, ap, aerr := jumpEndpoint(a.JumpHost)
+	bh, bp, berr := jumpEndpoint(b.JumpHost)
+	return aerr == nil && berr == nil && ah == bh && ap == bp
 }
 
 // Remove deletes the selected host.
@@ -402,6 +537,16 @@ func formError(err error) string {
 		return lang.X("hosts.err.auth", "Choose a key file or enter a password.")
 	case errors.Is(err, errHostDup):
 		return lang.X("hosts.err.dup", "Another host already has this name or address.")
+	case errors.Is(err, errJumpAddress):
+		return lang.X("hosts.err.jump.address", "Write the jump host as host or host:port. Its user goes under \"Own login on the jump host\".")
+	case errors.Is(err, errJumpPort):
+		return lang.X("hosts.err.jump.port", "The jump host's port must be a number from 1 to 65535.")
+	case errors.Is(err, errJumpSelf):
+		return lang.X("hosts.err.jump.self", "The jump host cannot be this machine itself: leave it empty to connect directly.")
+	case errors.Is(err, errJumpUser):
+		return lang.X("hosts.err.jump.user", "Enter the user name to log into the jump host with.")
+	case errors.Is(err, errJumpAuth):
+		return lang.X("hosts.err.jump.auth", "Choose a key file or enter a password for the jump host.")
 	}
 	return err.Error()
 }
@@ -522,7 +667,8 @@ func (w *Wizard) hostsStep(vm *HostsVM, next *widget.Button) fyne.CanvasObject {
 		}
 	}))
 	jump := widget.NewEntryWithData(vm.JumpHost)
-	jump.SetPlaceHolder(lang.X("hosts.jump.hint", "optional: user@bastion:22"))
+	jump.SetPlaceHolder(lang.X("hosts.jump.hint", "optional: bastion or bastion:2222"))
+	jumpBox := w.jumpLoginForm(vm)
 	form := widget.NewForm(
 		widget.NewFormItem(lang.X("hosts.name", "Name"), widget.NewEntryWithData(vm.Name)),
 		widget.NewFormItem(lang.X("hosts.address", "Address"), widget.NewEntryWithData(vm.Address)),
@@ -530,7 +676,7 @@ func (w *Wizard) hostsStep(vm *HostsVM, next *widget.Button) fyne.CanvasObject {
 		widget.NewFormItem(lang.X("hosts.user", "User"), widget.NewEntryWithData(vm.User)),
 		widget.NewFormItem(lang.X("hosts.auth", "Log in with"), container.NewVBox(authRadio, keyEntry, passEntry, pwEntry)),
 		widget.NewFormItem(lang.X("hosts.sudo", "Privileges"), container.NewVBox(widget.NewCheckWithData(lang.X("hosts.sudo.check", "Use sudo (the user is not root)"), vm.Sudo), sudoEntry)),
-		widget.NewFormItem(lang.X("hosts.jump", "Jump host"), jump),
+		widget.NewFormItem(lang.X("hosts.jump", "Jump host"), container.NewVBox(jump, jumpBox)),
 		widget.NewFormItem(lang.X("hosts.role", "Role"), roleSel),
 	)
 	formErr := widget.NewLabel("")
@@ -584,6 +730,62 @@ func (w *Wizard) hostsStep(vm *HostsVM, next *widget.Button) fyne.CanvasObject {
 	return container.NewBorder(nil, why, nil, nil, split)
 }
 
+// jumpLoginForm is the jump host's own login: a check box, shown once a jump host is given, and when it
+// is ticked the bastion's user and key file (+ passphrase) or password. Unticked, the bastion is logged
+// into with the host's user and credentials.
+func (w *Wizard) jumpLoginForm(vm *HostsVM) fyne.CanvasObject {
+	own := widget.NewCheckWithData(lang.X("hosts.jump.own", "Own login on the jump host"), vm.JumpOwnLogin)
+	same := widget.NewLabel(lang.X("hosts.jump.same", "Unticked, Ferry logs into the jump host as this machine's user, with its key or password."))
+	same.Wrapping = fyne.TextWrapWord
+	same.Importance = widget.LowImportance
+	user := widget.NewEntryWithData(vm.JumpUser)
+	user.SetPlaceHolder(lang.X("hosts.jump.user.hint", "user on the jump host"))
+	keyLabel, pwLabel := lang.X("hosts.auth.key", "Key file"), lang.X("hosts.auth.password", "Password")
+	auth := widget.NewRadioGroup([]string{keyLabel, pwLabel}, nil)
+	auth.Horizontal = true
+	key := widget.NewEntryWithData(vm.JumpKeyPath)
+	key.SetPlaceHolder(lang.X("hosts.jump.key.hint", "key file for the jump host, e.g. ~/.ssh/bastion"))
+	pass := widget.NewPasswordEntry()
+	pass.Bind(vm.JumpKeyPassphrase)
+	pass.SetPlaceHolder(lang.X("hosts.jump.passphrase.hint", "passphrase of that key, if it has one"))
+	pw := widget.NewPasswordEntry()
+	pw.Bind(vm.JumpPassword)
+	pw.SetPlaceHolder(lang.X("hosts.jump.password.hint", "password on the jump host"))
+	auth.OnChanged = func(s string) {
+		if s == pwLabel {
+			_ = vm.JumpAuth.Set(AuthPassword)
+		} else if s != "" {
+			_ = vm.JumpAuth.Set(AuthKey)
+		}
+	}
+	login := container.NewVBox(user, auth, key, pass, pw)
+	box := container.NewVBox(own, same, login)
+	update := func() {
+		hasJump := get(vm.JumpHost) != ""
+		ownOn, _ := vm.JumpOwnLogin.Get()
+		viaPassword := get(vm.JumpAuth) == AuthPassword
+		if viaPassword {
+			auth.SetSelected(pwLabel)
+		} else {
+			auth.SetSelected(keyLabel)
+		}
+		for _, x := range []struct {
+			o    fyne.CanvasObject
+			show bool
+		}{{box, hasJump}, {same, !ownOn}, {login, ownOn}, {key, !viaPassword}, {pass, !viaPassword}, {pw, viaPassword}} {
+			if x.show {
+				x.o.Show()
+			} else {
+				x.o.Hide()
+			}
+		}
+	}
+	for _, b := range []binding.DataItem{vm.JumpHost, vm.JumpOwnLogin, vm.JumpAuth} {
+		b.AddListener(binding.NewDataListener(update))
+	}
+	return box
+}
+
 func roleText(r engine.Role) string {
 	if r == engine.RoleAgent {
 		return lang.X("hosts.role.agent", "agent (runs workloads)")
@@ -596,7 +798,7 @@ func roleText(r engine.Role) string {
 func (w *Wizard) hostStatusCard(vm *HostsVM, i int, e HostEntry) fyne.CanvasObject {
 	jumpAddr := ""
 	if e.Conn.Jump != nil {
-		jumpAddr = e.Host.JumpHost
+		jumpAddr = jumpText(e.Host)
 	}
 	switch {
 	case e.JumpKeyPending():

@@ -411,7 +411,10 @@ func TestJumpHostShowsBothFingerprints(t *testing.T) {
 	setText(formEntry(t, w, "Name"), "node1")
 	setText(formEntry(t, w, "Address"), "node1")
 	setText(entry(t, w, "~/.ssh/id_ed25519"), "/k")
-	setText(entry(t, w, "optional: user@bastion:22"), "ops@bastion:2222")
+	setText(entry(t, w, "optional: bastion or bastion:2222"), "bastion:2222")
+	checkBox(t, w, "Own login on the jump host").SetChecked(true)
+	setText(entry(t, w, "user on the jump host"), "ops")
+	setText(entry(t, w, "key file for the jump host, e.g. ~/.ssh/bastion"), "/kb")
 	tap(t, w, "Test connection")
 	_, jfp := fakeengine.FakeKey("bastion", "1")
 	_, hfp := fakeengine.FakeKey("node1", "1")
@@ -443,7 +446,8 @@ func TestJumpHostShowsBothFingerprints(t *testing.T) {
 		t.Fatalf("the site's hosts changed before Next: %+v", h)
 	}
 	tap(t, w, "Next")
-	if len(w.Site.Hosts) != 1 || w.Site.Hosts[0].JumpHostKey != jline || w.Site.Hosts[0].HostKey == "" {
+	if len(w.Site.Hosts) != 1 || w.Site.Hosts[0].JumpHostKey != jline || w.Site.Hosts[0].HostKey == "" ||
+		w.Site.Hosts[0].JumpHost != "bastion:2222" || *w.Site.Hosts[0].JumpLogin != (engine.Login{User: "ops", KeyPath: "/kb"}) {
 		t.Fatalf("hosts after Next: %+v", w.Site.Hosts)
 	}
 

@@ -40,21 +40,26 @@ func explainStep(err error, step *engine.Phase) Problem {
 	for _, a := range []struct {
 		sentinel   error
 		what, next string
+		at         error // also needed, if set: where it failed (the jump host)
 	}{
 		{context.Canceled, lang.X("err.cancelled", "The operation was cancelled."),
-			lang.X("err.cancelled.next", "Press Retry to continue where it stopped.")},
+			lang.X("err.cancelled.next", "Press Retry to continue where it stopped."), nil},
+		{engine.ErrAuth, lang.X("err.jump.auth", "The jump host refused the user name, key or password it was given."),
+			lang.X("err.jump.auth.next", "Check the jump host's own login (its user and key file or password; unticked, this machine's are used), then test the connection again."), engine.ErrJumpHost},
+		{engine.ErrUnreachable, lang.X("err.jump.unreachable", "Ferry could not reach the jump host."),
+			lang.X("err.jump.unreachable.next", "Check the jump host's address and port, and that this laptop can reach it."), engine.ErrJumpHost},
 		{engine.ErrHostKeyMismatch, lang.X("err.hostkey", "The host's identity key has changed since Ferry last connected."),
-			lang.X("err.hostkey.next", "Stop. Ask the site's administrator whether the machine was reinstalled; if not, someone may be intercepting the connection.")},
+			lang.X("err.hostkey.next", "Stop. Ask the site's administrator whether the machine was reinstalled; if not, someone may be intercepting the connection."), nil},
 		{engine.ErrAuth, lang.X("err.auth", "The host refused the user name, key or password."),
-			lang.X("err.auth.next", "Check the user name and the key file or password, then test the connection again.")},
+			lang.X("err.auth.next", "Check the user name and the key file or password, then test the connection again."), nil},
 		{engine.ErrUnreachable, lang.X("err.unreachable", "Ferry could not reach the host."),
-			lang.X("err.unreachable.next", "Check the address, the cable or Wi-Fi, and that SSH (port 22) is open on the host.")},
+			lang.X("err.unreachable.next", "Check the address, the cable or Wi-Fi, and that SSH (port 22) is open on the host."), nil},
 		{engine.ErrBundleCorrupt, lang.X("err.bundle", "The bundle file is damaged or incomplete."),
-			lang.X("err.bundle.next", "Copy the bundle again from its original medium and open the new copy.")},
+			lang.X("err.bundle.next", "Copy the bundle again from its original medium and open the new copy."), nil},
 		{engine.ErrNoKeptVersion, lang.X("err.notkept", "That version is no longer kept on the site."),
-			lang.X("err.notkept.next", "Open the bundle of that version and upgrade to it instead.")},
+			lang.X("err.notkept.next", "Open the bundle of that version and upgrade to it instead."), nil},
 	} {
-		if errors.Is(err, a.sentinel) {
+		if errors.Is(err, a.sentinel) && (a.at == nil || errors.Is(err, a.at)) {
 			return Problem{What: a.what, Next: a.next, Details: err.Error(), err: err, step: step}
 		}
 	}

@@ -24,6 +24,9 @@ const (
 	SecretPassword SecretKind = iota
 	SecretPassphrase
 	SecretSudo
+	// The jump host's own login (engine.Host.JumpLogin) needs its password or its key's passphrase.
+	SecretJumpPassword
+	SecretJumpPassphrase
 )
 
 // SecretPrompt is one secret a reopened site needs before the engine can log in: the record keeps which
@@ -31,11 +34,16 @@ const (
 type SecretPrompt struct {
 	Host int // index in the site's hosts
 	Kind SecretKind
+	// Also lists the other hosts whose jump host logs in with the same login (the same bastion, user and
+	// key file): one answer serves them all, as the bastion is one machine.
+	Also []int
 }
 
-// NeededSecrets lists the secrets hosts need and do not hold in memory, host by host.
+// NeededSecrets lists the secrets hosts need and do not hold in memory, host by host; a bastion's
+// secret once for all the hosts behind it.
 func NeededSecrets(hosts []engine.Host) []SecretPrompt {
 	var out []SecretPrompt
+	shared := map[string]int{} // bastion login + kind -> index in out
 	for i, h := range hosts {
 		if h.PasswordAuth && h.Password == "" {
 			out = append(out, SecretPrompt{Host: i, Kind: SecretPassword})
@@ -46,8 +54,37 @@ func NeededSecrets(hosts []engine.Host) []SecretPrompt {
 		if h.SudoAsks && h.SudoPassword == "" {
 			out = append(out, SecretPrompt{Host: i, Kind: SecretSudo})
 		}
+		l := h.JumpLogin
+		if l == nil || h.JumpHost == "" {
+			continue
+		}
+		for _, k := range []struct {
+			kind SecretKind
+			need bool
+		}{{SecretJumpPassword, l.PasswordAuth && l.Password == ""}, {SecretJumpPassphrase, l.KeyEncrypted && l.KeyPassphrase == ""}} {
+			if !k.need {
+				continue
+			}
+			id := fmt.Sprintf("%d\x00%s\x00%s\x00%s", k.kind, jumpText(h), l.KeyPath, jumpPortless(h.JumpHost))
+			if j, ok := shared[id]; ok {
+				out[j].Also = append(out[j].Also, i)
+				continue
+			}
+			shared[id] = len(out)
+			out = append(out, SecretPrompt{Host: i, Kind: k.kind})
+		}
 	}
 	return out
+}
+
+// jumpPortless is a jump host address with the default port written out, so bastion:22 and bastion name
+// the same machine.
+func jumpPortless(s string) string {
+	h, p, err := jumpEndpoint(s)
+	if err != nil {
+		return s
+	}
+	return net.JoinHostPort(h, strconv.Itoa(p))
 }
 
 // SecretsVM is the "Log in" step shown before a reopened site is managed: one password entry per secret
@@ -74,30 +111,57 @@ func (vm *SecretsVM) Apply(hosts []engine.Host) ([]engine.Host, error) {
 	out := append([]engine.Host(nil), hosts...)
 	for i, p := range vm.Prompts {
 		v, _ := vm.Answers[i].Get()
-		if v == "" || p.Host >= len(out) {
+		if v == "" {
 			return hosts, errSecretMissing
 		}
-		h := &out[p.Host]
-		switch p.Kind {
-		case SecretPassword:
-			h.Password = v
-		case SecretPassphrase:
-			h.KeyPassphrase = v
-		case SecretSudo:
-			h.SudoPassword = v
+		for _, hi := range append([]int{p.Host}, p.Also...) {
+			if hi >= len(out) {
+				return hosts, errSecretMissing
+			}
+			h := &out[hi]
+			switch p.Kind {
+			case SecretPassword:
+				h.Password = v
+			case SecretPassphrase:
+				h.KeyPassphrase = v
+			case SecretSudo:
+				h.SudoPassword = v
+			case SecretJumpPassword, SecretJumpPassphrase:
+				if h.JumpLogin == nil {
+					return hosts, errSecretMissing
+				}
+				l := *h.JumpLogin // a copy: the hosts given share their JumpLogin with the caller's
+				if p.Kind == SecretJumpPassword {
+					l.Password = v
+				} else {
+					l.KeyPassphrase = v
+				}
+				h.JumpLogin = &l
+			}
 		}
 	}
 	return out, nil
 }
 
 // secretLabel says which secret of which machine a prompt asks for.
-func secretLabel(h engine.Host, k SecretKind) string {
+func secretLabel(hosts []engine.Host, p SecretPrompt) string {
+	h, k := hosts[p.Host], p.Kind
+	names := h.Name
+	for _, i := range p.Also {
+		if i < len(hosts) {
+			names += ", " + hosts[i].Name
+		}
+	}
 	port := h.Port
 	if port == 0 {
 		port = 22
 	}
 	at := fmt.Sprintf("%s@%s", h.User, net.JoinHostPort(h.Address, strconv.Itoa(port)))
 	switch k {
+	case SecretJumpPassword:
+		return lang.X("secrets.jump.password", "Password of the jump host {{.Login}} ({{.Host}})", map[string]any{"Login": jumpText(h), "Host": names})
+	case SecretJumpPassphrase:
+		return lang.X("secrets.jump.passphrase", "Passphrase of the jump host's key {{.Key}} ({{.Login}}, {{.Host}})", map[string]any{"Key": h.JumpLogin.KeyPath, "Login": jumpText(h), "Host": names})
 	case SecretPassphrase:
 		return lang.X("secrets.passphrase", "Passphrase of the key {{.Key}} ({{.Host}})", map[string]any{"Key": h.KeyPath, "Host": h.Name})
 	case SecretSudo:
@@ -138,7 +202,7 @@ func (w *Wizard) secretsStep(vm *SecretsVM, next func()) fyne.CanvasObject {
 	for i, p := range vm.Prompts {
 		e := widget.NewPasswordEntry()
 		e.Bind(vm.Answers[i])
-		l := widget.NewLabelWithStyle(secretLabel(w.Site.Hosts[p.Host], p.Kind), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
+		l := widget.NewLabelWithStyle(secretLabel(w.Site.Hosts, p), fyne.TextAlignLeading, fyne.TextStyle{Bold: true})
 		l.Wrapping = fyne.TextWrapWord
 		form.Add(l)
 		form.Add(e)

@@ -63,8 +63,17 @@ func (p *connectPhase) dial(ctx context.Context, sec *secrets, sh site.Host) (ho
 		dial = func(ctx context.Context, _ site.Host, cfg ssh.Config) (host.Host, error) { return ssh.Dial(ctx, cfg) }
 	}
 	h, err := dial(ctx, sh, cfg)
-	if errors.Is(err, ssh.ErrPassphraseNeeded) && p.st.opts.Prompt != nil {
-		if cfg.KeyPassphrase, err = sec.prompt("passphrase of key file " + cfg.KeyFile); err != nil {
+	// An encrypted key without its passphrase: ask and dial again. Twice at most: the jump host's own key
+	// and then the host's may both need one.
+	for try := 0; try < 2 && errors.Is(err, ssh.ErrPassphraseNeeded) && p.st.opts.Prompt != nil; try++ {
+		var je *ssh.JumpError
+		if errors.As(err, &je) && cfg.Jump != nil {
+			j := *cfg.Jump
+			if j.KeyPassphrase, err = sec.prompt("passphrase of key file " + j.KeyFile); err != nil {
+				return nil, err
+			}
+			cfg.Jump = &j
+		} else if cfg.KeyPassphrase, err = sec.prompt("passphrase of key file " + cfg.KeyFile); err != nil {
 			return nil, err
 		}
 		h, err = dial(ctx, sh, cfg)

@@ -68,3 +68,42 @@ hosts:
 		t.Fatal("a missing bundle was accepted")
 	}
 }
+
+// A jump host with its own login in the site file (another user, another key than the host's): ferryctl
+// reaches the host through it with the bastion's credentials; with the host's key on the bastion the host
+// is unreachable and the output names the jump host and its user.
+func TestPreflightThroughBastionWithItsOwnLogin(t *testing.T) {
+	bastion := sshtest.Start(t, sshtest.Options{})
+	target := sshtest.Start(t, sshtest.Options{})
+	dir := t.TempDir()
+	jumpKey := filepath.Join(dir, "bastion_key")
+	bastion.Authorize(t, sshtest.BastionUser, sshtest.WriteKey(t, jumpKey, nil))
+	sitePath := filepath.Join(dir, "site.yaml")
+	write := func(key string) {
+		os.WriteFile(sitePath, []byte(fmt.Sprintf(`name: cli
+hosts:
+  - name: n1
+    address: 127.0.0.1
+    port: %d
+    role: server
+    auth: {keyFile: %s}
+    jumpHost: {address: 127.0.0.1, port: %d, user: %s, auth: {keyFile: %s}}
+`, target.Port, target.ClientKey, bastion.Port, sshtest.BastionUser, key)), 0o600)
+	}
+	write(jumpKey)
+	args := []string{"preflight", "--site", sitePath, "--accept-host-key", target.Fingerprint, "--accept-host-key", bastion.Fingerprint,
+		"--arch", runtime.GOARCH, "--need-data", "1MB", "--need-bin", "1MB"}
+	out, _, err := run(t, args...)
+	lines := strings.Split(out, "\n")
+	if len(lines) < 2 || !strings.HasPrefix(lines[1], "n1 ") || strings.Fields(lines[1])[1] != "pass" {
+		t.Fatalf("through the bastion (err %v):\n%s", err, out)
+	}
+
+	write(target.ClientKey) // the host's credentials are not the bastion's
+	out, _, err = run(t, args...)
+	flat := strings.Join(strings.Fields(out), " ")
+	if err == nil || !strings.Contains(flat, "n1 unreachable") || !strings.Contains(flat, "jump host "+bastion.Addr()) ||
+		!strings.Contains(flat, `jump host 127.0.0.1`) || !strings.Contains(flat, `refused user "nobody"`) {
+		t.Fatalf("bastion refusing the host's key: err %v, output:\n%s", err, out)
+	}
+}

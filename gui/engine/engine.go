@@ -64,4 +64,7 @@ var (
 	ErrUnreachable     = errors.New("host unreachable")
 	ErrBundleCorrupt   = errors.New("bundle corrupt")
 	ErrNoKeptVersion   = errors.New("version not kept on site")
+	// ErrJumpHost marks a failure at a host's jump host (its bastion), alongside ErrAuth, ErrUnreachable or
+	// ErrHostKeyMismatch: the host behind it was not reached.
+	ErrJumpHost = errors.New("at the jump host")
 )

@@ -58,15 +58,32 @@ type Host struct {
 	SudoPassword  string `json:"-"` // when sudo asks for a password other than the login password
 	// PasswordAuth: the host logs in with a password; KeyEncrypted: the key file needs a passphrase;
 	// SudoAsks: sudo asks for SudoPassword.
-	PasswordAuth bool   `json:"passwordAuth,omitempty"`
-	KeyEncrypted bool   `json:"keyEncrypted,omitempty"`
-	SudoAsks     bool   `json:"sudoAsks,omitempty"`
-	Sudo         bool   `json:"sudo"`
-	JumpHost     string `json:"jumpHost,omitempty"` // user@host:port of a bastion, optional
+	PasswordAuth bool `json:"passwordAuth,omitempty"`
+	KeyEncrypted bool `json:"keyEncrypted,omitempty"`
+	SudoAsks     bool `json:"sudoAsks,omitempty"`
+	Sudo         bool `json:"sudo"`
+	// JumpHost is the address of a bastion the host is reached through, host[:port]; optional. (Records
+	// written before JumpLogin existed may hold user@host[:port]: that user with the host's credentials.)
+	JumpHost string `json:"jumpHost,omitempty"`
+	// JumpLogin is the bastion's own user and credentials; nil: the host's user and credentials. Treat
+	// it as read-only (Host values are copied between goroutines): replace it, never change it in place.
+	JumpLogin *Login `json:"jumpLogin,omitempty"`
 	// HostKey is the accepted key as a known_hosts line; empty until first contact is accepted.
 	HostKey string `json:"hostKey,omitempty"`
 	// JumpHostKey is the jump host's accepted key, a known_hosts line, verified like HostKey.
 	JumpHostKey string `json:"jumpHostKey,omitempty"`
+}
+
+// Login is a machine's own user and credentials: a jump host's, when they are not its host's. As on Host,
+// Password and KeyPassphrase live only in memory; PasswordAuth and KeyEncrypted say which of them the login
+// needs, so a reopened site asks for them again. Neither a key file nor a password: the ssh-agent.
+type Login struct {
+	User          string `json:"user"`
+	KeyPath       string `json:"keyPath,omitempty"`
+	Password      string `json:"-"`
+	KeyPassphrase string `json:"-"`
+	PasswordAuth  bool   `json:"passwordAuth,omitempty"`
+	KeyEncrypted  bool   `json:"keyEncrypted,omitempty"`
 }
 
 // KeyStatus is how a presented host key compares with the accepted one.

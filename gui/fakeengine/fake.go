@@ -31,6 +31,7 @@ type Fake struct {
 	bundles    map[string]engine.Bundle
 	hostKeys   map[string]string // address -> presented key line
 	authFail   map[string]bool
+	jumpUsers  map[string]string // bastion address -> the only user it lets in
 	checks     []engine.Check
 	fixed      map[string]bool // host/check id fixed by ApplyFixes
 	failOnce   map[string]error
@@ -67,15 +68,16 @@ func (h *Hold) Release() { h.once.Do(func() { close(h.released) }) }
 // New returns a fake with one trusted demo bundle per version registered lazily by OpenBundle.
 func New() *Fake {
 	return &Fake{
-		Clock:    time.Now,
-		bundles:  map[string]engine.Bundle{},
-		hostKeys: map[string]string{},
-		authFail: map[string]bool{},
-		fixed:    map[string]bool{},
-		failOnce: map[string]error{},
-		holds:    map[string]*Hold{},
-		done:     map[string]bool{},
-		health:   engine.Healthy,
+		Clock:     time.Now,
+		bundles:   map[string]engine.Bundle{},
+		hostKeys:  map[string]string{},
+		authFail:  map[string]bool{},
+		jumpUsers: map[string]string{},
+		fixed:     map[string]bool{},
+		failOnce:  map[string]error{},
+		holds:     map[string]*Hold{},
+		done:      map[string]bool{},
+		health:    engine.Healthy,
 	}
 }
 
@@ -98,6 +100,15 @@ func (f *Fake) FailAuth(address string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.authFail[address] = true
+}
+
+// RequireJumpUser makes the bastion at address (a host's JumpHost, without port) let in only user, as a
+// bastion with an account of its own does: a host logging into it as anyone else (its own user, when the
+// bastion has no login of its own) fails with ErrAuth and ErrJumpHost.
+func (f *Fake) RequireJumpUser(address, user string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.jumpUsers[address] = user
 }
 
 // SetChecks sets the preflight results; fixable failures turn to Pass after ApplyFixes.
@@ -280,7 +291,10 @@ func (f *Fake) TestConnection(ctx context.Context, h engine.Host) (engine.Connec
 			return engine.Connection{KeyStatus: engine.KeyUnchecked, Jump: jump}, nil
 		case h.JumpHostKey != jline:
 			jump.Status = engine.KeyChanged
-			return engine.Connection{KeyStatus: engine.KeyUnchecked, Jump: jump}, fmt.Errorf("connecting to %s: jump host %s: %w", h.Address, ja, engine.ErrHostKeyMismatch)
+			return engine.Connection{KeyStatus: engine.KeyUnchecked, Jump: jump}, fmt.Errorf("connecting to %s: jump host %s: %w: %w", h.Address, ja, engine.ErrJumpHost, engine.ErrHostKeyMismatch)
+		}
+		if err := f.jumpLogin(h, ja); err != nil {
+			return engine.Connection{KeyStatus: engine.KeyUnchecked, Jump: jump}, err
 		}
 	}
 	c := engine.Connection{Fingerprint: fingerprintOf(line), KeyLine: line, OS: "Debian GNU/Linux 12", Arch: "amd64", Jump: jump}
@@ -611,12 +625,34 @@ func (f *Fake) Rollback(ctx context.Context, s engine.Site, version string, sink
 	return rel, nil
 }
 
+// jumpLogin checks the bastion login of h as RequireJumpUser set it up, and that a bastion login of its
+// own holds the secrets it says it needs.
+func (f *Fake) jumpLogin(h engine.Host, ja string) error {
+	user := h.User
+	if l := h.JumpLogin; l != nil {
+		user = l.User
+		if l.PasswordAuth && l.Password == "" || l.KeyEncrypted && l.KeyPassphrase == "" {
+			return fmt.Errorf("connecting to %s: jump host %s: %w: %w: a password or passphrase it needs was not entered", h.Address, ja, engine.ErrJumpHost, engine.ErrAuth)
+		}
+	}
+	f.mu.Lock()
+	want, ok := f.jumpUsers[ja]
+	f.mu.Unlock()
+	if ok && user != want {
+		return fmt.Errorf("connecting to %s: jump host %s: %w: %w: it refused user %q", h.Address, ja, engine.ErrJumpHost, engine.ErrAuth, user)
+	}
+	return nil
+}
+
 // loginSecrets fails as a real host would when a secret the host needs was not handed over (a reopened
 // site before the user entered it): the wizard must ask for it first.
 func loginSecrets(s engine.Site) error {
 	for _, h := range s.Hosts {
 		if h.PasswordAuth && h.Password == "" || h.KeyEncrypted && h.KeyPassphrase == "" || h.SudoAsks && h.SudoPassword == "" {
 			return fmt.Errorf("logging into %s: %w: a password or passphrase it needs was not entered", h.Name, engine.ErrAuth)
+		}
+		if l := h.JumpLogin; h.JumpHost != "" && l != nil && (l.PasswordAuth && l.Password == "" || l.KeyEncrypted && l.KeyPassphrase == "") {
+			return fmt.Errorf("logging into %s: jump host %s: %w: %w: a password or passphrase it needs was not entered", h.Name, h.JumpHost, engine.ErrJumpHost, engine.ErrAuth)
 		}
 	}
 	return nil

@@ -163,20 +163,33 @@ func testConfig(h engine.Host, knownHosts string) ssh.Config {
 	return cfg
 }
 
-// jumpOf is the wizard host's bastion as a host of its own: the address and user of h.JumpHost (the
-// user defaults to h's), h's credentials (the wizard has one set per host), h.JumpHostKey as its key.
+// jumpOf is the wizard host's bastion as a host of its own: the address of h.JumpHost, h.JumpHostKey as
+// its key, and its own login (h.JumpLogin) or else h's user and credentials. (A record from before
+// JumpLogin may name the bastion's user in h.JumpHost, user@host:port, with h's credentials.)
 func jumpOf(h engine.Host) (engine.Host, error) {
 	j, err := parseJump(h.JumpHost)
 	if err != nil {
 		return engine.Host{}, fmt.Errorf("testing %s: %w", h.Name, err)
 	}
-	jh := engine.Host{Name: h.Name + " (jump host " + j.Address + ")", Address: j.Address, Port: j.Port, User: j.User,
-		KeyPath: h.KeyPath, Password: h.Password, KeyPassphrase: h.KeyPassphrase, HostKey: h.JumpHostKey}
+	jh := engine.Host{Name: h.Name + " (jump host " + j.Address + ")", Address: j.Address, Port: j.Port, HostKey: h.JumpHostKey}
+	if l := h.JumpLogin; l != nil {
+		jh.User, jh.KeyPath, jh.Password, jh.KeyPassphrase = l.User, l.KeyPath, l.Password, l.KeyPassphrase
+		jh.PasswordAuth, jh.KeyEncrypted = l.PasswordAuth, l.KeyEncrypted
+		return jh, nil
+	}
+	jh.User, jh.KeyPath, jh.Password, jh.KeyPassphrase = j.User, h.KeyPath, h.Password, h.KeyPassphrase
+	jh.PasswordAuth, jh.KeyEncrypted = h.PasswordAuth, h.KeyEncrypted
 	if jh.User == "" {
 		jh.User = h.User
 	}
 	return jh, nil
 }
+
+// atJump marks err as a failure at the jump host (engine.ErrJumpHost), its text unchanged.
+type atJump struct{ error }
+
+func (e atJump) Unwrap() error        { return e.error }
+func (e atJump) Is(target error) bool { return target == engine.ErrJumpHost }
 
 // keyCheck is a KeyCheck for an accepted known_hosts line.
 func keyCheck(status engine.KeyStatus, line string) *engine.KeyCheck {
@@ -204,7 +217,10 @@ func testThroughJump(ctx context.Context, h engine.Host) (engine.Connection, err
 	if h.JumpHostKey == "" {
 		jc, err := probe(ctx, jh)
 		if err != nil {
-			return engine.Connection{}, err
+			if ctx.Err() != nil {
+				return engine.Connection{}, err
+			}
+			return engine.Connection{}, atJump{err}
 		}
 		return engine.Connection{KeyStatus: engine.KeyUnchecked, Jump: &engine.KeyCheck{Status: engine.KeyNew, Fingerprint: jc.Fingerprint, KeyLine: jc.KeyLine}}, nil
 	}
@@ -222,6 +238,7 @@ func testThroughJump(ctx context.Context, h engine.Host) (engine.Connection, err
 		return engine.Connection{}, fmt.Errorf("testing %s: %w", h.Name, err)
 	}
 	jcfg := testConfig(jh, kh)
+	jcfg.Bastion = true
 	jumpOK := keyCheck(engine.KeyKnown, h.JumpHostKey)
 	if h.HostKey == "" {
 		bastion, err := ssh.Dial(ctx, jcfg)
@@ -244,10 +261,11 @@ func testThroughJump(ctx context.Context, h engine.Host) (engine.Connection, err
 	cfg.Jump = &jcfg
 	c, err := ssh.Dial(ctx, cfg)
 	if err != nil {
-		var hke *ssh.HostKeyError
-		if errors.As(err, &hke) && hke.Addr == addr(jh) || errors.Is(err, ssh.ErrAuthFailed) && strings.Contains(err.Error(), "through jump host") {
+		var je *ssh.JumpError
+		if errors.As(err, &je) {
 			return jumpFailed(ctx, h, jh, err)
 		}
+		var hke *ssh.HostKeyError
 		conn := engine.Connection{Jump: jumpOK}
 		if errors.As(err, &hke) {
 			if errors.Is(err, ssh.ErrUnknownHostKey) {
@@ -288,7 +306,10 @@ func jumpFailed(ctx context.Context, h, jh engine.Host, err error) (engine.Conne
 	if errors.Is(err, ssh.ErrHostKeyMismatch) {
 		conn.Jump.Status = engine.KeyChanged
 	}
-	return conn, connErr(engine.Host{Name: h.Name + ": jump host " + jh.Address}, err)
+	if ctx.Err() != nil {
+		return conn, ctx.Err()
+	}
+	return conn, atJump{connErr(engine.Host{Name: h.Name + ": jump host " + addr(jh)}, err)}
 }
 
 // keyPart drops the host patterns of a known_hosts line.

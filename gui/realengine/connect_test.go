@@ -221,3 +221,80 @@ func TestTestConnectionThroughJumpHost(t *testing.T) {
 		}
 	}
 }
+
+// A bastion with a login of its own (two real sshd): another user, a forward-only account without a shell,
+// and another key than the host's, encrypted. Test connection goes through in its three steps with the
+// bastion's credentials, and so does Preflight (the installer's path, which Install and the management
+// session share). The host's credentials, or a wrong passphrase, on the bastion fail with ErrAuth and
+// ErrJumpHost and an error naming the bastion, its user, not the host: the host itself was not reached.
+func TestTestConnectionThroughJumpHostWithItsOwnLogin(t *testing.T) {
+	bastion := sshtest.Start(t, sshtest.Options{})
+	target := sshtest.Start(t, sshtest.Options{})
+	jumpKey := filepath.Join(t.TempDir(), "bastion_key")
+	bastion.Authorize(t, sshtest.BastionUser, sshtest.WriteKey(t, jumpKey, []byte("gate phrase")))
+	e := New(Options{})
+	ctx := context.Background()
+	h := engine.Host{Name: "Node 1", Address: "127.0.0.1", Port: target.Port, User: "root", KeyPath: target.ClientKey, Role: engine.RoleServer,
+		JumpHost:  fmt.Sprintf("127.0.0.1:%d", bastion.Port),
+		JumpLogin: &engine.Login{User: sshtest.BastionUser, KeyPath: jumpKey, KeyEncrypted: true, KeyPassphrase: "gate phrase"}}
+
+	first, err := e.TestConnection(ctx, h)
+	if err != nil || first.Jump == nil || first.Jump.Status != engine.KeyNew || first.KeyStatus != engine.KeyUnchecked {
+		t.Fatalf("first contact: %+v, %v", first, err)
+	}
+	h.JumpHostKey = first.Jump.KeyLine
+	second, err := e.TestConnection(ctx, h)
+	if err != nil || second.KeyStatus != engine.KeyNew || second.Fingerprint != target.Fingerprint {
+		t.Fatalf("host's key through the bastion: %+v, %v", second, err)
+	}
+	h.HostKey = second.KeyLine
+	known, err := e.TestConnection(ctx, h)
+	if err != nil || known.KeyStatus != engine.KeyKnown || known.OS != "linux" || known.Jump.Status != engine.KeyKnown {
+		t.Fatalf("logged in through the bastion: %+v, %v", known, err)
+	}
+
+	s := engine.Site{Name: "gated", Dir: filepath.Join(t.TempDir(), "gated"), Hosts: []engine.Host{h}}
+	rows, err := e.Preflight(ctx, s, engine.Bundle{Platforms: []string{"linux/" + runtime.GOARCH}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.ID == "connect" || r.ID == "arch" && r.Severity != engine.Pass {
+			t.Fatalf("preflight through the bastion: %+v", r)
+		}
+	}
+	if len(rows) < 10 {
+		t.Fatalf("preflight through the bastion: %d rows", len(rows))
+	}
+
+	for name, l := range map[string]engine.Login{
+		"the host's key":     {User: sshtest.BastionUser, KeyPath: target.ClientKey},
+		"the host's user":    {User: "root", KeyPath: jumpKey, KeyEncrypted: true, KeyPassphrase: "gate phrase"},
+		"a wrong passphrase": {User: sshtest.BastionUser, KeyPath: jumpKey, KeyEncrypted: true, KeyPassphrase: "not the phrase"},
+	} {
+		for _, step := range []struct {
+			name    string
+			hostKey string
+		}{{"host key not accepted yet", ""}, {"both keys accepted", h.HostKey}} {
+			bad := h
+			bad.JumpLogin, bad.HostKey = &l, step.hostKey
+			c, err := e.TestConnection(ctx, bad)
+			if !errors.Is(err, engine.ErrJumpHost) || !strings.Contains(err.Error(), "jump host 127.0.0.1:"+strconv.Itoa(bastion.Port)) ||
+				c.KeyStatus != engine.KeyUnchecked || c.Fingerprint != "" {
+				t.Errorf("bastion login with %s (%s): %+v, %v", name, step.name, c, err)
+			}
+			if !errors.Is(err, engine.ErrAuth) {
+				t.Errorf("bastion login with %s (%s): want ErrAuth: %v", name, step.name, err)
+			}
+			if name != "a wrong passphrase" && !strings.Contains(err.Error(), fmt.Sprintf("refused user %q", l.User)) {
+				t.Errorf("bastion login with %s (%s): the error should name the bastion's user %s: %v", name, step.name, l.User, err)
+			}
+		}
+	}
+
+	// The host is reached only through the bastion: with the bastion down, nothing works.
+	bastion.Stop()
+	if _, err := e.TestConnection(ctx, h); !errors.Is(err, engine.ErrUnreachable) || !errors.Is(err, engine.ErrJumpHost) {
+		t.Fatalf("bastion down: %v", err)
+	}
+}

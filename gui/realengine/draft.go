@@ -40,7 +40,15 @@ func LoadSiteDraft(path string) (Draft, error) {
 		}
 		if j := s.Jump(h); j != nil {
 			jl := s.JumpLogin(j)
-			eh.JumpHost = jl.User + "@" + net.JoinHostPort(j.Address, strconv.Itoa(jl.Port))
+			eh.JumpHost = net.JoinHostPort(j.Address, strconv.Itoa(jl.Port))
+			if jl.User != l.User || jl.Auth != l.Auth {
+				// The bastion logs in as someone else: its own login, secrets typed on screen.
+				eh.JumpLogin = &engine.Login{User: jl.User, KeyPath: s.Path(jl.Auth.KeyFile),
+					PasswordAuth: jl.Auth.PasswordEnv != "" || jl.Auth.PasswordPrompt, KeyEncrypted: jl.Auth.KeyPassphraseEnv != ""}
+				if eh.JumpLogin.PasswordAuth {
+					d.Notes = append(d.Notes, fmt.Sprintf("%s: its jump host logs in with a password: type it on the Machines screen", h.Name))
+				}
+			}
 		}
 		d.Hosts = append(d.Hosts, eh)
 	}

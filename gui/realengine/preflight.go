@@ -88,11 +88,28 @@ func toSite(s engine.Site) (*siteMap, error) {
 			if err != nil {
 				return nil, fmt.Errorf("reading host %s: %w", h.Name, err)
 			}
-			// The jump host logs in with the host's own credentials (and user, unless the jump host
-			// names one): the wizard has one set per host.
-			j.Auth = sh.Auth
-			if j.User == "" {
-				j.User = h.User
+			if l := h.JumpLogin; l != nil {
+				// The bastion's own login; its secrets served from memory like the host's.
+				j.User, j.Auth = l.User, site.Auth{KeyFile: l.KeyPath}
+				if l.KeyPassphrase != "" {
+					env := fmt.Sprintf("FERRY_WIZARD_%d_JUMP_KEY_PASSPHRASE", i)
+					j.Auth.KeyPassphraseEnv, m.secrets[env] = env, l.KeyPassphrase
+				}
+				if l.Password != "" {
+					env := fmt.Sprintf("FERRY_WIZARD_%d_JUMP_PASSWORD", i)
+					j.Auth.PasswordEnv, m.secrets[env] = env, l.Password
+				}
+				if l.KeyPath == "" && l.Password == "" {
+					j.Auth.Agent = true
+				}
+			} else {
+				// No login of its own: the host's credentials (and user, unless an older record names one
+				// in the address).
+				j.Auth = sh.Auth
+				j.Auth.SudoPasswordEnv = "" // nothing runs on a bastion
+				if j.User == "" {
+					j.User = h.User
+				}
 			}
 			sh.JumpHost = j
 			if pk, _, _, _, err := xssh.ParseAuthorizedKey([]byte(keyPart(h.JumpHostKey))); h.JumpHostKey != "" && err == nil {
@@ -123,6 +140,14 @@ func missingSecret(h engine.Host) error {
 		return fmt.Errorf("logging into %s: %w: its key file %s needs a passphrase and none was entered", h.Name, engine.ErrAuth, h.KeyPath)
 	case h.SudoAsks && h.SudoPassword == "":
 		return fmt.Errorf("logging into %s: %w: its sudo asks for a password and none was entered", h.Name, engine.ErrAuth)
+	}
+	if l := h.JumpLogin; l != nil && h.JumpHost != "" {
+		switch {
+		case l.PasswordAuth && l.Password == "":
+			return atJump{fmt.Errorf("logging into the jump host %s of %s: %w: it logs in with a password and none was entered", h.JumpHost, h.Name, engine.ErrAuth)}
+		case l.KeyEncrypted && l.KeyPassphrase == "":
+			return atJump{fmt.Errorf("logging into the jump host %s of %s: %w: its key file %s needs a passphrase and none was entered", h.JumpHost, h.Name, engine.ErrAuth, l.KeyPath)}
+		}
 	}
 	return nil
 }
@@ -284,14 +309,26 @@ func connectFix(err error) string {
 	case errors.Is(err, ssh.ErrHostKeyMismatch):
 		return "The host's key changed. Confirm the new key on the host's console before going on; if it is a reinstalled host, remove and add it again."
 	case errors.Is(err, ssh.ErrAuthFailed), errors.Is(err, ssh.ErrPassphraseNeeded):
+		if errors.As(err, new(*ssh.JumpError)) {
+			return "The jump host refused its login: on Machines, check the jump host's own user, key file or password."
+		}
 		return "Check the user, key file or password of this machine."
 	default:
 		return "Check that the machine is on, reachable from this laptop and that sshd listens on the port given."
 	}
 }
 
-// hostErr wraps an installer error for one host with the wizard's sentinel.
+// hostErr wraps an installer error for one host with the wizard's sentinel (and ErrJumpHost when the
+// failure was at the host's bastion).
 func hostErr(name string, err error) error {
+	var je *ssh.JumpError
+	if errors.As(err, &je) {
+		return atJump{hostErr1(name, err)}
+	}
+	return hostErr1(name, err)
+}
+
+func hostErr1(name string, err error) error {
 	switch {
 	case errors.Is(err, ssh.ErrHostKeyMismatch):
 		return fmt.Errorf("%s: %w: %w", name, engine.ErrHostKeyMismatch, err)

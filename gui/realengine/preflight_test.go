@@ -192,6 +192,66 @@ func TestToSiteSecrets(t *testing.T) {
 	}
 }
 
+// A bastion with its own login becomes site.Jump{Address, Port, Login{User, Auth}}: its key file, and its
+// password or passphrase served from memory under names of its own; the installer's JumpLogin reads it
+// back as is. Without one, the bastion gets the host's user and credentials (never its sudo password).
+// A reopened site whose bastion secret was not entered is refused with ErrAuth and ErrJumpHost.
+func TestToSiteJumpLogin(t *testing.T) {
+	h := engine.Host{Name: "a", Address: "10.0.0.1", User: "ops", Role: engine.RoleServer, KeyPath: "/k", Sudo: true, SudoAsks: true, SudoPassword: "sudo-secret",
+		JumpHost: "bastion:2200", JumpLogin: &engine.Login{User: "gate", KeyPath: "/gate-key", KeyEncrypted: true, KeyPassphrase: "gate-pp"}}
+	pw := h
+	pw.Name, pw.Address, pw.JumpLogin = "b", "10.0.0.2", &engine.Login{User: "gate", PasswordAuth: true, Password: "gate-pw"}
+	same := h
+	same.Name, same.Address, same.JumpLogin = "c", "10.0.0.3", nil
+	m, err := toSite(engine.Site{Name: "x", Dir: t.TempDir(), Hosts: []engine.Host{h, pw, same}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	type login struct {
+		Address, User, KeyFile, Passphrase, Password string
+		Port                                         int
+		Agent                                        bool
+	}
+	var got []login
+	for _, sh := range m.site.Hosts {
+		j := m.site.Jump(sh)
+		l := m.site.JumpLogin(j)
+		got = append(got, login{Address: j.Address, Port: l.Port, User: l.User, KeyFile: l.Auth.KeyFile, Agent: l.Auth.Agent,
+			Passphrase: m.getenv(l.Auth.KeyPassphraseEnv), Password: m.getenv(l.Auth.PasswordEnv)})
+		if l.Auth.SudoPasswordEnv != "" {
+			t.Errorf("%s: the bastion was handed a sudo password", sh.Name)
+		}
+	}
+	want := []login{
+		{Address: "bastion", Port: 2200, User: "gate", KeyFile: "/gate-key", Passphrase: "gate-pp"},
+		{Address: "bastion", Port: 2200, User: "gate", Password: "gate-pw"},
+		{Address: "bastion", Port: 2200, User: "ops", KeyFile: "/k"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("bastion logins (-want +got):\n%s", diff)
+	}
+	agent := h
+	agent.JumpLogin = &engine.Login{User: "gate"}
+	if m, err := toSite(engine.Site{Name: "x", Dir: t.TempDir(), Hosts: []engine.Host{agent}}); err != nil || !m.site.Hosts[0].JumpHost.Auth.Agent {
+		t.Fatalf("bastion login without key or password: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		l    engine.Login
+		want string
+	}{
+		{"password", engine.Login{User: "gate", PasswordAuth: true}, "jump host bastion:2200 of a: authentication failed: it logs in with a password"},
+		{"passphrase", engine.Login{User: "gate", KeyPath: "/gate-key", KeyEncrypted: true}, "key file /gate-key needs a passphrase"},
+	} {
+		bad := h
+		bad.JumpLogin = &tc.l
+		_, err := toSite(engine.Site{Name: "x", Dir: t.TempDir(), Hosts: []engine.Host{bad}})
+		if !errors.Is(err, engine.ErrAuth) || !errors.Is(err, engine.ErrJumpHost) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("bastion %s not entered: %v", tc.name, err)
+		}
+	}
+}
+
 // Install gives the installer's preflight gate no consent: a failing check that Ferry could fix (the two
 // hosts share a hostname) stops Install before any host is changed. Fixes are applied only from the
 // Checks screen (ApplyFixes), for exactly the checks the user saw.

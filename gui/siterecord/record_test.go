@@ -19,7 +19,8 @@ func TestSaveLoadRoundTripNeverWritesSecrets(t *testing.T) {
 	r := Record{
 		Name: "plant-7", App: "shop", Version: "1.0.0",
 		Hosts: []engine.Host{{Name: "a", Address: "10.0.0.1", User: "ops", Role: engine.RoleServer,
-			Password: "hunter2-secret", KeyPassphrase: "pass-phrase-secret", HostKey: "10.0.0.1 ssh-ed25519 AAAA"}},
+			Password: "hunter2-secret", KeyPassphrase: "pass-phrase-secret", HostKey: "10.0.0.1 ssh-ed25519 AAAA", JumpHost: "bastion:2222",
+			JumpLogin: &engine.Login{User: "gate", KeyPath: "/gate", KeyPassphrase: "gate-pp-secret", KeyEncrypted: true, Password: "gate-pw-secret", PasswordAuth: true}}},
 		History: []engine.Release{{Version: "1.0.0", Action: "install", Result: "succeeded", Kept: true, Time: time.Unix(100, 0).UTC()}},
 		Updated: time.Unix(200, 0).UTC(),
 	}
@@ -31,7 +32,7 @@ func TestSaveLoadRoundTripNeverWritesSecrets(t *testing.T) {
 			return err
 		}
 		data, _ := os.ReadFile(p)
-		for _, secret := range []string{"hunter2-secret", "pass-phrase-secret"} {
+		for _, secret := range []string{"hunter2-secret", "pass-phrase-secret", "gate-pp-secret", "gate-pw-secret"} {
 			if bytes.Contains(data, []byte(secret)) {
 				t.Errorf("%s contains a secret", p)
 			}
@@ -51,6 +52,8 @@ func TestSaveLoadRoundTripNeverWritesSecrets(t *testing.T) {
 	}
 	want := r
 	want.Hosts[0].Password, want.Hosts[0].KeyPassphrase = "", ""
+	// The bastion's login is kept with which secrets it needs, not the secrets.
+	want.Hosts[0].JumpLogin = &engine.Login{User: "gate", KeyPath: "/gate", KeyEncrypted: true, PasswordAuth: true}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Fatalf("round trip (-want +got):\n%s", d)
 	}

@@ -1,6 +1,8 @@
 package ssh
 
 import (
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -33,6 +35,9 @@ type Config struct {
 
 	// Jump is an optional bastion this host is reached through.
 	Jump *Config
+	// Bastion: the host only opens channels to others (a jump host; set on Jump automatically). Nothing
+	// is run on it, not even `id -u`, because a bastion account often has no shell (nologin, ForceCommand).
+	Bastion bool
 
 	// KnownHosts is the site's known_hosts file (created on first use).
 	KnownHosts string
@@ -93,6 +98,9 @@ func (c *Config) clientConfig(lastHostKeyErr *error) (*xssh.ClientConfig, func()
 		case errAs(err, &missing):
 			cleanup()
 			return nil, func() {}, fmt.Errorf("key file %s is encrypted: give its passphrase (keyPassphraseEnv in the site file): %w", c.KeyFile, ErrPassphraseNeeded)
+		case errors.Is(err, x509.IncorrectPasswordError):
+			cleanup()
+			return nil, func() {}, fmt.Errorf("%w: the passphrase of key file %s is wrong", ErrAuthFailed, c.KeyFile)
 		case err != nil:
 			cleanup()
 			return nil, func() {}, fmt.Errorf("parsing key file %s (wrong passphrase?): %w", c.KeyFile, err)

@@ -152,13 +152,14 @@ func (h *Host) connect(ctx context.Context) error {
 				j.Audit = h.cfg.Audit
 			}
 			if j.Name == "" {
-				j.Name = h.cfg.Name + " (jump " + j.Address + ")"
+				j.Name = h.cfg.Name + " (jump host " + j.Address + ")"
 			}
+			j.Bastion = true
 			h.jump = &Host{cfg: j}
 		}
 		jc, err := h.jump.getClient(ctx)
 		if err != nil {
-			return fmt.Errorf("through jump host: %w", err)
+			return &JumpError{Name: h.jump.cfg.Name, Addr: h.jump.cfg.addr(), Err: err}
 		}
 		conn, err = jc.DialContext(ctx, "tcp", addr)
 		if err != nil {
@@ -185,6 +186,9 @@ func (h *Host) connect(ctx context.Context) error {
 			return ctx.Err()
 		}
 		if strings.Contains(err.Error(), "unable to authenticate") {
+			if h.cfg.Bastion {
+				return fmt.Errorf("%w: %s refused user %q with the configured credentials: check the jump host's own user and key or password (jumpHost's user and auth in the site file)", ErrAuthFailed, h.cfg.Name, h.cfg.User)
+			}
 			return fmt.Errorf("%w: %s refused user %q with the configured credentials: check the key, password or agent in the site file", ErrAuthFailed, h.cfg.Name, h.cfg.User)
 		}
 		return err
@@ -195,6 +199,9 @@ func (h *Host) connect(ctx context.Context) error {
 	go func() { client.Wait(); close(dead) }()
 	h.client, h.raw, h.dead = client, conn, dead
 	h.startKeepAlive(client, dead)
+	if h.cfg.Bastion {
+		return nil
+	}
 
 	// Learn the login user's uid: decides between direct writes and sudo.
 	out, err := runOn(ctx, client, "id -u", nil)

@@ -43,3 +43,18 @@ func (e *HostKeyError) Error() string {
 		"then delete that line and accept the new key",
 		ErrHostKeyMismatch, e.Host, e.Addr, e.KeyType, e.Fingerprint, e.KnownHosts, e.Line, strings.Join(e.Known, ", "))
 }
+
+// JumpError is a failure to reach or log into the jump host (bastion) a host is reached through: the
+// host behind it was not contacted. Err keeps the cause visible to errors.Is (ErrAuthFailed,
+// ErrPassphraseNeeded, a HostKeyError whose Addr is the bastion's).
+type JumpError struct {
+	Name string // the bastion's name in messages, e.g. "cp1 (jump host bastion)"
+	Addr string // the bastion's host:port
+	Err  error
+}
+
+func (e *JumpError) Unwrap() error { return e.Err }
+
+func (e *JumpError) Error() string {
+	return fmt.Sprintf("through jump host %s: %v", e.Addr, e.Err)
+}

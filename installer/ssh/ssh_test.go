@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -351,5 +352,70 @@ func TestUnreachableHost(t *testing.T) {
 	_, err = Dial(context.Background(), cfg)
 	if err == nil || !strings.Contains(err.Error(), "is the host up") || time.Since(start) > 5*time.Second {
 		t.Fatalf("closed port: %v after %v", err, time.Since(start))
+	}
+}
+
+// A bastion with a login of its own: another user (a forward-only account without a shell, as sites give
+// for a bastion) and another key than the host behind it. The host is reached with the bastion's own
+// credentials; the host's credentials, a wrong password or a missing passphrase on the bastion fail as a
+// JumpError naming the bastion, and the host is never contacted.
+func TestJumpHostOwnLogin(t *testing.T) {
+	bastion := sshtest.Start(t, sshtest.Options{PasswordAuth: true})
+	target := sshtest.Start(t, sshtest.Options{})
+	keys := t.TempDir()
+	jumpKey := filepath.Join(keys, "bastion_key")
+	bastion.Authorize(t, sshtest.BastionUser, sshtest.WriteKey(t, jumpKey, nil))
+	encKey := filepath.Join(keys, "bastion_enc_key")
+	bastion.Authorize(t, sshtest.BastionUser, sshtest.WriteKey(t, encKey, []byte("bastion phrase")))
+	rec := t.TempDir()
+	cfg := rootConfig(t, target, rec)
+	cfg.AcceptHostKeys = []string{target.Fingerprint, bastion.Fingerprint}
+	jump := Config{Name: "node1 (jump host bastion)", Address: "127.0.0.1", Port: bastion.Port, User: sshtest.BastionUser, KeyFile: jumpKey, KeepAlive: -1}
+	cfg.Jump = &jump
+	log, _ := audit.Open(rec)
+	cfg.Audit = log
+
+	h := dial(t, cfg)
+	res, err := h.Run(context.Background(), host.Cmd{Line: "id -un"})
+	if err != nil || strings.TrimSpace(string(res.Stdout)) != "root" || !h.IsRoot() {
+		t.Fatalf("on the host through the bastion: %q %v (root %v)", res.Stdout, err, h.IsRoot())
+	}
+	h.Close()
+	es, _ := audit.Read(filepath.Join(rec, audit.FileName))
+	var users []string
+	for _, e := range es {
+		if e.Kind == "connect" {
+			users = append(users, e.Host+" as "+e.User)
+		}
+	}
+	if want := []string{"node1 (jump host bastion) as nobody", "node1 as root"}; !slices.Equal(users, want) {
+		t.Fatalf("connections recorded %q, want %q", users, want)
+	}
+
+	enc := jump
+	enc.KeyFile = encKey
+	cfg.Jump = &enc
+	_, err = Dial(context.Background(), cfg)
+	var je *JumpError
+	if !errors.Is(err, ErrPassphraseNeeded) || !errors.As(err, &je) || je.Addr != bastion.Addr() {
+		t.Fatalf("encrypted bastion key without its passphrase: %v", err)
+	}
+	enc.KeyPassphrase = []byte("bastion phrase")
+	dial(t, cfg).Close()
+
+	for name, wrong := range map[string]Config{
+		"the host's key":   {KeyFile: target.ClientKey},
+		"a wrong password": {Password: []byte("not-the-bastion-password")},
+	} {
+		j := jump
+		j.KeyFile, j.Password = wrong.KeyFile, wrong.Password
+		cfg.Jump = &j
+		_, err := Dial(context.Background(), cfg)
+		if !errors.Is(err, ErrAuthFailed) || !errors.As(err, &je) || je.Addr != bastion.Addr() {
+			t.Fatalf("bastion login with %s: err = %v, want ErrAuthFailed in a JumpError for %s", name, err, bastion.Addr())
+		}
+		if msg := err.Error(); !strings.Contains(msg, "jump host "+bastion.Addr()) || !strings.Contains(msg, `user "nobody"`) || strings.Contains(msg, "not-the-bastion-password") {
+			t.Fatalf("bastion login with %s: the error should name the bastion and its user, never the password: %v", name, err)
+		}
 	}
 }

@@ -33,6 +33,11 @@ type Server struct {
 	opts Options
 }
 
+// BastionUser is a login that exists on every Debian system and has no shell (/usr/sbin/nologin): the
+// kind of forward-only account a site's bastion gives, which can open channels but run nothing. Tests
+// authorise their own key for it with Authorize.
+const BastionUser = "nobody"
+
 // Options tune a server.
 type Options struct {
 	// PasswordAuth enables password logins.
@@ -72,6 +77,14 @@ func Start(t testing.TB, o Options) *Server {
 	writeKey(t, s.ClientKey, priv, nil)
 	s.ClientPub, _ = xssh.NewPublicKey(pub)
 	os.MkdirAll(filepath.Join(s.Dir, "authorized_keys"), 0o755)
+	// sshd reads a user's authorized keys as that user: let a user other than root (BastionUser) reach
+	// them through the test's private temporary folders (traverse only, no listing; the keys in them
+	// stay 0600).
+	for _, d := range []string{s.Dir, filepath.Dir(s.Dir)} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
 	s.Authorize(t, "root", s.ClientPub)
 	s.newHostKey()
 	s.Port = freePort(t)
