@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -28,6 +26,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
 
+	"github.com/ferry-delivery/ferry/internal/fsutil"
 	"github.com/ferry-delivery/ferry/payload"
 	"github.com/ferry-delivery/ferry/test/lab"
 )
@@ -110,16 +109,11 @@ func k3sAssets(t *testing.T, dir, standin string) payload.K3sRelease {
 
 func fileSum(t *testing.T, p string) string {
 	t.Helper()
-	f, err := os.Open(p)
+	s, err := fsutil.SHA256File(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return s
 }
 
 // shopBundle is what one version of the app "shop" ships: the images it carries (ref -> image; they

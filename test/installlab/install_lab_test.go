@@ -5,10 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,6 +22,7 @@ import (
 	"github.com/ferry-delivery/ferry/installer"
 	"github.com/ferry-delivery/ferry/installer/preflight"
 	"github.com/ferry-delivery/ferry/installer/site"
+	"github.com/ferry-delivery/ferry/internal/fsutil"
 	"github.com/ferry-delivery/ferry/internal/progress"
 	"github.com/ferry-delivery/ferry/payload"
 	"github.com/ferry-delivery/ferry/test/lab"
@@ -38,16 +36,11 @@ const EnvStandinBin = "STANDIN_BIN_DIR"
 
 func sum(t *testing.T, p string) string {
 	t.Helper()
-	f, err := os.Open(p)
+	s, err := fsutil.SHA256File(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
+	return s
 }
 
 func copyFile(t *testing.T, src, dst string) {
