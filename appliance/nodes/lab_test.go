@@ -47,10 +47,7 @@ WantedBy=multi-user.target
 // config travel), restart k3s (every kept image stays pinned while a k3s-pinned control image is
 // un-pinned by the start-up pass, proving it ran), prune v1 (its images go, v2's stay), and place a chart.
 func TestNodesOnStandinLab(t *testing.T) {
-	bin := os.Getenv("FERRY_STANDIN_BIN")
-	if os.Getenv(lab.EnvEnable) == "1" && bin == "" {
-		t.Fatal("FERRY_STANDIN_BIN not set (make test-appliance-nodes)")
-	}
+	bin := lab.NeedEnv(t, "FERRY_STANDIN_BIN", "test-appliance-nodes")
 	_, inv := lab.TestSite(t, LabID, []lab.HostSpec{{Arch: lab.AMD64, Containers: true}})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()

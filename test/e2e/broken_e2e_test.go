@@ -169,12 +169,7 @@ func (s rbSite) try(host int, cmd string) (string, error) {
 }
 
 func (s rbSite) client(host int) (*ssh.Client, error) {
-	h := s.inv.Hosts[host]
-	cfg, err := h.KeyConfig()
-	if err != nil {
-		return nil, err
-	}
-	return lab.Dial(s.ctx, h, cfg, 10*time.Second)
+	return s.inv.Hosts[host].KeyClient(s.ctx)
 }
 
 func (s rbSite) kubectl(args string) string { return strings.TrimSpace(s.sh(0, "k3s kubectl "+args)) }

@@ -54,10 +54,7 @@ func bringUp(t *testing.T, id int, target, gate, what string) *labSite {
 	if gate != "" && os.Getenv(gate) != "1" {
 		t.Skip(what + ": run it through make " + target + " (sets " + gate + "=1)")
 	}
-	standin, ferryctl := os.Getenv("FERRY_STANDIN_BIN"), os.Getenv("FERRYCTL_BIN")
-	if os.Getenv(lab.EnvEnable) == "1" && (standin == "" || ferryctl == "") {
-		t.Fatal("FERRY_STANDIN_BIN / FERRYCTL_BIN not set: run make " + target)
-	}
+	standin, ferryctl := lab.NeedEnv(t, "FERRY_STANDIN_BIN", target), lab.NeedEnv(t, "FERRYCTL_BIN", target)
 	s := &labSite{began: time.Now(), ferryctl: ferryctl}
 	_, s.inv = lab.TestSite(t, id, []lab.HostSpec{{Arch: lab.AMD64, Containers: true}, {Arch: lab.AMD64, Containers: true}})
 	t.Logf("MEASURE lab up (2 hosts): %s", time.Since(s.began).Round(time.Second))
@@ -176,18 +173,10 @@ func (s *labSite) writeBundle(t *testing.T, b shopBundle) string {
 func (s *labSite) siteFile(t *testing.T, name string) (string, []string) {
 	t.Helper()
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "name: %s\ndefaults: {user: root, auth: {keyFile: %s}}\nhosts:\n", name, s.inv.Hosts[0].KeyFile)
+	fmt.Fprintf(&sb, "name: %s\ndefaults: {user: root, auth: {keyFile: %s}}\n", name, s.inv.Hosts[0].KeyFile)
+	sb.WriteString(s.inv.SiteHosts(1))
 	var accept []string
-	for i, h := range s.inv.Hosts {
-		role := "agent"
-		if i == 0 {
-			role = "server"
-		}
-		port := h.Port
-		if port == 0 {
-			port = 22
-		}
-		fmt.Fprintf(&sb, "  - {name: %s, address: %s, port: %d, role: %s}\n", h.Name, h.Address, port, role)
+	for _, h := range s.inv.Hosts {
 		accept = append(accept, "--accept-host-key", h.Fingerprint)
 	}
 	sb.WriteString("k3s: {disable: [coredns, servicelb, traefik, local-storage, metrics-server]}\n")
@@ -274,11 +263,7 @@ func (f ferryctlCLI) stream(args []string, each func(cmd *exec.Cmd, line string)
 
 // onHost runs cmd on lab host h over a fresh SSH connection.
 func onHost(ctx context.Context, h lab.Host, cmd string) (stdout, stderr string, err error) {
-	cfg, err := h.KeyConfig()
-	if err != nil {
-		return "", "", err
-	}
-	c, err := lab.Dial(ctx, h, cfg, 10*time.Second)
+	c, err := h.KeyClient(ctx)
 	if err != nil {
 		return "", "", err
 	}

@@ -141,18 +141,10 @@ func defaultRoutes(t *testing.T, ctx context.Context, l *lab.Lab, inv *lab.Inven
 // labSite writes a site file for the inventory's hosts: the first a server, the rest agents.
 func labSite(t *testing.T, inv *lab.Inventory, servers int) (*site.Site, []string) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "name: installlab\nrecords: %s\ndefaults: {user: root, auth: {keyFile: %s}}\nhosts:\n", filepath.Join(t.TempDir(), "records"), inv.Hosts[0].KeyFile)
+	fmt.Fprintf(&b, "name: installlab\nrecords: %s\ndefaults: {user: root, auth: {keyFile: %s}}\n", filepath.Join(t.TempDir(), "records"), inv.Hosts[0].KeyFile)
+	b.WriteString(inv.SiteHosts(servers))
 	var fps []string
-	for i, h := range inv.Hosts {
-		role := site.RoleAgent
-		if i < servers {
-			role = site.RoleServer
-		}
-		port := h.Port
-		if port == 0 {
-			port = 22
-		}
-		fmt.Fprintf(&b, "  - {name: %s, address: %s, port: %d, role: %s}\n", h.Name, h.Address, port, role)
+	for _, h := range inv.Hosts {
 		fps = append(fps, h.Fingerprint)
 	}
 	// The stand-in has none of k3s's packaged add-ons (docs/k3s-standin.md): their checks would never pass.
@@ -169,10 +161,7 @@ func labSite(t *testing.T, inv *lab.Inventory, servers int) (*site.Site, []strin
 }
 
 func TestInstallOnLab(t *testing.T) {
-	binDir := os.Getenv(EnvStandinBin)
-	if binDir == "" && os.Getenv(lab.EnvEnable) == "1" {
-		t.Fatal(EnvStandinBin + " not set: run make test-install")
-	}
+	binDir := lab.NeedEnv(t, EnvStandinBin, "test-install")
 	began := time.Now()
 	l, inv := lab.TestSite(t, LabID, []lab.HostSpec{
 		{Arch: lab.AMD64, Containers: true}, {Arch: lab.AMD64, Containers: true}, {Arch: lab.ARM64, Containers: true},

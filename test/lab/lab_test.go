@@ -193,3 +193,21 @@ func TestHexEscape(t *testing.T) {
 		t.Fatalf("hexEscape = %q", got)
 	}
 }
+
+func TestSiteHosts(t *testing.T) {
+	inv := &Inventory{Hosts: []Host{
+		{Name: "ferrylab9-1", Address: "10.231.9.11"},
+		{Name: "ferrylab9-2", Address: "10.231.9.12", Port: 2222},
+		{Name: "ferrylab9-3", Address: "10.231.9.13", Port: 22},
+	}}
+	want := "hosts:\n" +
+		"  - {name: ferrylab9-1, address: 10.231.9.11, port: 22, role: server}\n" +
+		"  - {name: ferrylab9-2, address: 10.231.9.12, port: 2222, role: server}\n" +
+		"  - {name: ferrylab9-3, address: 10.231.9.13, port: 22, role: agent}\n"
+	if d := cmp.Diff(want, inv.SiteHosts(2)); d != "" {
+		t.Fatalf("SiteHosts(2) (-want +got):\n%s", d)
+	}
+	if got := inv.Hosts[1].Addr(); got != "10.231.9.12:2222" {
+		t.Errorf("Addr = %q", got)
+	}
+}

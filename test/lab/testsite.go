@@ -18,6 +18,18 @@ const (
 	EnvInventory = "FERRY_LAB_INVENTORY"
 )
 
+// NeedEnv returns $name, which the make target of a site scenario sets (the stand-in binary, a built
+// ferryctl): a lab run (FERRY_LAB=1) without it fails, naming target; otherwise it may be empty, as the
+// scenario then skips in TestSite.
+func NeedEnv(tb testing.TB, name, target string) string {
+	tb.Helper()
+	v := os.Getenv(name)
+	if v == "" && os.Getenv(EnvEnable) == "1" {
+		tb.Fatal(name + " not set: run make " + target)
+	}
+	return v
+}
+
 // TestSite gives a test a site: the hosts of the inventory in $FERRY_LAB_INVENTORY (lab is then nil:
 // no fault knobs), or a fresh lab with ID id booted from hosts and torn down when the test ends. It
 // skips the test unless FERRY_LAB=1 and running as root, so plain `go test ./...` stays fast. Each
