@@ -16,17 +16,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
 
-	"github.com/ferry-delivery/ferry/internal/fsutil"
+	"github.com/ferry-delivery/ferry/internal/testk3s"
 	"github.com/ferry-delivery/ferry/payload"
 	"github.com/ferry-delivery/ferry/test/lab"
 )
@@ -77,40 +75,9 @@ func bringUp(t *testing.T, id int, target, gate, what string) *labSite {
 // the release's checksum file (shared by every version: upgrades leave k3s alone).
 func k3sAssets(t *testing.T, dir, standin string) payload.K3sRelease {
 	t.Helper()
-	bin := filepath.Join(dir, "k3s")
-	b, err := os.ReadFile(standin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	pause, err := random.Image(4096, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag, _ := name.NewTag("docker.io/rancher/mirrored-pause:3.6")
-	air := filepath.Join(dir, "k3s-airgap-images-amd64.tar")
-	if err := tarball.WriteToFile(air, tag, pause); err != nil {
-		t.Fatal(err)
-	}
-	ck := filepath.Join(dir, "sha256sum-amd64.txt")
-	sums := fmt.Sprintf("%s  k3s\n%s  k3s-airgap-images-amd64.tar\n", fileSum(t, bin), fileSum(t, air))
-	if err := os.WriteFile(ck, []byte(sums), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	return payload.K3sRelease{Version: "v1.35.8+standin", Assets: map[payload.Platform]payload.K3sAssets{
-		amd64: {Binary: bin, Checksums: ck, AirgapImages: air},
+		amd64: testk3s.StandinAssets(t, dir, "amd64", standin, "docker.io/rancher/mirrored-pause:3.6"),
 	}}
-}
-
-func fileSum(t *testing.T, p string) string {
-	t.Helper()
-	s, err := fsutil.SHA256File(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
 }
 
 // shopBundle is what one version of the app "shop" ships: the images it carries (ref -> image; they

@@ -12,9 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -24,6 +21,7 @@ import (
 	"github.com/ferry-delivery/ferry/installer/site"
 	"github.com/ferry-delivery/ferry/internal/fsutil"
 	"github.com/ferry-delivery/ferry/internal/progress"
+	"github.com/ferry-delivery/ferry/internal/testk3s"
 	"github.com/ferry-delivery/ferry/payload"
 	"github.com/ferry-delivery/ferry/test/lab"
 )
@@ -34,49 +32,14 @@ const LabID = 1
 // EnvStandinBin names the directory holding bin/k3s-standin-{amd64,arm64} (make standin).
 const EnvStandinBin = "STANDIN_BIN_DIR"
 
-func sum(t *testing.T, p string) string {
-	t.Helper()
-	s, err := fsutil.SHA256File(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-func copyFile(t *testing.T, src, dst string) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // testBundle writes a TEST bundle whose per-platform k3s is the stand-in (never a user's bundle) and
 // whose air-gap archives are small random images, with the release's sha256sum files.
 func testBundle(t *testing.T, binDir string) string {
 	dir := t.TempDir()
 	rel := payload.K3sRelease{Version: "v1.35.8+standin", Assets: map[payload.Platform]payload.K3sAssets{}}
 	for i, arch := range []string{"amd64", "arm64"} {
-		bin := filepath.Join(dir, map[string]string{"amd64": "k3s", "arm64": "k3s-arm64"}[arch])
-		copyFile(t, filepath.Join(binDir, "k3s-standin-"+arch), bin)
-		img, err := random.Image(4096, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tag, _ := name.NewTag(fmt.Sprintf("docker.io/rancher/mirrored-pause:3.%d", 6+i))
-		air := filepath.Join(dir, "k3s-airgap-images-"+arch+".tar")
-		if err := tarball.WriteToFile(air, tag, img); err != nil {
-			t.Fatal(err)
-		}
-		sums := fmt.Sprintf("%s  %s\n%s  %s\n", sum(t, bin), filepath.Base(bin), sum(t, air), filepath.Base(air))
-		ck := filepath.Join(dir, "sha256sum-"+arch+".txt")
-		if err := os.WriteFile(ck, []byte(sums), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		rel.Assets[payload.Platform("linux/"+arch)] = payload.K3sAssets{Binary: bin, Checksums: ck, AirgapImages: air}
+		rel.Assets[payload.Platform("linux/"+arch)] = testk3s.StandinAssets(t, dir, arch,
+			filepath.Join(binDir, "k3s-standin-"+arch), fmt.Sprintf("docker.io/rancher/mirrored-pause:3.%d", 6+i))
 	}
 	dst := filepath.Join(dir, "test.ferry")
 	err := payload.Write(context.Background(), dst, payload.Source{
@@ -221,7 +184,11 @@ func TestInstallOnLab(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := sum(t, filepath.Join(binDir, "k3s-standin-"+h.Arch)); !strings.HasPrefix(out, want) {
+		want, err := fsutil.SHA256File(filepath.Join(binDir, "k3s-standin-"+h.Arch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(out, want) {
 			t.Errorf("%s (%s): /usr/local/bin/k3s is %s, want the %s stand-in %s", h.Name, h.Arch, out, h.Arch, want)
 		}
 	}
