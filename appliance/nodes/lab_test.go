@@ -19,6 +19,7 @@ import (
 	"github.com/ferry-delivery/ferry/appliance"
 	"github.com/ferry-delivery/ferry/installer/host"
 	"github.com/ferry-delivery/ferry/installer/ssh"
+	"github.com/ferry-delivery/ferry/internal/testimage"
 	"github.com/ferry-delivery/ferry/payload"
 	"github.com/ferry-delivery/ferry/test/lab"
 )
@@ -156,7 +157,7 @@ func TestNodesOnStandinLab(t *testing.T) {
 	}
 
 	// Control: an image pinned the way k3s pins agent/images content; k3s's start-up pass un-pins it.
-	ctl := testImage(t, 512, 1)
+	ctl := testimage.Random(t, 512, 1, "amd64")
 	cb := writeBundle(t, t.TempDir(), "control", "1", map[string]v1.Image{"registry.local/control:1": ctl})
 	var ca bytes.Buffer
 	if err := cb.WriteImageArchive(ctx, &ca, amd64, payload.ArchiveOptions{}); err != nil {

@@ -19,8 +19,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
 
@@ -236,49 +234,6 @@ func onHost(ctx context.Context, h lab.Host, cmd string) (stdout, stderr string,
 	}
 	defer c.Close()
 	return lab.Output(ctx, c, cmd, nil)
-}
-
-func withPlatform(t *testing.T, img v1.Image) v1.Image {
-	t.Helper()
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	out, err := mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// randomImage is a linux/amd64 image of layers random (incompressible) layers of size bytes each.
-func randomImage(t *testing.T, size, layers int64) v1.Image {
-	t.Helper()
-	img, err := random.Image(size, layers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return withPlatform(t, img)
-}
-
-// nextImage is base with its last layer replaced by a fresh random one of size bytes.
-func nextImage(t *testing.T, base v1.Image, size int64) (v1.Image, v1.Layer) {
-	t.Helper()
-	ls, err := base.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fresh, err := random.Layer(size, "application/vnd.docker.image.rootfs.diff.tar.gzip")
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, append(ls[:len(ls)-1:len(ls)-1], fresh)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return withPlatform(t, img), fresh
 }
 
 // newBlobBytes is what a node that has img's other layers lacks of img: fresh, img's config and its
