@@ -54,7 +54,8 @@ func (e *engine) change(ctx context.Context, verb string, res Result, b Bundle, 
 		ChartName: spec.ChartName, ChartDigest: spec.ChartDigest, Values: spec.Values, SecretPaths: spec.SecretPaths, SpecHash: spec.Hash,
 		ValuesRef: spec.ValuesSecret, SecretValues: spec.SecretValues, StaticChart: spec.StaticChart, Images: b.Images}
 	var err error
-	if rec.Overrides, err = overridesYAML(b.Overrides); err != nil {
+	// The record keeps the site's values in the canonical form ("" for none).
+	if rec.Overrides, err = ValuesYAML(b.Overrides); err != nil {
 		return res, nil, fmt.Errorf("%s %s: %w", verb, b.App, err)
 	}
 	if err := e.prepare(ctx, rec, spec.Chart, b.Chart); err != nil {

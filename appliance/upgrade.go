@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
-	"sigs.k8s.io/yaml"
 
 	"github.com/ferry-delivery/ferry/internal/progress"
 )
@@ -140,16 +139,4 @@ func (e *engine) siteValues(ctx context.Context, app string) (map[string]any, er
 		return nil, fmt.Errorf("reading the site's values of %s %s: %w", app, current.Version, err)
 	}
 	return v, nil
-}
-
-// overridesYAML is the record form of the site's values ("" for none).
-func overridesYAML(v map[string]any) (string, error) {
-	if len(v) == 0 {
-		return "", nil
-	}
-	b, err := yaml.Marshal(v)
-	if err != nil {
-		return "", fmt.Errorf("encoding the site's values: %w", err)
-	}
-	return string(b), nil
 }
