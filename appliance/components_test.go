@@ -172,10 +172,7 @@ func TestComponentsDownAndProgressing(t *testing.T) {
 // then an upgrade whose image never reached the node shows the failing workload and the service without
 // a ready endpoint.
 func TestStatusListsComponents(t *testing.T) {
-	c, _, _ := fakeCluster(t)
-	startSim(t, c)
-	log := &eventLog{}
-	o := testOptions(t, log)
+	c, o, log := simCluster(t)
 	ctx := context.Background()
 	if _, err := Deploy(ctx, c, bundle(t, "1.0.0", "ok"), o); err != nil {
 		t.Fatal(err)
