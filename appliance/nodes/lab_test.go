@@ -70,23 +70,9 @@ func TestNodesOnStandinLab(t *testing.T) {
 		}
 		return string(r.Stdout)
 	}
-	waitFor := func(what string, timeout time.Duration, f func() error) {
-		t.Helper()
-		deadline := time.Now().Add(timeout)
-		for {
-			err := f()
-			if err == nil {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within %s: %v", what, timeout, err)
-			}
-			time.Sleep(2 * time.Second)
-		}
-	}
 	ready := func(what string) {
 		t.Helper()
-		waitFor(what, 6*time.Minute, func() error {
+		lab.WaitFor(t, what, 6*time.Minute, 2*time.Second, func() error {
 			r, err := h.Run(ctx, host.Cmd{Line: "k3s kubectl get --raw /readyz && k3s ctr -n k8s.io version", Sudo: true})
 			if err != nil {
 				return err
@@ -171,7 +157,7 @@ func TestNodesOnStandinLab(t *testing.T) {
 	}
 	run("systemctl restart k3s.service", nil)
 	ready("stand-in ready after restart")
-	waitFor("start-up label pass", 2*time.Minute, func() error {
+	lab.WaitFor(t, "start-up label pass", 2*time.Minute, 2*time.Second, func() error {
 		l, ok := labelsOf(run)["registry.local/control:1"]
 		if !ok || strings.Contains(l, "pinned") {
 			return fmt.Errorf("control image present %v, labels %q", ok, l)
