@@ -63,15 +63,8 @@ func TestInstallGateOnLab(t *testing.T) {
 	fmt.Fprintf(&b, "  - {name: %s, address: %s, port: %d, role: server}\n", server.Name, server.Address, server.SSHPort())
 	fmt.Fprintf(&b, "  - {name: %s, address: %s, port: %d, role: agent, user: %s, auth: {passwordEnv: %s, sudoPasswordEnv: %s}}\n",
 		agent.Name, agent.Address, agent.SSHPort(), agent.SudoUser, sudoPasswordEnv, sudoPasswordEnv)
-	b.WriteString("k3s: {disable: [coredns, servicelb, traefik, local-storage, metrics-server]}\n")
-	sp := filepath.Join(t.TempDir(), "site.yaml")
-	if err := os.WriteFile(sp, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s, err := site.Load(sp)
-	if err != nil {
-		t.Fatal(err)
-	}
+	b.WriteString(standinK3s)
+	s := loadSite(t, b.String())
 	if strings.Contains(b.String(), pw) {
 		t.Fatal("the password ended up in the site file")
 	}

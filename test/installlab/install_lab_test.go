@@ -110,17 +110,26 @@ func labSite(t *testing.T, inv *lab.Inventory, servers int) (*site.Site, []strin
 	for _, h := range inv.Hosts {
 		fps = append(fps, h.Fingerprint)
 	}
-	// The stand-in has none of k3s's packaged add-ons (docs/k3s-standin.md): their checks would never pass.
-	b.WriteString("k3s: {disable: [coredns, servicelb, traefik, local-storage, metrics-server]}\n")
+	b.WriteString(standinK3s)
+	return loadSite(t, b.String()), fps
+}
+
+// standinK3s is the site file's k3s section for the stand-in, which has none of k3s's packaged add-ons
+// (docs/k3s-standin.md): their checks would never pass.
+const standinK3s = "k3s: {disable: [coredns, servicelb, traefik, local-storage, metrics-server]}\n"
+
+// loadSite writes doc as the site file and loads it, as Ferry reads a site.
+func loadSite(t *testing.T, doc string) *site.Site {
+	t.Helper()
 	p := filepath.Join(t.TempDir(), "site.yaml")
-	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s, err := site.Load(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, fps
+	return s
 }
 
 func TestInstallOnLab(t *testing.T) {
