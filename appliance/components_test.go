@@ -8,7 +8,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
-	helmv1 "github.com/k3s-io/helm-controller/pkg/apis/helm.cattle.io/v1"
 	"helm.sh/helm/v3/pkg/release"
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
@@ -18,14 +17,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
 
-// A release with every kind of component: the manifest as helm stores it.
-const componentsManifest = `---
-# Source: shop/templates/svc.yaml
-apiVersion: v1
-kind: Service
-metadata:
-  name: web
----
+// A release with every kind of component: the manifest as helm stores it, the shop's web, db and web
+// Service and more (Components sorts them by kind and name, whatever the manifest's order).
+const componentsManifest = manifest + `---
 # Source: shop/templates/admin.yaml
 apiVersion: v1
 kind: Service
@@ -43,18 +37,6 @@ apiVersion: apps/v1
 kind: DaemonSet
 metadata:
   name: agent
----
-# Source: shop/templates/web.yaml
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: web
----
-# Source: shop/templates/db.yaml
-apiVersion: apps/v1
-kind: StatefulSet
-metadata:
-  name: db
 ---
 # Source: shop/templates/migrate.yaml
 apiVersion: batch/v1
@@ -76,7 +58,7 @@ metadata:
 `
 
 func TestComponents(t *testing.T) {
-	chart := &helmv1.HelmChart{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: DefaultNamespace}, Spec: helmv1.HelmChartSpec{TargetNamespace: "shop"}}
+	chart := shopChart()
 	r := rel(2, release.StatusDeployed, hashNew, "Upgrade complete")
 	r.Manifest = componentsManifest
 	rels := helmReleases(t, r)
@@ -164,7 +146,7 @@ func TestComponents(t *testing.T) {
 }
 
 func TestComponentsDownAndProgressing(t *testing.T) {
-	chart := &helmv1.HelmChart{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: DefaultNamespace}, Spec: helmv1.HelmChartSpec{TargetNamespace: "shop"}}
+	chart := shopChart()
 	rels := helmReleases(t, rel(1, release.StatusDeployed, hashNew, "Install complete"))
 	crash := pullingPod("CrashLoopBackOff")
 	for _, tc := range []struct {
@@ -190,10 +172,7 @@ func TestComponentsDownAndProgressing(t *testing.T) {
 // then an upgrade whose image never reached the node shows the failing workload and the service without
 // a ready endpoint.
 func TestStatusListsComponents(t *testing.T) {
-	c, _, _ := fakeCluster(t)
-	startSim(t, c)
-	log := &eventLog{}
-	o := testOptions(t, log)
+	c, o, log := simCluster(t)
 	ctx := context.Background()
 	if _, err := Deploy(ctx, c, bundle(t, "1.0.0", "ok"), o); err != nil {
 		t.Fatal(err)

@@ -28,34 +28,46 @@ func Deploy(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, e
 	if spec.StaticChart != "" && e.o.Charts == nil {
 		return res, fmt.Errorf("deploying %s: %w", b.App, ErrNoChartPlacer)
 	}
+	var rec *Record
+	if res, rec, err = e.change(ctx, "deploying", res, b, spec, ActionDeploy, "", nil); err != nil || rec == nil {
+		return res, err
+	}
+	if res.Health.State != Healthy {
+		return res, unhealthy(b.App, res.Health)
+	}
+	return res, nil
+}
+
+// change is what Deploy and Upgrade share once the change is allowed: refuse an app another tool's
+// overlay holds, stop there on a dry run, record the change (action, replacing the record from: "" for a
+// first deploy), put the chart and each node's missing blobs on the site (plan nil: planned here), apply
+// and wait for health, which res then carries with the record. rec is nil when nothing was recorded (a
+// dry run, or a refusal before the record). verb is the gerund for errors ("deploying").
+func (e *engine) change(ctx context.Context, verb string, res Result, b Bundle, spec Spec, action Action, from string, plan *Plan) (Result, *Record, error) {
 	if err := e.checkOverlay(ctx, b.App); err != nil {
-		return res, fmt.Errorf("deploying %s: %w", b.App, err)
+		return res, nil, fmt.Errorf("%s %s: %w", verb, b.App, err)
 	}
 	if e.o.DryRun {
-		return res, nil
+		return res, nil, nil
 	}
-	rec := &Record{App: b.App, Version: b.Version, Action: ActionDeploy, BundleDigest: b.BundleDigest,
+	rec := &Record{App: b.App, Version: b.Version, Action: action, From: from, BundleDigest: b.BundleDigest,
 		ChartName: spec.ChartName, ChartDigest: spec.ChartDigest, Values: spec.Values, SecretPaths: spec.SecretPaths, SpecHash: spec.Hash,
 		ValuesRef: spec.ValuesSecret, SecretValues: spec.SecretValues, StaticChart: spec.StaticChart, Images: b.Images}
-	if rec.Overrides, err = overridesYAML(b.Overrides); err != nil {
-		return res, fmt.Errorf("deploying %s: %w", b.App, err)
+	var err error
+	// The record keeps the site's values in the canonical form ("" for none).
+	if rec.Overrides, err = ValuesYAML(b.Overrides); err != nil {
+		return res, nil, fmt.Errorf("%s %s: %w", verb, b.App, err)
 	}
 	if err := e.prepare(ctx, rec, spec.Chart, b.Chart); err != nil {
-		return res, fmt.Errorf("deploying %s: %w", b.App, err)
+		return res, nil, fmt.Errorf("%s %s: %w", verb, b.App, err)
 	}
-	if err := e.deliver(ctx, rec, spec, b, nil); err != nil {
+	if err := e.deliver(ctx, rec, spec, b, plan); err != nil {
 		e.finishErr(ctx, rec, err)
-		return res, err
+		return res, rec, err
 	}
 	h, changed, err := e.execute(ctx, rec, spec.Chart)
 	res.Record, res.Health, res.Changed, res.State = *rec, h, changed, rec.State
-	if err != nil {
-		return res, err
-	}
-	if h.State != Healthy {
-		return res, unhealthy(b.App, h)
-	}
-	return res, nil
+	return res, rec, err
 }
 
 // opening is what Deploy and Upgrade learn before deciding anything.

@@ -8,9 +8,8 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 
+	"github.com/ferry-delivery/ferry/internal/testimage"
 	"github.com/ferry-delivery/ferry/internal/testk3s"
 	"github.com/ferry-delivery/ferry/payload"
 )
@@ -26,16 +25,7 @@ func TestFromPayloadDeploys(t *testing.T) {
 		}
 		return p
 	}
-	img, err := random.Image(4096, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, _ := img.ConfigFile()
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
+	img := testimage.Random(t, 4096, 2, "amd64")
 	lp, err := layout.Write(filepath.Join(dir, "layout"), empty.Index)
 	if err != nil {
 		t.Fatal(err)

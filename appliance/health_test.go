@@ -23,6 +23,7 @@ const (
 	hashOld = "FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210FEDCBA9876543210"
 )
 
+// manifest is the shop release's manifest as helm stores it: web, db and web's Service.
 const manifest = `---
 # Source: shop/templates/web.yaml
 apiVersion: apps/v1
@@ -68,6 +69,11 @@ func helmReleases(t *testing.T, rels ...*release.Release) []*Release {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// shopChart is the app's HelmChart as Deploy applies it: in DefaultNamespace, targeting the app's namespace.
+func shopChart() *helmv1.HelmChart {
+	return &helmv1.HelmChart{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: DefaultNamespace}, Spec: helmv1.HelmChartSpec{TargetNamespace: "shop"}}
 }
 
 func rel(v int, status release.Status, hash, desc string) *release.Release {
@@ -125,7 +131,7 @@ func pullingPod(reason string) corev1.Pod {
 
 func TestEvaluate(t *testing.T) {
 	start := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
-	chart := &helmv1.HelmChart{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: DefaultNamespace}, Spec: helmv1.HelmChartSpec{TargetNamespace: "shop"}}
+	chart := shopChart()
 	failedChart := chart.DeepCopy()
 	failedChart.Status.Conditions = []helmv1.HelmChartCondition{{Type: helmv1.HelmChartFailed, Status: corev1.ConditionTrue, Reason: "Job failed", Message: "Job has reached configured number of retries without succeeding"}}
 	badChart := chart.DeepCopy()
@@ -228,7 +234,7 @@ func TestDecodeReleaseRejectsGarbage(t *testing.T) {
 func TestCollectFollowsReleaseNamespaces(t *testing.T) {
 	c, kube, h := fakeCluster(t)
 	ctx := context.Background()
-	hc := &helmv1.HelmChart{ObjectMeta: metav1.ObjectMeta{Name: "shop", Namespace: DefaultNamespace}, Spec: helmv1.HelmChartSpec{TargetNamespace: "shop"}}
+	hc := shopChart()
 	if _, err := h.HelmV1().HelmCharts(DefaultNamespace).Create(ctx, hc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}

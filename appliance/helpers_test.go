@@ -63,6 +63,16 @@ func startSim(t *testing.T, c *Cluster) *appliancetest.Sim {
 	return appliancetest.Start(t, c.Kube, c.Helm, DefaultNamespace)
 }
 
+// simCluster is where most scenario tests start: a fake cluster with helm-controller simulated on it, and
+// test options whose events go to the returned log.
+func simCluster(t *testing.T) (*Cluster, Options, *eventLog) {
+	t.Helper()
+	c, _, _ := fakeCluster(t)
+	startSim(t, c)
+	log := &eventLog{}
+	return c, testOptions(t, log), log
+}
+
 // The test app: a Deployment running the app image, a StatefulSet with a PVC, a Service. Asking for
 // sim.mode=helmFail makes the chart itself fail in helm's templating, as a broken chart would.
 const webTemplate = `{{- if .Values.sim }}{{ if eq (toString .Values.sim.mode) "helmFail" }}{{ fail "broken chart: web cannot render" }}{{ end }}{{ end -}}

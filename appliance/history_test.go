@@ -173,3 +173,35 @@ func TestRetain(t *testing.T) {
 		t.Errorf("default keep %v", got)
 	}
 }
+
+// The namespace comes from the newest succeeded record's spec: failed and in-progress records, and
+// records without a spec or a target namespace, are passed over.
+func TestTargetNamespace(t *testing.T) {
+	spec := func(ns string) json.RawMessage {
+		return json.RawMessage(`{"metadata":{"name":"shop"},"spec":{"targetNamespace":"` + ns + `"}}`)
+	}
+	records := []Record{
+		{ID: "1", State: StateSucceeded, Spec: spec("shop-old")},
+		{ID: "2", State: StateSucceeded, Spec: spec("shop")},
+		{ID: "3", State: StateSucceeded},
+		{ID: "4", State: StateSucceeded, Spec: spec("")},
+		{ID: "5", State: StateFailed, Spec: spec("elsewhere")},
+		{ID: "6", State: StateInProgress, Spec: spec("elsewhere")},
+	}
+	for _, tc := range []struct {
+		name    string
+		records []Record
+		want    string
+	}{
+		{"newest succeeded with a namespace", records, "shop"},
+		{"older when the newer lack one", records[:1], "shop-old"},
+		{"fallback without a succeeded record", records[4:], "fallback"},
+		{"fallback without records", nil, "fallback"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := TargetNamespace(tc.records, "fallback"); got != tc.want {
+				t.Fatalf("TargetNamespace = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

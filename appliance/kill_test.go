@@ -132,10 +132,7 @@ func countAction(recs []Record, a Action, version string) int {
 // its apply; re-running the same upgrade finishes it under the same record, sending only what node-2
 // still lacks, applying the HelmChart once.
 func TestKilledWhileLandingThenRerun(t *testing.T) {
-	c, _, _ := fakeCluster(t)
-	startSim(t, c)
-	log := &eventLog{}
-	o := testOptions(t, log)
+	c, o, _ := simCluster(t)
 	o.Timeout = 5 * time.Second
 	nodes := newStoreNodes()
 	o.NodeImages = nodes
@@ -208,9 +205,7 @@ func TestKilledWhileLandingThenRerun(t *testing.T) {
 // Without a liveness answer, a killed run's fresh heartbeat still guards the change: a re-run is refused
 // until it ages out, then resumes.
 func TestKilledRunWithoutLivenessWaitsForHeartbeat(t *testing.T) {
-	c, _, _ := fakeCluster(t)
-	startSim(t, c)
-	o := testOptions(t, &eventLog{})
+	c, o, _ := simCluster(t)
 	o.HeartbeatInterval = time.Minute
 	nodes := newStoreNodes()
 	o.NodeImages = nodes
@@ -237,9 +232,7 @@ func TestKilledRunWithoutLivenessWaitsForHeartbeat(t *testing.T) {
 // Landing that takes longer than three heartbeat intervals keeps its record alive: another process must
 // not take it for orphaned (and close it) while the images are still on their way.
 func TestLongLandingKeepsHeartbeat(t *testing.T) {
-	c, _, _ := fakeCluster(t)
-	startSim(t, c)
-	o := testOptions(t, &eventLog{})
+	c, o, _ := simCluster(t)
 	o.HeartbeatInterval = 200 * time.Millisecond // alive for 600 ms after each beat: margin for a loaded CI machine
 	nodes := newStoreNodes()
 	o.NodeImages = nodes
@@ -273,9 +266,7 @@ func TestLongLandingKeepsHeartbeat(t *testing.T) {
 // A kill before the apply, then a rollback: the interrupted change is closed, nothing is re-applied.
 // Another bundle after such a kill closes it the same way and goes ahead.
 func TestKilledBeforeApplyThenRollbackOrOtherBundle(t *testing.T) {
-	c, _, _ := fakeCluster(t)
-	startSim(t, c)
-	o := testOptions(t, &eventLog{})
+	c, o, _ := simCluster(t)
 	nodes := newStoreNodes()
 	o.NodeImages = nodes
 	bg := context.Background()

@@ -101,10 +101,7 @@ func noDataLoss(t *testing.T, c *Cluster) {
 // The full life of an app on the simulated cluster: deploy, upgrade, three broken upgrades that each roll
 // back by themselves to the exact recorded v2 spec, a manual rollback, and the history of every step.
 func TestLifecycleWithAutomaticRollback(t *testing.T) {
-	c, _, _ := fakeCluster(t)
-	startSim(t, c)
-	log := &eventLog{}
-	o := testOptions(t, log)
+	c, o, log := simCluster(t)
 	ctx := context.Background()
 
 	v1 := bundle(t, "1.0.0", "ok")
@@ -274,9 +271,7 @@ func TestCrashMidUpgradeReconcile(t *testing.T) {
 
 // A cancelled context stops before the next phase: nothing is applied, nothing recorded as in progress.
 func TestUpgradeCancelledBeforeApply(t *testing.T) {
-	c, _, _ := fakeCluster(t)
-	startSim(t, c)
-	o := testOptions(t, &eventLog{})
+	c, o, _ := simCluster(t)
 	if _, err := Deploy(context.Background(), c, bundle(t, "1.0.0", "ok"), o); err != nil {
 		t.Fatal(err)
 	}
@@ -319,10 +314,7 @@ func (f *fakeNodes) Land(ctx context.Context, n Node, r LandRequest) error {
 // A laptop lost during an upgrade that then fails: the next connect reports the failure and the version
 // to go back to; a manual rollback restores it and closes the orphaned change as rolled-back.
 func TestOrphanedFailedUpgradeThenRollback(t *testing.T) {
-	c, _, _ := fakeCluster(t)
-	startSim(t, c)
-	log := &eventLog{}
-	o := testOptions(t, log)
+	c, o, log := simCluster(t)
 	o.Timeout = time.Minute
 	bg := context.Background()
 	v1 := bundle(t, "1.0.0", "ok")
@@ -403,10 +395,7 @@ func TestLargeChartNeedsPlacement(t *testing.T) {
 // Under failurePolicy retry the helm job completes even when helm failed: the failed release decides,
 // and the rollback needs no clearing.
 func TestRetryPolicyHelmFailureRollsBack(t *testing.T) {
-	c, _, _ := fakeCluster(t)
-	startSim(t, c)
-	log := &eventLog{}
-	o := testOptions(t, log)
+	c, o, log := simCluster(t)
 	ctx := context.Background()
 	retry := func(b Bundle) Bundle { b.FailurePolicy = "retry"; return b }
 	v1 := retry(bundle(t, "1.0.0", "ok")) // built once: chart archives carry their build time
@@ -510,10 +499,7 @@ func TestReinstallOverlayRefused(t *testing.T) {
 
 // Every phase an upgrade reports is one the wizard can list.
 func TestUpgradeEventsUseListedPhases(t *testing.T) {
-	c, _, _ := fakeCluster(t)
-	startSim(t, c)
-	log := &eventLog{}
-	o := testOptions(t, log)
+	c, o, log := simCluster(t)
 	o.NodeImages = &fakeNodes{}
 	if _, err := Deploy(context.Background(), c, bundle(t, "1.0.0", "ok"), o); err != nil {
 		t.Fatal(err)
@@ -563,10 +549,7 @@ func (l *eventLog) notNeeded() (phases map[string]int, firstApply int) {
 // needs no placing before anything is applied, a healthy upgrade needs no rollback; a large chart and a
 // failed upgrade get no such event.
 func TestPhasesWithNothingToDoAreSaid(t *testing.T) {
-	c, _, _ := fakeCluster(t)
-	startSim(t, c)
-	log := &eventLog{}
-	o := testOptions(t, log)
+	c, o, log := simCluster(t)
 	if _, err := Deploy(context.Background(), c, bundle(t, "1.0.0", "ok"), o); err != nil {
 		t.Fatal(err)
 	}

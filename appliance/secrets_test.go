@@ -490,9 +490,7 @@ func TestOldRecordsLoadAndAreRedacted(t *testing.T) {
 
 // A damaged redaction key stops a deploy before anything reaches the cluster, with what to do.
 func TestDamagedKeyChangesNothing(t *testing.T) {
-	c, _, _ := fakeCluster(t)
-	startSim(t, c)
-	o := testOptions(t, &eventLog{})
+	c, o, _ := simCluster(t)
 	os.WriteFile(filepath.Join(o.RecordsDir, redactionKeyFile), []byte("not a key\n"), 0o600)
 	_, err := Deploy(context.Background(), c, bundle(t, "1.0.0", "ok"), o)
 	if err == nil || !strings.Contains(err.Error(), "restore it from the site backup or delete it") {

@@ -25,9 +25,7 @@ func liveValues(t *testing.T, c *Cluster) string {
 // cluster the recorded site values are redacted like the merged ones.
 func TestUpgradeKeepsSiteValues(t *testing.T) {
 	ctx := context.Background()
-	c, _, _ := fakeCluster(t)
-	startSim(t, c)
-	o := testOptions(t, &eventLog{})
+	c, o, _ := simCluster(t)
 	v1 := bundle(t, "1.0.0", "ok")
 	v1.Overrides = map[string]any{"site": "plant-7", "replicas": 3, "password": "hunter2"}
 	if _, err := Deploy(ctx, c, v1, o); err != nil {

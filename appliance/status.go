@@ -2,6 +2,7 @@ package appliance
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -189,4 +190,25 @@ func History(ctx context.Context, c *Cluster, app string, o Options) (res Result
 	e.learn(all...)
 	ret := Retain(all, e.o.Keep)
 	return Result{App: app, Records: all, Retention: &ret}, nil
+}
+
+// TargetNamespace is the namespace the app runs in now, read from the newest succeeded record's spec
+// (records oldest first, as History lists them): an upgrade keeps it. fallback when no such record names
+// one.
+func TargetNamespace(records []Record, fallback string) string {
+	for i := len(records) - 1; i >= 0; i-- {
+		r := records[i]
+		if r.State != StateSucceeded || len(r.Spec) == 0 {
+			continue
+		}
+		var hc struct {
+			Spec struct {
+				TargetNamespace string `json:"targetNamespace"`
+			} `json:"spec"`
+		}
+		if json.Unmarshal(r.Spec, &hc) == nil && hc.Spec.TargetNamespace != "" {
+			return hc.Spec.TargetNamespace
+		}
+	}
+	return fallback
 }

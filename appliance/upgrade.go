@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/Masterminds/semver/v3"
-	"sigs.k8s.io/yaml"
 
 	"github.com/ferry-delivery/ferry/internal/progress"
 )
@@ -58,36 +57,15 @@ func Upgrade(ctx context.Context, c *Cluster, b Bundle, o Options) (res Result, 
 	if spec.StaticChart != "" && e.o.Charts == nil {
 		return res, fmt.Errorf("upgrading %s: %w", b.App, ErrNoChartPlacer)
 	}
-	if err := e.checkOverlay(ctx, b.App); err != nil {
-		return res, fmt.Errorf("upgrading %s: %w", b.App, err)
-	}
-	if e.o.DryRun {
-		return res, nil
-	}
-	rec := &Record{App: b.App, Version: b.Version, Action: ActionUpgrade, From: current.ID, BundleDigest: b.BundleDigest,
-		ChartName: spec.ChartName, ChartDigest: spec.ChartDigest, Values: spec.Values, SecretPaths: spec.SecretPaths, SpecHash: spec.Hash,
-		ValuesRef: spec.ValuesSecret, SecretValues: spec.SecretValues,
-		StaticChart: spec.StaticChart, Images: b.Images}
-	if rec.Overrides, err = overridesYAML(b.Overrides); err != nil {
-		return res, fmt.Errorf("upgrading %s: %w", b.App, err)
-	}
-	if err := e.prepare(ctx, rec, spec.Chart, b.Chart); err != nil {
-		return res, fmt.Errorf("upgrading %s: %w", b.App, err)
-	}
-	if err := e.deliver(ctx, rec, spec, b, plan); err != nil {
-		e.finishErr(ctx, rec, err)
+	var rec *Record
+	if res, rec, err = e.change(ctx, "upgrading", res, b, spec, ActionUpgrade, current.ID, plan); err != nil || rec == nil {
 		return res, err
 	}
-	h, changed, err := e.execute(ctx, rec, spec.Chart)
-	res.Record, res.Health, res.Changed, res.State = *rec, h, changed, rec.State
-	if err != nil {
-		return res, err
-	}
-	if h.State == Healthy {
+	if res.Health.State == Healthy {
 		e.emit(PhaseRollback, progress.MsgNotNeeded, nil)
 		return res, nil
 	}
-	return e.autoRollback(ctx, res, rec, current, h)
+	return e.autoRollback(ctx, res, rec, current, res.Health)
 }
 
 // checkUpgrade applies the identity and version rules.
@@ -161,16 +139,4 @@ func (e *engine) siteValues(ctx context.Context, app string) (map[string]any, er
 		return nil, fmt.Errorf("reading the site's values of %s %s: %w", app, current.Version, err)
 	}
 	return v, nil
-}
-
-// overridesYAML is the record form of the site's values ("" for none).
-func overridesYAML(v map[string]any) (string, error) {
-	if len(v) == 0 {
-		return "", nil
-	}
-	b, err := yaml.Marshal(v)
-	if err != nil {
-		return "", fmt.Errorf("encoding the site's values: %w", err)
-	}
-	return string(b), nil
 }

@@ -41,12 +41,19 @@ func NewBundleVM() *BundleVM {
 
 // Bundle returns the verified bundle, if any.
 func (vm *BundleVM) Bundle() (engine.Bundle, bool) {
-	v, _ := vm.Verified.Get()
-	b, ok := v.(*engine.Bundle) // pointers: bindings compare values, and a Bundle holds slices
-	if !ok || b == nil {
-		return engine.Bundle{}, false
+	return held[engine.Bundle](vm.Verified)
+}
+
+// held reads an Untyped binding that holds a *T, as the view-models store their results (pointers:
+// bindings compare the values they hold, and these hold slices): the value, and whether one is set.
+func held[T any](b binding.Untyped) (T, bool) {
+	v, _ := b.Get()
+	p, ok := v.(*T)
+	if !ok || p == nil {
+		var zero T
+		return zero, false
 	}
-	return *b, true
+	return *p, true
 }
 
 // NeedsTrustAck reports whether the bundle may only be used after an explicit confirmation.

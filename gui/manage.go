@@ -36,21 +36,12 @@ func NewManageVM() *ManageVM {
 }
 
 func (vm *ManageVM) status() (engine.Status, bool) {
-	v, _ := vm.Status.Get()
-	s, ok := v.(*engine.Status)
-	if !ok || s == nil {
-		return engine.Status{}, false
-	}
-	return *s, true
+	return held[engine.Status](vm.Status)
 }
 
 func (vm *ManageVM) history() []engine.Release {
-	v, _ := vm.History.Get()
-	h, _ := v.(*[]engine.Release)
-	if h == nil {
-		return nil
-	}
-	return *h
+	h, _ := held[[]engine.Release](vm.History)
+	return h
 }
 
 // RollbackTargets are the kept versions other than the running one, newest first, each listed once.

@@ -26,12 +26,8 @@ func NewPreflightVM() *PreflightVM {
 
 // Checks returns the last results.
 func (vm *PreflightVM) Checks() []engine.Check {
-	v, _ := vm.Results.Get()
-	c, _ := v.(*[]engine.Check)
-	if c == nil {
-		return nil
-	}
-	return *c
+	c, _ := held[[]engine.Check](vm.Results)
+	return c
 }
 
 // Fixable returns the failed or warned checks Ferry can fix itself.

@@ -39,22 +39,12 @@ func NewUpgradeVM() *UpgradeVM {
 }
 
 func (vm *UpgradeVM) plan() (engine.UpgradePlan, bool) {
-	v, _ := vm.Plan.Get()
-	p, ok := v.(*engine.UpgradePlan)
-	if !ok || p == nil {
-		return engine.UpgradePlan{}, false
-	}
-	return *p, true
+	return held[engine.UpgradePlan](vm.Plan)
 }
 
 // UpgradeResultOf returns the finished upgrade's result.
 func (vm *UpgradeVM) UpgradeResultOf() (engine.UpgradeResult, bool) {
-	v, _ := vm.Result.Get()
-	r, ok := v.(*engine.UpgradeResult)
-	if !ok || r == nil {
-		return engine.UpgradeResult{}, false
-	}
-	return *r, true
+	return held[engine.UpgradeResult](vm.Result)
 }
 
 // PlanWarning says why a plan deserves a second look: the target is not newer than what runs.

@@ -2,8 +2,6 @@ package installer
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -313,7 +311,7 @@ func (c *cluster) member(p string) (string, string, error) {
 		return "", "", fmt.Errorf("extracting %s: %w", p, err)
 	}
 	dst := filepath.Join(dir, mem.SHA256)
-	if sum, err := fileSum(dst); err == nil && sum == mem.SHA256 {
+	if sum, err := fsutil.SHA256File(dst); err == nil && sum == mem.SHA256 {
 		c.cache[p] = dst
 		return dst, mem.SHA256, nil
 	}
@@ -339,19 +337,6 @@ func (c *cluster) member(p string) (string, string, error) {
 	}
 	c.cache[p] = dst
 	return dst, mem.SHA256, nil
-}
-
-func fileSum(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // writeRecord writes a file of the site's records atomically, 0600.

@@ -9,14 +9,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-delivery/ferry/installer/host/hosttest"
 	"github.com/ferry-delivery/ferry/installer/phase"
 	"github.com/ferry-delivery/ferry/installer/preflight"
+	"github.com/ferry-delivery/ferry/installer/site"
 	"github.com/ferry-delivery/ferry/internal/progress"
 )
 
-// Install runs the preflight checks after the facts: a failed check stops it with the host, the check
-// and the fix, before the token phase or any write on any host; warnings reach the progress sink.
-func TestInstallStopsOnFailedPreflight(t *testing.T) {
+// clashingSite is the site of the Install preflight tests: a server and an agent whose fake hosts answer
+// the facts script with the same hostname (the one failure preflight finds there), and the Options that
+// dial those fakes at a fixed laptop time.
+func clashingSite(t *testing.T) (*site.Site, map[string]*hosttest.Fake, Options) {
+	t.Helper()
 	s := writeSite(t, `
 name: plant-7
 defaults: {auth: {agent: true}}
@@ -25,9 +29,16 @@ hosts:
   - {name: a1, address: 10.0.0.2, role: agent}
 `)
 	fakes, dial := fakeHosts(t)
+	return s, fakes, Options{Dial: dial, Now: func() time.Time { return time.Unix(1764140000, 0) }}
+}
+
+// Install runs the preflight checks after the facts: a failed check stops it with the host, the check
+// and the fix, before the token phase or any write on any host; warnings reach the progress sink.
+func TestInstallStopsOnFailedPreflight(t *testing.T) {
+	s, fakes, opts := clashingSite(t)
 	var events []progress.Event
-	o := InstallOptions{Options: Options{Dial: dial, Now: func() time.Time { return time.Unix(1764140000, 0) },
-		Progress: func(e progress.Event) { events = append(events, e) }}}
+	opts.Progress = func(e progress.Event) { events = append(events, e) }
+	o := InstallOptions{Options: opts}
 	// No bundle is needed: the install must stop before anything reads one.
 	res, err := Install(context.Background(), s, nil, o)
 	if !errors.Is(err, ErrPreflightFailed) {
@@ -70,16 +81,9 @@ hosts:
 // With consent the offered fixes run (under sudo) and the facts are gathered again; a failure they do
 // not cover still stops the install, and the error says the fixes were the only change.
 func TestInstallConsentedFixes(t *testing.T) {
-	s := writeSite(t, `
-name: plant-7
-defaults: {auth: {agent: true}}
-hosts:
-  - {name: cp1, address: 10.0.0.1, role: server}
-  - {name: a1, address: 10.0.0.2, role: agent}
-`)
-	fakes, dial := fakeHosts(t)
+	s, fakes, opts := clashingSite(t)
 	var offered []preflight.Fix
-	o := InstallOptions{Options: Options{Dial: dial, Now: func() time.Time { return time.Unix(1764140000, 0) }}, Consent: func(f []preflight.Fix) []preflight.Fix { offered = f; return f }}
+	o := InstallOptions{Options: opts, Consent: func(f []preflight.Fix) []preflight.Fix { offered = f; return f }}
 	// The fake hosts keep answering with the same hostname, so the clash survives the fix: the install
 	// must still stop, having run only the fixes.
 	_, err := Install(context.Background(), s, nil, o)
@@ -118,17 +122,9 @@ func TestPendingFixes(t *testing.T) {
 // A failure no fix covers (here the data disk) stops the install before any consented fix runs: the
 // user is not even asked, and no host changes.
 func TestInstallNoFixWhileUnfixableFailure(t *testing.T) {
-	s := writeSite(t, `
-name: plant-7
-defaults: {auth: {agent: true}}
-hosts:
-  - {name: cp1, address: 10.0.0.1, role: server}
-  - {name: a1, address: 10.0.0.2, role: agent}
-`)
-	fakes, dial := fakeHosts(t)
+	s, fakes, opts := clashingSite(t)
 	asked := false
-	o := InstallOptions{Options: Options{Dial: dial, Now: func() time.Time { return time.Unix(1764140000, 0) }},
-		Consent: func(f []preflight.Fix) []preflight.Fix { asked = true; return f }}
+	o := InstallOptions{Options: opts, Consent: func(f []preflight.Fix) []preflight.Fix { asked = true; return f }}
 	cs, err := newState(s, o.Options)
 	if err != nil {
 		t.Fatal(err)

@@ -32,14 +32,7 @@ func TestBuildWritesVerifiableBundle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := payload.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if _, err := b.Verify(context.Background(), []ed25519.PublicKey{pub}, nil); err != nil {
-		t.Fatalf("the built bundle does not verify: %v", err)
-	}
+	b := openVerified(t, out, pub)
 	m := b.Manifest()
 	if m.App.Name != "demo" || m.App.Version != "1.2.0" || m.App.UpgradeFrom != "1.0.0" || m.K3s.Version != testK3sVersion {
 		t.Fatalf("manifest app/k3s: %+v %+v", m.App, m.K3s.Version)
@@ -132,14 +125,7 @@ func TestBuildDownloadsK3sAndRefusesTampered(t *testing.T) {
 	if _, err := Build(context.Background(), spec, opts); err != nil {
 		t.Fatal(err)
 	}
-	b, err := payload.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Verify(context.Background(), []ed25519.PublicKey{pub}, nil); err != nil {
-		t.Fatalf("the bundle does not verify: %v", err)
-	}
-	b.Close()
+	openVerified(t, out, pub)
 
 	// A local release dir with a flipped byte is refused, naming the file, and nothing is written.
 	spec = f.spec(t)

@@ -2,6 +2,7 @@ package packaging
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/ferry-delivery/ferry/internal/testk3s"
 	"github.com/ferry-delivery/ferry/internal/testregistry"
+	"github.com/ferry-delivery/ferry/payload"
 )
 
 const testK3sVersion = "v1.31.4+k3s1"
@@ -87,4 +89,19 @@ func writeFile(t *testing.T, p, content string) {
 	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// openVerified opens the bundle Build wrote at path (closed when the test ends) and verifies it against
+// pub, failing the test if it does not verify.
+func openVerified(t *testing.T, path string, pub ed25519.PublicKey) *payload.Bundle {
+	t.Helper()
+	b, err := payload.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if _, err := b.Verify(context.Background(), []ed25519.PublicKey{pub}, nil); err != nil {
+		t.Fatalf("the built bundle does not verify: %v", err)
+	}
+	return b
 }

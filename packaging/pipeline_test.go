@@ -17,7 +17,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 
 	"github.com/ferry-delivery/ferry/internal/testregistry"
-	"github.com/ferry-delivery/ferry/payload"
 )
 
 // slowBlobs delays blob responses whose digest starts with one of the given hex digits, so downloads
@@ -164,14 +163,7 @@ func TestBuildCancelledMidPipelineLeavesNoOutputAndResumes(t *testing.T) {
 	if _, err := Build(context.Background(), spec(), BuildOptions{Out: out, Key: key, WorkDir: work, Transport: f.reg.Transport}); err != nil {
 		t.Fatal(err)
 	}
-	b, err := payload.Open(out)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if _, err := b.Verify(context.Background(), []ed25519.PublicKey{pub}, nil); err != nil {
-		t.Fatal(err)
-	}
+	openVerified(t, out, pub)
 }
 
 // A registry failure mid-pipeline stops the writer and is reported as what it is.

@@ -17,6 +17,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/ferry-delivery/ferry/internal/testimage"
 )
 
 // BenchmarkBundle times Write, Verify and WriteImageArchive on images of 4 x 64 MiB random layers per
@@ -39,10 +41,7 @@ func BenchmarkBundle(b *testing.B) {
 				b.Fatal(err)
 			}
 		}
-		cf, _ := img.ConfigFile()
-		cf = cf.DeepCopy()
-		cf.OS, cf.Architecture = "linux", arch
-		img, _ = mutate.ConfigFile(img, cf)
+		img = testimage.WithPlatform(b, img, arch)
 		if err := lp.AppendImage(img, layout.WithAnnotations(map[string]string{annotationRefName: "example.com/big:" + arch})); err != nil {
 			b.Fatal(err)
 		}

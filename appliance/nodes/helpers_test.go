@@ -9,8 +9,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
 
@@ -21,53 +19,6 @@ import (
 )
 
 const amd64 = "linux/amd64"
-
-// testImage is a random linux/amd64 image of n layers of size bytes each.
-func testImage(t testing.TB, size int64, n int) v1.Image {
-	t.Helper()
-	img, err := random.Image(size, int64(n))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return withPlatform(t, img)
-}
-
-func withPlatform(t testing.TB, img v1.Image) v1.Image {
-	t.Helper()
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	out, err := mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// changeLastLayer returns img with its last layer replaced by a fresh random one of the same size.
-func changeLastLayer(t testing.TB, img v1.Image, size int64) (v1.Image, v1.Layer) {
-	t.Helper()
-	ls, err := img.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fresh, err := random.Layer(size, "application/vnd.docker.image.rootfs.diff.tar.gzip")
-	if err != nil {
-		t.Fatal(err)
-	}
-	base, err := mutate.AppendLayers(empty.Image, ls[:len(ls)-1]...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := mutate.AppendLayers(base, fresh)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return withPlatform(t, out), fresh
-}
 
 // writeBundle writes an unsigned bundle of app version holding images (ref -> image) for linux/amd64.
 func writeBundle(t testing.TB, dir, app, version string, images map[string]v1.Image) *payload.Bundle {

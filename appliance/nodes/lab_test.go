@@ -19,6 +19,7 @@ import (
 	"github.com/ferry-delivery/ferry/appliance"
 	"github.com/ferry-delivery/ferry/installer/host"
 	"github.com/ferry-delivery/ferry/installer/ssh"
+	"github.com/ferry-delivery/ferry/internal/testimage"
 	"github.com/ferry-delivery/ferry/payload"
 	"github.com/ferry-delivery/ferry/test/lab"
 )
@@ -47,10 +48,7 @@ WantedBy=multi-user.target
 // config travel), restart k3s (every kept image stays pinned while a k3s-pinned control image is
 // un-pinned by the start-up pass, proving it ran), prune v1 (its images go, v2's stay), and place a chart.
 func TestNodesOnStandinLab(t *testing.T) {
-	bin := os.Getenv("FERRY_STANDIN_BIN")
-	if os.Getenv(lab.EnvEnable) == "1" && bin == "" {
-		t.Fatal("FERRY_STANDIN_BIN not set (make test-appliance-nodes)")
-	}
+	bin := lab.NeedEnv(t, "FERRY_STANDIN_BIN", "test-appliance-nodes")
 	_, inv := lab.TestSite(t, LabID, []lab.HostSpec{{Arch: lab.AMD64, Containers: true}})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
@@ -72,23 +70,9 @@ func TestNodesOnStandinLab(t *testing.T) {
 		}
 		return string(r.Stdout)
 	}
-	waitFor := func(what string, timeout time.Duration, f func() error) {
-		t.Helper()
-		deadline := time.Now().Add(timeout)
-		for {
-			err := f()
-			if err == nil {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within %s: %v", what, timeout, err)
-			}
-			time.Sleep(2 * time.Second)
-		}
-	}
 	ready := func(what string) {
 		t.Helper()
-		waitFor(what, 6*time.Minute, func() error {
+		lab.WaitFor(t, what, 6*time.Minute, 2*time.Second, func() error {
 			r, err := h.Run(ctx, host.Cmd{Line: "k3s kubectl get --raw /readyz && k3s ctr -n k8s.io version", Sudo: true})
 			if err != nil {
 				return err
@@ -159,7 +143,7 @@ func TestNodesOnStandinLab(t *testing.T) {
 	}
 
 	// Control: an image pinned the way k3s pins agent/images content; k3s's start-up pass un-pins it.
-	ctl := testImage(t, 512, 1)
+	ctl := testimage.Random(t, 512, 1, "amd64")
 	cb := writeBundle(t, t.TempDir(), "control", "1", map[string]v1.Image{"registry.local/control:1": ctl})
 	var ca bytes.Buffer
 	if err := cb.WriteImageArchive(ctx, &ca, amd64, payload.ArchiveOptions{}); err != nil {
@@ -173,7 +157,7 @@ func TestNodesOnStandinLab(t *testing.T) {
 	}
 	run("systemctl restart k3s.service", nil)
 	ready("stand-in ready after restart")
-	waitFor("start-up label pass", 2*time.Minute, func() error {
+	lab.WaitFor(t, "start-up label pass", 2*time.Minute, 2*time.Second, func() error {
 		l, ok := labelsOf(run)["registry.local/control:1"]
 		if !ok || strings.Contains(l, "pinned") {
 			return fmt.Errorf("control image present %v, labels %q", ok, l)

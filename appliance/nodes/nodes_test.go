@@ -15,6 +15,7 @@ import (
 	"github.com/ferry-delivery/ferry/appliance"
 	"github.com/ferry-delivery/ferry/installer/host"
 	"github.com/ferry-delivery/ferry/installer/transfer"
+	"github.com/ferry-delivery/ferry/internal/testimage"
 	"github.com/ferry-delivery/ferry/payload"
 )
 
@@ -69,10 +70,10 @@ func newFixture(t *testing.T, layer int64) fixture {
 	t.Helper()
 	dir := t.TempDir()
 	var f fixture
-	f.a1 = testImage(t, layer, 3)
-	f.bb = testImage(t, layer, 2)
-	f.tools = testImage(t, 1024, 1)
-	f.a2, f.changed = changeLastLayer(t, f.a1, layer)
+	f.a1 = testimage.Random(t, layer, 3, "amd64")
+	f.bb = testimage.Random(t, layer, 2, "amd64")
+	f.tools = testimage.Random(t, 1024, 1, "amd64")
+	f.a2, f.changed = testimage.NextVersion(t, f.a1, layer)
 	f.b1 = writeBundle(t, dir, "shop", "1.0.0", map[string]v1.Image{"registry.local/shop-a:1.0.0": f.a1, "registry.local/shop-b:1.0.0": f.bb, "registry.local/tools:stable": f.tools})
 	f.b2 = writeBundle(t, dir, "shop", "2.0.0", map[string]v1.Image{"registry.local/shop-a:2.0.0": f.a2, "registry.local/shop-b:2.0.0": f.bb, "registry.local/tools:stable": f.tools})
 	f.v1i, f.v2i = versionImages(t, f.b1), versionImages(t, f.b2)

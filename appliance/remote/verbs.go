@@ -2,7 +2,6 @@ package remote
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/ferry-delivery/ferry/appliance"
@@ -96,21 +95,7 @@ func (s *Session) TargetNamespace(ctx context.Context, app string) (string, erro
 	if err != nil {
 		return "", fmt.Errorf("reading history of %s: %w", app, err)
 	}
-	for i := len(res.Records) - 1; i >= 0; i-- {
-		r := res.Records[i]
-		if r.State != appliance.StateSucceeded || len(r.Spec) == 0 {
-			continue
-		}
-		var hc struct {
-			Spec struct {
-				TargetNamespace string `json:"targetNamespace"`
-			} `json:"spec"`
-		}
-		if json.Unmarshal(r.Spec, &hc) == nil && hc.Spec.TargetNamespace != "" {
-			return hc.Spec.TargetNamespace, nil
-		}
-	}
-	return app, nil
+	return appliance.TargetNamespace(res.Records, app), nil
 }
 
 // SetResume makes Status keep waiting on an interrupted change (appliance.Options.Resume).

@@ -2,7 +2,6 @@ package realengine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -202,21 +201,7 @@ func (e *Engine) targetNamespace(ctx context.Context, c *appliance.Cluster, s en
 	if err != nil {
 		return "", fmt.Errorf("reading history of %s: %w", s.Name, err)
 	}
-	for i := len(res.Records) - 1; i >= 0; i-- {
-		r := res.Records[i]
-		if r.State != appliance.StateSucceeded || len(r.Spec) == 0 {
-			continue
-		}
-		var hc struct {
-			Spec struct {
-				TargetNamespace string `json:"targetNamespace"`
-			} `json:"spec"`
-		}
-		if json.Unmarshal(r.Spec, &hc) == nil && hc.Spec.TargetNamespace != "" {
-			return hc.Spec.TargetNamespace, nil
-		}
-	}
-	return app, nil
+	return appliance.TargetNamespace(res.Records, app), nil
 }
 
 // upgradeBundle reopens the verified bundle for the appliance; the caller closes the payload bundle.

@@ -5,6 +5,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"io/fs"
 	"regexp"
 	"sort"
 	"strings"
@@ -62,28 +63,25 @@ func systemdType(r Role) string {
 // SystemdUnit is k3s.service or k3s-agent.service with every directive of §3. Options go in config.yaml,
 // not on ExecStart, so a re-run that rewrites the unit can never drop a setting (§4).
 func SystemdUnit(p Paths, r Role) (File, error) {
-	d, err := newServiceData(p, r)
-	if err != nil {
-		return File{}, err
-	}
-	b, err := render("k3s.service.tmpl", d)
-	if err != nil {
-		return File{}, err
-	}
-	return File{Path: UnitFile(r), Mode: UnitMode, Data: b}, nil
+	return serviceFile(p, r, "k3s.service.tmpl", UnitFile(r), UnitMode)
 }
 
 // OpenRCService is /etc/init.d/k3s (or k3s-agent) run by supervise-daemon, logging to /var/log (§3).
 func OpenRCService(p Paths, r Role) (File, error) {
+	return serviceFile(p, r, "openrc.tmpl", OpenRCScript(r), ScriptMode)
+}
+
+// serviceFile renders the service template tmpl for role r into the file at path with mode.
+func serviceFile(p Paths, r Role, tmpl, path string, mode fs.FileMode) (File, error) {
 	d, err := newServiceData(p, r)
 	if err != nil {
 		return File{}, err
 	}
-	b, err := render("openrc.tmpl", d)
+	b, err := render(tmpl, d)
 	if err != nil {
 		return File{}, err
 	}
-	return File{Path: OpenRCScript(r), Mode: ScriptMode, Data: b}, nil
+	return File{Path: path, Mode: mode, Data: b}, nil
 }
 
 var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)

@@ -3,10 +3,7 @@ package ssh
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -16,10 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh/knownhosts"
+
 	"github.com/ferry-delivery/ferry/installer/host"
 	"github.com/ferry-delivery/ferry/installer/ssh/sshtest"
 	"github.com/ferry-delivery/ferry/installer/transfer"
-	"golang.org/x/crypto/ssh/knownhosts"
+	"github.com/ferry-delivery/ferry/internal/fsutil"
 )
 
 // TestBenchUpload compares Ferry's verified upload (the host hashes every byte and checks it against the
@@ -54,7 +53,7 @@ func TestBenchUpload(t *testing.T) {
 	var opts host.UploadOptions
 	if os.Getenv("FERRY_BENCH_NOSUM") != "1" {
 		var err error
-		if opts.Sha256, err = fileSha256(src); err != nil {
+		if opts.Sha256, err = fsutil.SHA256File(src); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -120,19 +119,6 @@ func writeRandom(t *testing.T, path string, size int64) {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func fileSha256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // loadAvg is the 1-, 5- and 15-minute load average, to judge how shared the machine was.

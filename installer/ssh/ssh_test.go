@@ -191,13 +191,21 @@ func TestWrongPasswordRefused(t *testing.T) {
 	}
 }
 
-func TestJumpHost(t *testing.T) {
-	bastion := sshtest.Start(t, sshtest.Options{})
-	target := sshtest.Start(t, sshtest.Options{})
+// viaBastion starts a bastion and a target sshd and returns the target's root config reaching it through
+// the bastion, sharing one known_hosts; the caller says which host keys are accepted.
+func viaBastion(t *testing.T) (cfg Config, bastion, target *sshtest.Server) {
+	t.Helper()
+	bastion = sshtest.Start(t, sshtest.Options{})
+	target = sshtest.Start(t, sshtest.Options{})
 	rec := t.TempDir()
-	cfg := rootConfig(t, target, rec)
+	cfg = rootConfig(t, target, rec)
 	jump := rootConfig(t, bastion, rec)
 	cfg.Jump = &jump
+	return cfg, bastion, target
+}
+
+func TestJumpHost(t *testing.T) {
+	cfg, bastion, target := viaBastion(t)
 	cfg.AcceptHostKeys = []string{target.Fingerprint, bastion.Fingerprint}
 	h := dial(t, cfg)
 	// sshd logs the client's address: through the jump host the target sees a connection from the
@@ -216,12 +224,7 @@ func TestJumpHost(t *testing.T) {
 // accepted) must not leave the bastion's connection open: with one left, the bastion's sshd keeps a
 // session process and stopping it hangs.
 func TestJumpHostConnectionClosedWhenTheHostFails(t *testing.T) {
-	bastion := sshtest.Start(t, sshtest.Options{})
-	target := sshtest.Start(t, sshtest.Options{})
-	rec := t.TempDir()
-	cfg := rootConfig(t, target, rec)
-	jump := rootConfig(t, bastion, rec)
-	cfg.Jump = &jump
+	cfg, bastion, _ := viaBastion(t)
 	cfg.AcceptHostKeys = []string{bastion.Fingerprint} // not the target's
 	if _, err := Dial(context.Background(), cfg); !errors.Is(err, ErrUnknownHostKey) {
 		t.Fatalf("err = %v, want the target's unknown key", err)

@@ -1,8 +1,9 @@
-// Package fsutil holds the one way Ferry writes a file on the laptop that must never be seen half
-// written: site records, kubeconfigs, tokens and history mirrors.
 package fsutil
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
 	"os"
 	"path/filepath"
 )
@@ -36,4 +37,19 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 		return err
 	}
 	return os.Rename(tmp.Name(), path)
+}
+
+// SHA256File returns the hex sha256 of the file at path, read as a stream (bundle members and k3s
+// binaries are too large to hold in memory just to hash them).
+func SHA256File(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

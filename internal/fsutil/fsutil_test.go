@@ -1,6 +1,10 @@
 package fsutil
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"testing"
@@ -54,5 +58,32 @@ func TestWriteFileAtomicKeepsOldOnFailure(t *testing.T) {
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 2 {
 		t.Fatalf("temporary files left behind: %v", entries)
+	}
+}
+
+func TestSHA256File(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		data []byte
+	}{
+		{"empty", nil},
+		{"short", []byte("k3s stand-in\n")},
+		{"larger than one copy buffer", make([]byte, 100<<10+7)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := filepath.Join(dir, tc.name)
+			if err := os.WriteFile(p, tc.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			want := sha256.Sum256(tc.data)
+			got, err := SHA256File(p)
+			if err != nil || got != hex.EncodeToString(want[:]) {
+				t.Fatalf("SHA256File = %q, %v; want %x", got, err, want)
+			}
+		})
+	}
+	if _, err := SHA256File(filepath.Join(dir, "missing")); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("missing file: %v, want fs.ErrNotExist", err)
 	}
 }

@@ -1,8 +1,6 @@
 package testk3s
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"math/rand"
 	"net/http"
@@ -17,6 +15,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/ferry-delivery/ferry/internal/fsutil"
 )
 
 // Release is a stand-in k3s release written to Dir.
@@ -59,7 +59,7 @@ func WriteRelease(dir, version string, arches ...string) (*Release, error) {
 		}
 		var lines []string
 		for _, f := range []string{bin, airgap, "k3s-images.txt"} {
-			sum, err := fileSHA256(filepath.Join(dir, f))
+			sum, err := fsutil.SHA256File(filepath.Join(dir, f))
 			if err != nil {
 				return nil, err
 			}
@@ -71,7 +71,7 @@ func WriteRelease(dir, version string, arches ...string) (*Release, error) {
 		if err := os.WriteFile(filepath.Join(dir, sums), []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
 			return nil, err
 		}
-		if r.Files[sums], err = fileSHA256(filepath.Join(dir, sums)); err != nil {
+		if r.Files[sums], err = fsutil.SHA256File(filepath.Join(dir, sums)); err != nil {
 			return nil, err
 		}
 	}
@@ -86,15 +86,6 @@ func New(t testing.TB, version string, arches ...string) *Release {
 		t.Fatal(err)
 	}
 	return r
-}
-
-func fileSHA256(p string) (string, error) {
-	b, err := os.ReadFile(p)
-	if err != nil {
-		return "", err
-	}
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:]), nil
 }
 
 // Server serves a release directory over HTTPS at URL + "/any/dirs/<file>" (range requests included; the

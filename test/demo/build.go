@@ -5,8 +5,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -26,6 +24,7 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 
+	"github.com/ferry-delivery/ferry/internal/fsutil"
 	"github.com/ferry-delivery/ferry/payload"
 )
 
@@ -192,7 +191,7 @@ func k3sRelease(dir, standinDir string) (payload.K3sRelease, error) {
 		}
 		var sums bytes.Buffer
 		for _, f := range []string{bin, air} {
-			h, err := fileSHA256(f)
+			h, err := fsutil.SHA256File(f)
 			if err != nil {
 				return rel, err
 			}
@@ -340,19 +339,6 @@ spec:
   ports:
     - {name: http, port: 80, targetPort: http}
 `
-
-func fileSHA256(p string) (string, error) {
-	f, err := os.Open(p)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
 
 func copyFile(src, dst string) error {
 	in, err := os.Open(src)

@@ -13,6 +13,7 @@ import (
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
 
+	"github.com/ferry-delivery/ferry/internal/fsutil"
 	"github.com/ferry-delivery/ferry/payload"
 	"github.com/ferry-delivery/ferry/test/lab"
 )
@@ -112,7 +113,7 @@ func render(t *testing.T, b *payload.Bundle, settings map[string]any) string {
 
 func sum(t *testing.T, p string) string {
 	t.Helper()
-	h, err := fileSHA256(p)
+	h, err := fsutil.SHA256File(p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,18 +23,8 @@ func DraftSite(inv *lab.Inventory) ([]byte, error) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "# The demo site: hosts of the site lab %s (make demo). Open it with ferry --site-draft.\n", inv.Lab)
-	fmt.Fprintf(&b, "name: %s\ndefaults: {user: %s, auth: {keyFile: %s}}\nhosts:\n", SiteName, inv.Hosts[0].User, inv.Hosts[0].KeyFile)
-	for i, h := range inv.Hosts {
-		role := site.RoleAgent
-		if i == 0 {
-			role = site.RoleServer
-		}
-		port := h.Port
-		if port == 0 {
-			port = 22
-		}
-		fmt.Fprintf(&b, "  - {name: %s, address: %s, port: %d, role: %s}\n", h.Name, h.Address, port, role)
-	}
+	fmt.Fprintf(&b, "name: %s\ndefaults: {user: %s, auth: {keyFile: %s}}\n", SiteName, inv.Hosts[0].User, inv.Hosts[0].KeyFile)
+	b.WriteString(inv.SiteHosts(1))
 	// The same validation the wizard and ferryctl apply.
 	if _, err := site.Parse([]byte(b.String())); err != nil {
 		return nil, fmt.Errorf("writing the demo site: %w", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"helm.sh/helm/v3/pkg/chart"
 
+	"github.com/ferry-delivery/ferry/internal/testimage"
 	"github.com/ferry-delivery/ferry/test/lab"
 )
 
@@ -112,10 +113,10 @@ func TestBenchUpgradeOnLab(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		v1imgs[a.name] = withPlatform(t, img)
+		v1imgs[a.name] = testimage.WithPlatform(t, img, "amd64")
 		v2imgs[a.name] = v1imgs[a.name]
 		if a.name == "api" {
-			v2imgs[a.name], _ = nextImage(t, v1imgs[a.name], benchChanged)
+			v2imgs[a.name], _ = testimage.NextVersion(t, v1imgs[a.name], benchChanged)
 		}
 		appBytes1 += imageBytes(t, v1imgs[a.name])
 		appBytes2 += imageBytes(t, v2imgs[a.name])

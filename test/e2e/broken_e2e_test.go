@@ -16,6 +16,7 @@ import (
 	"golang.org/x/crypto/ssh"
 	"helm.sh/helm/v3/pkg/chart"
 
+	"github.com/ferry-delivery/ferry/internal/testimage"
 	"github.com/ferry-delivery/ferry/test/lab"
 )
 
@@ -169,12 +170,7 @@ func (s rbSite) try(host int, cmd string) (string, error) {
 }
 
 func (s rbSite) client(host int) (*ssh.Client, error) {
-	h := s.inv.Hosts[host]
-	cfg, err := h.KeyConfig()
-	if err != nil {
-		return nil, err
-	}
-	return lab.Dial(s.ctx, h, cfg, 10*time.Second)
+	return s.inv.Hosts[host].KeyClient(s.ctx)
 }
 
 func (s rbSite) kubectl(args string) string { return strings.TrimSpace(s.sh(0, "k3s kubectl "+args)) }
@@ -225,8 +221,8 @@ func TestBrokenUpgradesRollBack(t *testing.T) {
 
 	// Bundles: v1; v2 with one web layer changed; v3a never Ready; v3b rejected in helm; v3c naming an
 	// image it does not carry. The db image is the same in all.
-	web1, db := randomImage(t, 1<<20, 3), randomImage(t, 1<<20, 2)
-	web2, fresh := nextImage(t, web1, 1<<20)
+	web1, db := testimage.Random(t, 1<<20, 3, "amd64"), testimage.Random(t, 1<<20, 2, "amd64")
+	web2, fresh := testimage.NextVersion(t, web1, 1<<20)
 	ok := []string{"true"}
 	carry2 := map[string]v1.Image{webRef + ":2.0.0": web2, dbRef + ":1.0.0": db}
 	v1s := &shopVersion{version: "1.0.0", webImage: webRef + ":1.0.0", readyCmd: ok, carry: map[string]v1.Image{webRef + ":1.0.0": web1, dbRef + ":1.0.0": db}}

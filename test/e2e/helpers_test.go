@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
@@ -18,16 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/mutate"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"helm.sh/helm/v3/pkg/chart"
 	"helm.sh/helm/v3/pkg/chartutil"
 
+	"github.com/ferry-delivery/ferry/internal/testk3s"
 	"github.com/ferry-delivery/ferry/payload"
 	"github.com/ferry-delivery/ferry/test/lab"
 )
@@ -55,10 +50,7 @@ func bringUp(t *testing.T, id int, target, gate, what string) *labSite {
 	if gate != "" && os.Getenv(gate) != "1" {
 		t.Skip(what + ": run it through make " + target + " (sets " + gate + "=1)")
 	}
-	standin, ferryctl := os.Getenv("FERRY_STANDIN_BIN"), os.Getenv("FERRYCTL_BIN")
-	if os.Getenv(lab.EnvEnable) == "1" && (standin == "" || ferryctl == "") {
-		t.Fatal("FERRY_STANDIN_BIN / FERRYCTL_BIN not set: run make " + target)
-	}
+	standin, ferryctl := lab.NeedEnv(t, "FERRY_STANDIN_BIN", target), lab.NeedEnv(t, "FERRYCTL_BIN", target)
 	s := &labSite{began: time.Now(), ferryctl: ferryctl}
 	_, s.inv = lab.TestSite(t, id, []lab.HostSpec{{Arch: lab.AMD64, Containers: true}, {Arch: lab.AMD64, Containers: true}})
 	t.Logf("MEASURE lab up (2 hosts): %s", time.Since(s.began).Round(time.Second))
@@ -81,45 +73,9 @@ func bringUp(t *testing.T, id int, target, gate, what string) *labSite {
 // the release's checksum file (shared by every version: upgrades leave k3s alone).
 func k3sAssets(t *testing.T, dir, standin string) payload.K3sRelease {
 	t.Helper()
-	bin := filepath.Join(dir, "k3s")
-	b, err := os.ReadFile(standin)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	pause, err := random.Image(4096, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tag, _ := name.NewTag("docker.io/rancher/mirrored-pause:3.6")
-	air := filepath.Join(dir, "k3s-airgap-images-amd64.tar")
-	if err := tarball.WriteToFile(air, tag, pause); err != nil {
-		t.Fatal(err)
-	}
-	ck := filepath.Join(dir, "sha256sum-amd64.txt")
-	sums := fmt.Sprintf("%s  k3s\n%s  k3s-airgap-images-amd64.tar\n", fileSum(t, bin), fileSum(t, air))
-	if err := os.WriteFile(ck, []byte(sums), 0o644); err != nil {
-		t.Fatal(err)
-	}
 	return payload.K3sRelease{Version: "v1.35.8+standin", Assets: map[payload.Platform]payload.K3sAssets{
-		amd64: {Binary: bin, Checksums: ck, AirgapImages: air},
+		amd64: testk3s.StandinAssets(t, dir, "amd64", standin, "docker.io/rancher/mirrored-pause:3.6"),
 	}}
-}
-
-func fileSum(t *testing.T, p string) string {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // shopBundle is what one version of the app "shop" ships: the images it carries (ref -> image; they
@@ -182,18 +138,10 @@ func (s *labSite) writeBundle(t *testing.T, b shopBundle) string {
 func (s *labSite) siteFile(t *testing.T, name string) (string, []string) {
 	t.Helper()
 	var sb strings.Builder
-	fmt.Fprintf(&sb, "name: %s\ndefaults: {user: root, auth: {keyFile: %s}}\nhosts:\n", name, s.inv.Hosts[0].KeyFile)
+	fmt.Fprintf(&sb, "name: %s\ndefaults: {user: root, auth: {keyFile: %s}}\n", name, s.inv.Hosts[0].KeyFile)
+	sb.WriteString(s.inv.SiteHosts(1))
 	var accept []string
-	for i, h := range s.inv.Hosts {
-		role := "agent"
-		if i == 0 {
-			role = "server"
-		}
-		port := h.Port
-		if port == 0 {
-			port = 22
-		}
-		fmt.Fprintf(&sb, "  - {name: %s, address: %s, port: %d, role: %s}\n", h.Name, h.Address, port, role)
+	for _, h := range s.inv.Hosts {
 		accept = append(accept, "--accept-host-key", h.Fingerprint)
 	}
 	sb.WriteString("k3s: {disable: [coredns, servicelb, traefik, local-storage, metrics-server]}\n")
@@ -280,59 +228,12 @@ func (f ferryctlCLI) stream(args []string, each func(cmd *exec.Cmd, line string)
 
 // onHost runs cmd on lab host h over a fresh SSH connection.
 func onHost(ctx context.Context, h lab.Host, cmd string) (stdout, stderr string, err error) {
-	cfg, err := h.KeyConfig()
-	if err != nil {
-		return "", "", err
-	}
-	c, err := lab.Dial(ctx, h, cfg, 10*time.Second)
+	c, err := h.KeyClient(ctx)
 	if err != nil {
 		return "", "", err
 	}
 	defer c.Close()
 	return lab.Output(ctx, c, cmd, nil)
-}
-
-func withPlatform(t *testing.T, img v1.Image) v1.Image {
-	t.Helper()
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	out, err := mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// randomImage is a linux/amd64 image of layers random (incompressible) layers of size bytes each.
-func randomImage(t *testing.T, size, layers int64) v1.Image {
-	t.Helper()
-	img, err := random.Image(size, layers)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return withPlatform(t, img)
-}
-
-// nextImage is base with its last layer replaced by a fresh random one of size bytes.
-func nextImage(t *testing.T, base v1.Image, size int64) (v1.Image, v1.Layer) {
-	t.Helper()
-	ls, err := base.Layers()
-	if err != nil {
-		t.Fatal(err)
-	}
-	fresh, err := random.Layer(size, "application/vnd.docker.image.rootfs.diff.tar.gzip")
-	if err != nil {
-		t.Fatal(err)
-	}
-	img, err := mutate.AppendLayers(empty.Image, append(ls[:len(ls)-1:len(ls)-1], fresh)...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return withPlatform(t, img), fresh
 }
 
 // newBlobBytes is what a node that has img's other layers lacks of img: fresh, img's config and its

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ferry-delivery/ferry/internal/testimage"
 	"github.com/ferry-delivery/ferry/test/lab"
 )
 
@@ -73,12 +74,12 @@ func TestKilledUpgradeOnLab(t *testing.T) {
 	s := bringUp(t, KillLabID, "test-e2e-kill", EnvKill, "kill scenario")
 	server, agent := s.inv.Hosts[0], s.inv.Hosts[1]
 
-	img1 := randomImage(t, layerSize, 3)
+	img1 := testimage.Random(t, layerSize, 3, "amd64")
 	// v2's new layer is large enough (48 MiB, random) that its upload to a node takes a while: the kill
 	// lands while bytes are on their way.
-	img2, fresh2 := nextImage(t, img1, 48<<20)
-	img3, _ := nextImage(t, img2, layerSize)
-	img4, _ := nextImage(t, img3, 24<<20)
+	img2, fresh2 := testimage.NextVersion(t, img1, 48<<20)
+	img3, _ := testimage.NextVersion(t, img2, layerSize)
+	img4, _ := testimage.NextVersion(t, img3, 24<<20)
 	b1 := s.writeBundle(t, webBundle("1.0.0", img1))
 	b2 := s.writeBundle(t, webBundle("2.0.0", img2))
 	b3 := s.writeBundle(t, webBundle("3.0.0", img3))

@@ -10,6 +10,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"helm.sh/helm/v3/pkg/chart"
+
+	"github.com/ferry-delivery/ferry/internal/testimage"
 )
 
 // LabID is this scenario's site lab (docs/testing.md: 4 end to end).
@@ -56,8 +58,8 @@ func webBundle(version string, img v1.Image) shopBundle {
 // ferryctl binary against a 2-host lab site (server + agent) over SSH only.
 func TestSiteLifecycleOnLab(t *testing.T) {
 	s := bringUp(t, LabID, "test-e2e", "", "")
-	img1 := randomImage(t, layerSize, 3)
-	img2, fresh := nextImage(t, img1, layerSize)
+	img1 := testimage.Random(t, layerSize, 3, "amd64")
+	img2, fresh := testimage.NextVersion(t, img1, layerSize)
 	v1b := s.writeBundle(t, webBundle("1.0.0", img1))
 	v2b := s.writeBundle(t, webBundle("2.0.0", img2))
 

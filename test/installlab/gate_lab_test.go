@@ -46,10 +46,7 @@ func untouched(t *testing.T, ctx context.Context, l *lab.Lab, inv *lab.Inventory
 // between, an install through the non-root `ferry` user, whose sudo asks for its password, on the agent
 // of a 2-node cluster completes, re-runs as a no-op and resets.
 func TestInstallGateOnLab(t *testing.T) {
-	binDir := os.Getenv(EnvStandinBin)
-	if binDir == "" && os.Getenv(lab.EnvEnable) == "1" {
-		t.Fatal(EnvStandinBin + " not set: run make test-install")
-	}
+	binDir := lab.NeedEnv(t, EnvStandinBin, "test-install")
 	l, inv := lab.TestSite(t, LabID, []lab.HostSpec{{Arch: lab.AMD64, Containers: true}, {Arch: lab.AMD64, Containers: true}})
 	bundlePath := testBundle(t, binDir)
 	server, agent := inv.Hosts[0], inv.Hosts[1]
@@ -63,18 +60,11 @@ func TestInstallGateOnLab(t *testing.T) {
 	// The server logs in as root with the lab key; the agent as the sudo user, by password.
 	var b strings.Builder
 	fmt.Fprintf(&b, "name: installgate\nrecords: %s\ndefaults: {user: root, auth: {keyFile: %s}}\nhosts:\n", filepath.Join(t.TempDir(), "records"), server.KeyFile)
-	fmt.Fprintf(&b, "  - {name: %s, address: %s, port: %d, role: server}\n", server.Name, server.Address, portOf(server))
+	fmt.Fprintf(&b, "  - {name: %s, address: %s, port: %d, role: server}\n", server.Name, server.Address, server.SSHPort())
 	fmt.Fprintf(&b, "  - {name: %s, address: %s, port: %d, role: agent, user: %s, auth: {passwordEnv: %s, sudoPasswordEnv: %s}}\n",
-		agent.Name, agent.Address, portOf(agent), agent.SudoUser, sudoPasswordEnv, sudoPasswordEnv)
-	b.WriteString("k3s: {disable: [coredns, servicelb, traefik, local-storage, metrics-server]}\n")
-	sp := filepath.Join(t.TempDir(), "site.yaml")
-	if err := os.WriteFile(sp, []byte(b.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s, err := site.Load(sp)
-	if err != nil {
-		t.Fatal(err)
-	}
+		agent.Name, agent.Address, agent.SSHPort(), agent.SudoUser, sudoPasswordEnv, sudoPasswordEnv)
+	b.WriteString(standinK3s)
+	s := loadSite(t, b.String())
 	if strings.Contains(b.String(), pw) {
 		t.Fatal("the password ended up in the site file")
 	}
@@ -167,11 +157,4 @@ func TestInstallGateOnLab(t *testing.T) {
 	}
 	t.Logf("disk refusal:\n%v", err)
 	untouched(t, ctx, l, inv, s, "small data disk")
-}
-
-func portOf(h lab.Host) int {
-	if h.Port == 0 {
-		return 22
-	}
-	return h.Port
 }

@@ -60,10 +60,7 @@ func TestInstallHelperProcess(t *testing.T) {
 // fresh process completes, every server is a Ready control-plane node and every agent a Ready node of its
 // own arch, as a joined server (which serves the API itself) sees them.
 func TestHAKilledMidInstall(t *testing.T) {
-	binDir := os.Getenv(EnvStandinBin)
-	if binDir == "" && os.Getenv(lab.EnvEnable) == "1" {
-		t.Fatal(EnvStandinBin + " not set: run make test-install")
-	}
+	binDir := lab.NeedEnv(t, EnvStandinBin, "test-install")
 	l, inv := lab.TestSite(t, HALabID, []lab.HostSpec{
 		{Arch: lab.AMD64, Containers: true}, {Arch: lab.AMD64, Containers: true}, {Arch: lab.AMD64, Containers: true},
 		{Arch: lab.AMD64, Containers: true}, {Arch: lab.ARM64, Containers: true},

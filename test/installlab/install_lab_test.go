@@ -5,19 +5,13 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
@@ -25,7 +19,9 @@ import (
 	"github.com/ferry-delivery/ferry/installer"
 	"github.com/ferry-delivery/ferry/installer/preflight"
 	"github.com/ferry-delivery/ferry/installer/site"
+	"github.com/ferry-delivery/ferry/internal/fsutil"
 	"github.com/ferry-delivery/ferry/internal/progress"
+	"github.com/ferry-delivery/ferry/internal/testk3s"
 	"github.com/ferry-delivery/ferry/payload"
 	"github.com/ferry-delivery/ferry/test/lab"
 )
@@ -36,54 +32,14 @@ const LabID = 1
 // EnvStandinBin names the directory holding bin/k3s-standin-{amd64,arm64} (make standin).
 const EnvStandinBin = "STANDIN_BIN_DIR"
 
-func sum(t *testing.T, p string) string {
-	t.Helper()
-	f, err := os.Open(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}
-
-func copyFile(t *testing.T, src, dst string) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // testBundle writes a TEST bundle whose per-platform k3s is the stand-in (never a user's bundle) and
 // whose air-gap archives are small random images, with the release's sha256sum files.
 func testBundle(t *testing.T, binDir string) string {
 	dir := t.TempDir()
 	rel := payload.K3sRelease{Version: "v1.35.8+standin", Assets: map[payload.Platform]payload.K3sAssets{}}
 	for i, arch := range []string{"amd64", "arm64"} {
-		bin := filepath.Join(dir, map[string]string{"amd64": "k3s", "arm64": "k3s-arm64"}[arch])
-		copyFile(t, filepath.Join(binDir, "k3s-standin-"+arch), bin)
-		img, err := random.Image(4096, 1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tag, _ := name.NewTag(fmt.Sprintf("docker.io/rancher/mirrored-pause:3.%d", 6+i))
-		air := filepath.Join(dir, "k3s-airgap-images-"+arch+".tar")
-		if err := tarball.WriteToFile(air, tag, img); err != nil {
-			t.Fatal(err)
-		}
-		sums := fmt.Sprintf("%s  %s\n%s  %s\n", sum(t, bin), filepath.Base(bin), sum(t, air), filepath.Base(air))
-		ck := filepath.Join(dir, "sha256sum-"+arch+".txt")
-		if err := os.WriteFile(ck, []byte(sums), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		rel.Assets[payload.Platform("linux/"+arch)] = payload.K3sAssets{Binary: bin, Checksums: ck, AirgapImages: air}
+		rel.Assets[payload.Platform("linux/"+arch)] = testk3s.StandinAssets(t, dir, arch,
+			filepath.Join(binDir, "k3s-standin-"+arch), fmt.Sprintf("docker.io/rancher/mirrored-pause:3.%d", 6+i))
 	}
 	dst := filepath.Join(dir, "test.ferry")
 	err := payload.Write(context.Background(), dst, payload.Source{
@@ -148,38 +104,36 @@ func defaultRoutes(t *testing.T, ctx context.Context, l *lab.Lab, inv *lab.Inven
 // labSite writes a site file for the inventory's hosts: the first a server, the rest agents.
 func labSite(t *testing.T, inv *lab.Inventory, servers int) (*site.Site, []string) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "name: installlab\nrecords: %s\ndefaults: {user: root, auth: {keyFile: %s}}\nhosts:\n", filepath.Join(t.TempDir(), "records"), inv.Hosts[0].KeyFile)
+	fmt.Fprintf(&b, "name: installlab\nrecords: %s\ndefaults: {user: root, auth: {keyFile: %s}}\n", filepath.Join(t.TempDir(), "records"), inv.Hosts[0].KeyFile)
+	b.WriteString(inv.SiteHosts(servers))
 	var fps []string
-	for i, h := range inv.Hosts {
-		role := site.RoleAgent
-		if i < servers {
-			role = site.RoleServer
-		}
-		port := h.Port
-		if port == 0 {
-			port = 22
-		}
-		fmt.Fprintf(&b, "  - {name: %s, address: %s, port: %d, role: %s}\n", h.Name, h.Address, port, role)
+	for _, h := range inv.Hosts {
 		fps = append(fps, h.Fingerprint)
 	}
-	// The stand-in has none of k3s's packaged add-ons (docs/k3s-standin.md): their checks would never pass.
-	b.WriteString("k3s: {disable: [coredns, servicelb, traefik, local-storage, metrics-server]}\n")
+	b.WriteString(standinK3s)
+	return loadSite(t, b.String()), fps
+}
+
+// standinK3s is the site file's k3s section for the stand-in, which has none of k3s's packaged add-ons
+// (docs/k3s-standin.md): their checks would never pass.
+const standinK3s = "k3s: {disable: [coredns, servicelb, traefik, local-storage, metrics-server]}\n"
+
+// loadSite writes doc as the site file and loads it, as Ferry reads a site.
+func loadSite(t *testing.T, doc string) *site.Site {
+	t.Helper()
 	p := filepath.Join(t.TempDir(), "site.yaml")
-	if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(p, []byte(doc), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	s, err := site.Load(p)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s, fps
+	return s
 }
 
 func TestInstallOnLab(t *testing.T) {
-	binDir := os.Getenv(EnvStandinBin)
-	if binDir == "" && os.Getenv(lab.EnvEnable) == "1" {
-		t.Fatal(EnvStandinBin + " not set: run make test-install")
-	}
+	binDir := lab.NeedEnv(t, EnvStandinBin, "test-install")
 	began := time.Now()
 	l, inv := lab.TestSite(t, LabID, []lab.HostSpec{
 		{Arch: lab.AMD64, Containers: true}, {Arch: lab.AMD64, Containers: true}, {Arch: lab.ARM64, Containers: true},
@@ -239,7 +193,11 @@ func TestInstallOnLab(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := sum(t, filepath.Join(binDir, "k3s-standin-"+h.Arch)); !strings.HasPrefix(out, want) {
+		want, err := fsutil.SHA256File(filepath.Join(binDir, "k3s-standin-"+h.Arch))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(out, want) {
 			t.Errorf("%s (%s): /usr/local/bin/k3s is %s, want the %s stand-in %s", h.Name, h.Arch, out, h.Arch, want)
 		}
 	}

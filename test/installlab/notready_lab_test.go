@@ -3,7 +3,6 @@ package installlab
 import (
 	"context"
 	"errors"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -17,10 +16,7 @@ import (
 // with ErrNotReady after the ready timeout, showing that node's journal; once the operator removes the
 // drop-in, a re-run completes.
 func TestNotReadyShowsJournal(t *testing.T) {
-	binDir := os.Getenv(EnvStandinBin)
-	if binDir == "" && os.Getenv(lab.EnvEnable) == "1" {
-		t.Fatal(EnvStandinBin + " not set: run make test-install")
-	}
+	binDir := lab.NeedEnv(t, EnvStandinBin, "test-install")
 	l, inv := lab.TestSite(t, HALabID, []lab.HostSpec{{Arch: lab.AMD64, Containers: true}, {Arch: lab.AMD64, Containers: true}})
 	bundlePath := testBundle(t, binDir)
 	s, fps := labSite(t, inv, 1)

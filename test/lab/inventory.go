@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -122,13 +124,31 @@ func (inv *Inventory) CheckNetwork() error {
 	return nil
 }
 
-// Addr is host:port for dialing.
-func (h Host) Addr() string {
-	p := h.Port
-	if p == 0 {
-		p = 22
+// SSHPort is the host's SSH port: 22 when the inventory leaves it out.
+func (h Host) SSHPort() int {
+	if h.Port == 0 {
+		return 22
 	}
-	return net.JoinHostPort(h.Address, strconv.Itoa(p))
+	return h.Port
+}
+
+// Addr is host:port for dialing.
+func (h Host) Addr() string { return net.JoinHostPort(h.Address, strconv.Itoa(h.SSHPort())) }
+
+// SiteHosts is the hosts: list of a Ferry site file for the inventory: the first servers hosts are
+// servers, the others agents, each named and addressed as here. The caller writes the rest of the file
+// (name, defaults and auth, k3s settings), which differs per scenario.
+func (inv *Inventory) SiteHosts(servers int) string {
+	var b strings.Builder
+	b.WriteString("hosts:\n")
+	for i, h := range inv.Hosts {
+		role := "agent"
+		if i < servers {
+			role = "server"
+		}
+		fmt.Fprintf(&b, "  - {name: %s, address: %s, port: %d, role: %s}\n", h.Name, h.Address, h.SSHPort(), role)
+	}
+	return b.String()
 }
 
 // HostKeyCallback accepts exactly the host's recorded key.
@@ -155,6 +175,16 @@ func (h Host) KeyConfig() (*ssh.ClientConfig, error) {
 		return nil, fmt.Errorf("parsing key of %s: %w", h.Name, err)
 	}
 	return &ssh.ClientConfig{User: h.User, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)}, HostKeyCallback: cb}, nil
+}
+
+// KeyClient opens an SSH connection to h as User with the key in KeyFile (root in the lab), verifying the
+// host key, within 10 s. It does not check the lab's network first; Lab.Client does.
+func (h Host) KeyClient(ctx context.Context) (*ssh.Client, error) {
+	cfg, err := h.KeyConfig()
+	if err != nil {
+		return nil, err
+	}
+	return Dial(ctx, h, cfg, 10*time.Second)
 }
 
 // Password reads the sudo user's password from PasswordFile.

@@ -313,11 +313,7 @@ func (l *Lab) Client(ctx context.Context, name string) (*ssh.Client, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w: %s", ErrNoHost, name)
 	}
-	cfg, err := h.KeyConfig()
-	if err != nil {
-		return nil, err
-	}
-	return Dial(ctx, h, cfg, 10*time.Second)
+	return h.KeyClient(ctx)
 }
 
 // Run runs a shell command as root on host name and returns its stdout.

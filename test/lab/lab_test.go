@@ -2,10 +2,13 @@ package lab
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"golang.org/x/crypto/ssh"
@@ -191,5 +194,58 @@ func TestMountinfoUnescape(t *testing.T) {
 func TestHexEscape(t *testing.T) {
 	if got := hexEscape("7f454c46"); got != `\x7f\x45\x4c\x46` {
 		t.Fatalf("hexEscape = %q", got)
+	}
+}
+
+func TestSiteHosts(t *testing.T) {
+	inv := &Inventory{Hosts: []Host{
+		{Name: "ferrylab9-1", Address: "10.231.9.11"},
+		{Name: "ferrylab9-2", Address: "10.231.9.12", Port: 2222},
+		{Name: "ferrylab9-3", Address: "10.231.9.13", Port: 22},
+	}}
+	want := "hosts:\n" +
+		"  - {name: ferrylab9-1, address: 10.231.9.11, port: 22, role: server}\n" +
+		"  - {name: ferrylab9-2, address: 10.231.9.12, port: 2222, role: server}\n" +
+		"  - {name: ferrylab9-3, address: 10.231.9.13, port: 22, role: agent}\n"
+	if d := cmp.Diff(want, inv.SiteHosts(2)); d != "" {
+		t.Fatalf("SiteHosts(2) (-want +got):\n%s", d)
+	}
+	if got := inv.Hosts[1].Addr(); got != "10.231.9.12:2222" {
+		t.Errorf("Addr = %q", got)
+	}
+}
+
+// fatalTB records a Fatalf and ends the goroutine, as testing.T does.
+type fatalTB struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalTB) Helper() {}
+func (f *fatalTB) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestWaitFor(t *testing.T) {
+	calls := 0
+	WaitFor(t, "third try", time.Minute, time.Millisecond, func() error {
+		if calls++; calls < 3 {
+			return errors.New("not yet")
+		}
+		return nil
+	})
+	if calls != 3 {
+		t.Fatalf("ok called %d times, want 3", calls)
+	}
+	ft := &fatalTB{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		WaitFor(ft, "never", 20*time.Millisecond, time.Millisecond, func() error { return errors.New("still down") })
+	}()
+	<-done
+	if ft.msg != "never: not within 20ms: still down" {
+		t.Fatalf("failure %q", ft.msg)
 	}
 }

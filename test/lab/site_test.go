@@ -336,21 +336,6 @@ func canDial(h lab.Host, timeout time.Duration) error {
 	return err
 }
 
-func eventually(t *testing.T, within time.Duration, what string, ok func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := ok()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s within %s: %v", what, within, err)
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
-}
-
 func TestFaultCutLink(t *testing.T) {
 	l, inv := requireLab(t)
 	h := inv.Hosts[1]
@@ -372,7 +357,7 @@ func TestFaultCutLink(t *testing.T) {
 	if err := l.RestoreLink(ctx, h.Name); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "SSH back after restoring the link", func() error { return canDial(h, 3*time.Second) })
+	lab.WaitFor(t, "SSH back after restoring the link", 30*time.Second, 500*time.Millisecond, func() error { return canDial(h, 3*time.Second) })
 }
 
 func TestFaultStopStart(t *testing.T) {
@@ -426,7 +411,7 @@ func TestFaultOccupyPort(t *testing.T) {
 	if err := l.FreePort(ctx, h.Name, 6443); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "port 6443 freed", func() error {
+	lab.WaitFor(t, "port 6443 freed", 10*time.Second, 500*time.Millisecond, func() error {
 		c, err := net.DialTimeout("tcp", addr, 3*time.Second)
 		if err == nil {
 			c.Close()

@@ -18,6 +18,35 @@ const (
 	EnvInventory = "FERRY_LAB_INVENTORY"
 )
 
+// NeedEnv returns $name, which the make target of a site scenario sets (the stand-in binary, a built
+// ferryctl): a lab run (FERRY_LAB=1) without it fails, naming target; otherwise it may be empty, as the
+// scenario then skips in TestSite.
+func NeedEnv(tb testing.TB, name, target string) string {
+	tb.Helper()
+	v := os.Getenv(name)
+	if v == "" && os.Getenv(EnvEnable) == "1" {
+		tb.Fatal(name + " not set: run make " + target)
+	}
+	return v
+}
+
+// WaitFor calls ok every interval until it returns nil, failing the test with ok's last error once within
+// has passed: for a site to settle (a unit up, a node Ready, a link back).
+func WaitFor(tb testing.TB, what string, within, every time.Duration, ok func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		err := ok()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("%s: not within %s: %v", what, within, err)
+		}
+		time.Sleep(every)
+	}
+}
+
 // TestSite gives a test a site: the hosts of the inventory in $FERRY_LAB_INVENTORY (lab is then nil:
 // no fault knobs), or a fresh lab with ID id booted from hosts and torn down when the test ends. It
 // skips the test unless FERRY_LAB=1 and running as root, so plain `go test ./...` stays fast. Each

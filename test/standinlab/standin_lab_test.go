@@ -18,11 +18,11 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/empty"
-	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/ferry-delivery/ferry/internal/testimage"
 	"github.com/ferry-delivery/ferry/test/lab"
 )
 
@@ -131,7 +131,7 @@ systemctl enable --now --no-block %s.service
 	}
 	install(server, "server", fmt.Sprintf("token: labsecret\ntls-san:\n  - %s\nwrite-kubeconfig-mode: \"0600\"\n", server.Address))
 	var out string
-	waitFor(t, 5*time.Minute, "server /readyz via k3s kubectl", func() error {
+	lab.WaitFor(t, "server /readyz via k3s kubectl", 5*time.Minute, 2*time.Second, func() error {
 		out, err = l.Run(ctx, server.Name, "k3s kubectl get --raw /readyz")
 		if err != nil {
 			return err
@@ -143,7 +143,7 @@ systemctl enable --now --no-block %s.service
 	})
 	// The stand-in sends READY=1 once the API server is ready AND the node's first image import is done
 	// (as k3s), so /readyz can answer before the unit leaves "activating": wait for it, bounded.
-	waitFor(t, time.Minute, "k3s.service active (READY=1 reached systemd, Type=notify)", func() error {
+	lab.WaitFor(t, "k3s.service active (READY=1 reached systemd, Type=notify)", time.Minute, 2*time.Second, func() error {
 		active, _ := l.Run(ctx, server.Name, "systemctl is-active k3s.service")
 		if strings.TrimSpace(active) != "active" {
 			return fmt.Errorf("k3s.service is %q", strings.TrimSpace(active))
@@ -162,7 +162,7 @@ systemctl enable --now --no-block %s.service
 	for _, a := range agents {
 		want[a.Name] = a.Arch
 	}
-	waitFor(t, 8*time.Minute, "all Nodes Ready with their arch labels", func() error {
+	lab.WaitFor(t, "all Nodes Ready with their arch labels", 8*time.Minute, 2*time.Second, func() error {
 		out, err := l.Run(ctx, server.Name, "k3s kubectl get nodes -o json")
 		if err != nil {
 			return err
@@ -215,7 +215,7 @@ systemctl enable --now --no-block %s.service
 			t.Fatalf("applying HelmChart %s: %v %s", hc.name, err, stderr)
 		}
 	}
-	waitFor(t, 5*time.Minute, "deployment onserver available on the server", func() error {
+	lab.WaitFor(t, "deployment onserver available on the server", 5*time.Minute, 2*time.Second, func() error {
 		out, err := l.Run(ctx, server.Name, "k3s kubectl -n demo get deploy onserver -o jsonpath='{.status.availableReplicas}'")
 		if err != nil {
 			return err
@@ -225,7 +225,7 @@ systemctl enable --now --no-block %s.service
 		}
 		return nil
 	})
-	waitFor(t, 5*time.Minute, "pod of onarm waits on an image pull error on the arm64 agent", func() error {
+	lab.WaitFor(t, "pod of onarm waits on an image pull error on the arm64 agent", 5*time.Minute, 2*time.Second, func() error {
 		out, err := l.Run(ctx, server.Name, "k3s kubectl -n demo get pods -l app=onarm -o jsonpath='{.items[0].spec.nodeName} {.items[0].status.containerStatuses[0].state.waiting.reason}'")
 		if err != nil {
 			return err
@@ -267,47 +267,7 @@ func imageArchive(t *testing.T, ref, arch string) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.Architecture, cf.OS = arch, "linux"
-	if img, err = mutate.ConfigFile(img, cf); err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	p, err := layout.Write(dir, empty.Index)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := p.AppendImage(img, layout.WithAnnotations(map[string]string{"io.containerd.image.name": ref})); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	err = filepath.Walk(dir, func(path string, fi os.FileInfo, err error) error {
-		if err != nil || fi.IsDir() {
-			return err
-		}
-		rel, _ := filepath.Rel(dir, path)
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		if err := tw.WriteHeader(&tar.Header{Name: rel, Mode: 0o644, Size: int64(len(b)), Typeflag: tar.TypeReg}); err != nil {
-			return err
-		}
-		_, err = tw.Write(b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return testimage.LayoutTar(t, testimage.WithPlatform(t, img, arch), map[string]string{"io.containerd.image.name": ref})
 }
 
 // helmChart renders a HelmChart manifest whose chart (in chartContent) runs appImage on one node.
@@ -350,17 +310,4 @@ spec:
     image: %s
     node: %s
 `, name, base64.StdEncoding.EncodeToString(buf.Bytes()), appImage, node)
-}
-
-func waitFor(t *testing.T, timeout time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	var err error
-	for time.Now().Before(deadline) {
-		if err = f(); err == nil {
-			return
-		}
-		time.Sleep(2 * time.Second)
-	}
-	t.Fatalf("%s: not within %s: %v", what, timeout, err)
 }
