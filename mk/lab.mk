@@ -11,7 +11,7 @@ LAB_ARM64 ?= 1
 
 test-lab: deps-build
 	scripts/install-deps.sh lab containerd
-	@rc=0; FERRY_LAB=1 CGO_ENABLED=0 $(GO) test -count=1 -timeout 45m -v ./test/lab/... || rc=$$?; \
+	@rc=0; FERRY_LAB=1 FERRY_LAB_TEST_IDS="$(LAB_TEST_IDS)" CGO_ENABLED=0 $(GO) test -count=1 -timeout 45m -v ./test/lab/... || rc=$$?; \
 	  for id in $(LAB_TEST_IDS); do $(LAB_CMD) down --id $$id || rc=1; done; exit $$rc
 
 INTEGRATION_TARGETS += test-lab

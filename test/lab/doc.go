@@ -15,6 +15,13 @@
 // interfaces, mounts or processes it did not create, and must not be imported by product code: it is
 // test infrastructure, and it needs root.
 //
+// One process at a time owns a lab ID. Up and Down first claim it with a flock on
+// <StateRoot>/ferrylab<ID>.lock (LockPath), kept until the process exits and dropped by the kernel however
+// it exits; a process-level registry lets the holder's own later Up and Down go on. While another
+// running process holds the ID they change nothing and fail with ErrLabBusy naming it (PID, command line,
+// parent, since when), after waiting up to $FERRY_LAB_LOCK_WAIT if set; DownWith(Force) is the only way
+// past a holder. Read-only calls (Open, Leaks, Holder, Status) and the fault knobs take no lock.
+//
 // Fault knobs (CutLink, Stop, OccupyPort, SmallDataFS, InstallForeignK3s) let scenarios turn the failures
 // a real site shows. The running site is described by an Inventory (JSON), the same format a user writes
 // for real VMs, so scenarios can run against either.

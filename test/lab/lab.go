@@ -56,11 +56,22 @@ type Lab struct {
 // Up builds the site opts asks for and boots it: base rootfs (cached), bridge, one nspawn machine per
 // host, then waits until every host accepts SSH and has finished booting. On failure it tears down what
 // it made. It refuses to start over a lab of the same ID that is still around (run Down first).
+//
+// Up claims the lab's ID for the life of this process (see LockPath): while another running process
+// holds it, Up fails with ErrLabBusy naming that process, after waiting up to Options.LockWait.
 func Up(ctx context.Context, opts Options) (_ *Lab, err error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
 	o := opts.withDefaults()
+	wait, err := lockWait(o.LockWait)
+	if err != nil {
+		return nil, err
+	}
+	// Before anything else: another run's lab of this ID must not even be looked at as leftovers.
+	if err := claim(ctx, o.StateRoot, o.ID, wait); err != nil {
+		return nil, fmt.Errorf("bringing lab %d up: %w", o.ID, err)
+	}
 	if os.Geteuid() != 0 {
 		return nil, ErrNotRoot
 	}

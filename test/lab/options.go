@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/ferry-delivery/ferry/internal/progress"
 )
@@ -57,6 +58,9 @@ type Options struct {
 	Mirror string
 	// Progress receives what Up is doing; nil discards.
 	Progress progress.Sink
+	// LockWait is how long Up waits for another process holding this lab ID to end; 0 means
+	// $FERRY_LAB_LOCK_WAIT, else not at all (ErrLabBusy at once).
+	LockWait time.Duration
 }
 
 // Spec builds a Hosts list of amd64 hosts followed by arm64 hosts.

@@ -30,11 +30,26 @@ import (
 // FERRY_LAB=1. FERRY_LAB_INVENTORY=FILE runs the host scenarios against real hosts instead (fault knobs
 // need the lab and are skipped then).
 const (
-	siteID     = 7 // the shared site of these tests
-	halfWayID  = 8 // the lab the crash-cleanup test kills
 	envEnable  = "FERRY_LAB"
 	envInvFile = "FERRY_LAB_INVENTORY"
+	// envTestIDs ("SITE HALFWAY", e.g. "65 66") moves these tests off their usual lab IDs 7 and 8, so a
+	// change to the lab can be tried while a CI run holds those (make test-lab LAB_TEST_IDS="65 66").
+	envTestIDs = "FERRY_LAB_TEST_IDS"
 )
+
+// siteID is the shared site of these tests; halfWayID the lab the crash-cleanup test kills.
+var siteID, halfWayID = testIDs()
+
+func testIDs() (site, halfWay int) {
+	v := os.Getenv(envTestIDs)
+	if strings.TrimSpace(v) == "" {
+		return 7, 8
+	}
+	if n, err := fmt.Sscanf(v, "%d %d", &site, &halfWay); n != 2 || err != nil || site == halfWay {
+		panic(fmt.Sprintf("%s=%q: want two different lab IDs, e.g. \"65 66\"", envTestIDs, v))
+	}
+	return site, halfWay
+}
 
 var (
 	site     *lab.Lab

@@ -16,12 +16,48 @@ import (
 // named ferrylab<id>-*, processes rooted in the lab's state directory, mounts and loop devices under it,
 // the lab's veths, bridge and forward guard, nspawn's /run entries for its machines, and the state
 // directory itself. It returns an error naming anything that is still left.
+//
+// Down first claims the lab's ID for this process, as Up does (see LockPath), and keeps it: while another
+// running process holds the ID it touches nothing and fails with ErrLabBusy naming that process (after
+// waiting up to $FERRY_LAB_LOCK_WAIT, if set). The holder's own Down always proceeds.
 func Down(ctx context.Context, stateRoot string, id int) error {
-	if os.Geteuid() != 0 {
-		return ErrNotRoot
-	}
+	return DownWith(ctx, stateRoot, id, DownOptions{})
+}
+
+// DownOptions changes how Down treats a lab another process holds.
+type DownOptions struct {
+	// Wait is how long to wait for the holder to end; 0 means $FERRY_LAB_LOCK_WAIT, else not at all.
+	Wait time.Duration
+	// Force tears the lab down even while another process holds it (that run then fails): for a holder
+	// that hangs, when stopping it is not an option.
+	Force bool
+}
+
+// DownWith is Down with options (the CLI's `lab down --force / --wait`).
+func DownWith(ctx context.Context, stateRoot string, id int, o DownOptions) error {
 	if stateRoot == "" {
 		stateRoot = DefaultStateRoot
+	}
+	wait, err := lockWait(o.Wait)
+	if err != nil {
+		return err
+	}
+	if o.Force {
+		wait = 0
+	}
+	if err := claim(ctx, stateRoot, id, wait); err != nil && !(o.Force && errors.Is(err, ErrLabBusy)) {
+		return fmt.Errorf("tearing down lab %d: %w", id, err)
+	}
+	return teardownFn(ctx, stateRoot, id)
+}
+
+// teardownFn lets the lock's unit tests see whether Down went on to tear down, without touching the
+// machine's kernel objects, which are named by ID alone and so shared by every state root.
+var teardownFn = teardown
+
+func teardown(ctx context.Context, stateRoot string, id int) error {
+	if os.Geteuid() != 0 {
+		return ErrNotRoot
 	}
 	dir := StateDir(stateRoot, id)
 	prefix := LabName(id) + "-"

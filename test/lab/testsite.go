@@ -50,7 +50,9 @@ func WaitFor(tb testing.TB, what string, within, every time.Duration, ok func() 
 // TestSite gives a test a site: the hosts of the inventory in $FERRY_LAB_INVENTORY (lab is then nil:
 // no fault knobs), or a fresh lab with ID id booted from hosts and torn down when the test ends. It
 // skips the test unless FERRY_LAB=1 and running as root, so plain `go test ./...` stays fast. Each
-// area's scenarios use their own IDs (see docs/testing.md) so they can run side by side.
+// area's scenarios use their own IDs (see docs/testing.md) so they can run side by side. The test
+// process holds the ID from here on (see LockPath): if another running process holds it, the test
+// fails at once with ErrLabBusy naming that process, and its lab is left alone.
 func TestSite(tb testing.TB, id int, hosts []HostSpec) (*Lab, *Inventory) {
 	tb.Helper()
 	if f := os.Getenv(EnvInventory); f != "" {

@@ -1,13 +1,19 @@
 // Command lab runs Ferry's site lab: target hosts as systemd-nspawn machines on this machine.
 //
-//	lab up [--hosts N] [--arm64 M] [--containers] [--id ID] [--inventory FILE]
-//	lab status | inventory | down [--id ID]
+//	lab up [--hosts N] [--arm64 M] [--containers] [--id ID] [--inventory FILE] [--wait DURATION]
+//	lab status | inventory [--id ID]
+//	lab down [--id ID] [--wait DURATION] [--force]
 //	lab fault cut|restore|stop|start|foreign-k3s HOST [--id ID]
 //	lab fault occupy|free HOST PORT | lab fault smallfs HOST [SIZE_MIB FREE_MIB]
 //	lab run HOST COMMAND...
 //	lab rootfs [--arch amd64,arm64]   (build the cached base rootfs only)
 //
 // HOST is a host's name or its number (1 = ferrylab<ID>-1). Needs root.
+//
+// up and down refuse a lab ID that a running process holds (a test run, see lab.LockPath) and name that
+// process; --wait waits up to DURATION for it to end, and down --force tears the lab down under it. A
+// lab made by `lab up` is not held once the command has exited, so any later `lab down` or test run of
+// that ID may tear it down.
 package main
 
 import (
@@ -88,13 +94,14 @@ func dispatch(ctx context.Context, verb string, args []string) error {
 		inv := fs.String("inventory", "", "also write the inventory to this file")
 		cache := fs.String("cache", lab.CacheDir(), "rootfs cache directory ($FERRY_LAB_CACHE or "+lab.DefaultCacheDir+")")
 		mirror := fs.String("mirror", "", "Debian mirror (default: the one apt uses)")
+		wait := fs.Duration("wait", 0, "wait up to this long for a run holding the lab ID to end (default $"+lab.EnvLockWait+", else none)")
 		_ = fs.Parse(args)
 		spec := lab.Spec(*hosts, *arm)
 		for i := range spec {
 			spec[i].Containers = *containers
 		}
 		start := time.Now()
-		l, err := lab.Up(ctx, lab.Options{ID: c.id, Hosts: spec, CacheDir: *cache, StateRoot: c.stateRoot, Mirror: *mirror, Progress: printer})
+		l, err := lab.Up(ctx, lab.Options{ID: c.id, Hosts: spec, CacheDir: *cache, StateRoot: c.stateRoot, Mirror: *mirror, Progress: printer, LockWait: *wait})
 		if err != nil {
 			return err
 		}
@@ -104,14 +111,25 @@ func dispatch(ctx context.Context, verb string, args []string) error {
 		}
 		return nil
 	case "down":
-		_ = flags("down", &c).Parse(args)
-		return lab.Down(ctx, c.stateRoot, c.id)
+		fs := flags("down", &c)
+		wait := fs.Duration("wait", 0, "wait up to this long for a run holding the lab ID to end (default $"+lab.EnvLockWait+", else none)")
+		force := fs.Bool("force", false, "tear the lab down even while a running process holds it (that run then fails)")
+		_ = fs.Parse(args)
+		if *force {
+			if who := lab.Holder(c.stateRoot, c.id); who != "" {
+				fmt.Fprintf(os.Stderr, "lab: --force: tearing lab %d down under %s\n", c.id, who)
+			}
+		}
+		return lab.DownWith(ctx, c.stateRoot, c.id, lab.DownOptions{Wait: *wait, Force: *force})
 	case "status":
 		_ = flags("status", &c).Parse(args)
 		if l, err := lab.Open(c.stateRoot, c.id); err == nil {
 			for _, h := range l.Inventory().Hosts {
 				fmt.Printf("%-14s %-12s %-6s running=%v\n", h.Name, h.Address, h.Arch, l.Status()[h.Name])
 			}
+		}
+		if who := lab.Holder(c.stateRoot, c.id); who != "" {
+			fmt.Printf("lab %d is held by %s\n", c.id, who)
 		}
 		leaks := lab.Leaks(c.stateRoot, c.id)
 		if len(leaks) == 0 {
