@@ -160,6 +160,7 @@ func TestBenchUpgradeOnLab(t *testing.T) {
 	}
 	sent, lacked := sentPerNode(t, out), lackedPerNode(out)
 	fmt.Printf("BENCH helm releases: before the upgrade %+v, after %+v\n", relsBefore, releases(t, ctx, inv.Hosts[0], "shop"))
+	t.Logf("helm trace after the upgrade:\n%s", helmTrace(ctx, inv.Hosts, "shop"))
 	var totSent, totLacked, totWire int64
 	fmt.Printf("BENCH upgrade: app %.1f MiB (v1) / %.1f MiB = %d bytes (v2) in %d images; v2 changes one %d MiB layer; full v2 bundle %.1f MiB = %d bytes (k3s stand-in included)\n",
 		mib(appBytes1), mib(appBytes2), appBytes2, len(benchApp), benchChanged>>20, mib(bundle2), bundle2)

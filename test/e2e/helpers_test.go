@@ -47,6 +47,10 @@ type labSite struct {
 	began    time.Time
 }
 
+// EnvLabID, when set, replaces a scenario's own lab ID (make passes it on to its `lab down` too): to
+// run a scenario while another run holds its usual lab.
+const EnvLabID = "FERRY_E2E_LAB_ID"
+
 // bringUp skips the scenario unless gate (an env var; "" for none) is "1", then boots lab id as a server
 // + an agent (torn down by the lab's own test clean-up, and by target's `lab down`), and writes the
 // vendor key pair and the TEST k3s assets. target is the make target that sets everything up.
@@ -58,6 +62,13 @@ func bringUp(t *testing.T, id int, target, gate, what string) *labSite {
 	standin, ferryctl := os.Getenv("FERRY_STANDIN_BIN"), os.Getenv("FERRYCTL_BIN")
 	if os.Getenv(lab.EnvEnable) == "1" && (standin == "" || ferryctl == "") {
 		t.Fatal("FERRY_STANDIN_BIN / FERRYCTL_BIN not set: run make " + target)
+	}
+	if v := os.Getenv(EnvLabID); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 99 {
+			t.Fatalf("%s=%q: want a lab ID 0..99", EnvLabID, v)
+		}
+		id = n
 	}
 	s := &labSite{began: time.Now(), ferryctl: ferryctl}
 	_, s.inv = lab.TestSite(t, id, []lab.HostSpec{{Arch: lab.AMD64, Containers: true}, {Arch: lab.AMD64, Containers: true}})
@@ -438,4 +449,34 @@ func releases(t *testing.T, ctx context.Context, h lab.Host, app string) []relea
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Revision < out[j].Revision })
 	return out
+}
+
+// helmTrace is what the server knows of the app's helm runs, for a failure message or a measurement's
+// log: each release revision (status, config hash, description, when), the HelmChart's generation and
+// Ferry's annotations, the helm jobs and pods, the events of Ferry's namespace in time order (the job
+// controller's pod creations, suspends and resumes; helm-controller's ApplyJob, SuspendJob, ResumeJob)
+// and the stand-in's log lines of each helm job pod's work.
+func helmTrace(ctx context.Context, hosts []lab.Host, app string) string {
+	k := "PATH=$PATH:/usr/local/bin:/opt/bin k3s kubectl "
+	cmds := []string{
+		k + fmt.Sprintf(`get secrets -n %s -l owner=helm,name=%s --sort-by=.metadata.creationTimestamp -o jsonpath='{range .items[*]}{.metadata.labels.version} {.metadata.labels.status} {.metadata.labels.helmcharts\.helm\.cattle\.io/configHash} {.metadata.creationTimestamp}{"\n"}{end}'`, app, app),
+		k + fmt.Sprintf(`get helmchart -n ferry-system %s -o jsonpath='generation={.metadata.generation} annotations={.metadata.annotations} status={.status}{"\n"}'`, app),
+		k + `get jobs,pods -n ferry-system -o wide --show-labels`,
+		k + `get events -n ferry-system --sort-by=.metadata.creationTimestamp -o custom-columns=TIME:.metadata.creationTimestamp,LAST:.lastTimestamp,COUNT:.count,OBJ:.involvedObject.name,REASON:.reason,MSG:.message`,
+	}
+	var sb strings.Builder
+	run := func(h lab.Host, c string) {
+		out, errOut, err := onHost(ctx, h, c)
+		fmt.Fprintf(&sb, "$ [%s] %s\n%s", h.Name, strings.TrimPrefix(c, "PATH=$PATH:/usr/local/bin:/opt/bin "), out)
+		if err != nil {
+			fmt.Fprintf(&sb, "(%v: %s)\n", err, strings.TrimSpace(errOut))
+		}
+	}
+	for _, c := range cmds {
+		run(hosts[0], c)
+	}
+	for _, h := range hosts { // a helm job pod may run on any node
+		run(h, `journalctl -u k3s -u k3s-agent --no-pager -o short-iso 2>/dev/null | grep -E 'helm-(install|delete)-|already run|klipper' | tail -n 80`)
+	}
+	return sb.String()
 }
