@@ -325,12 +325,16 @@ func (r *Runner) run(ctx context.Context, pod *corev1.Pod, logf func(string, ...
 }
 
 // revisionMoved is klipper-helm's revision guard (klipper-helm v0.9.15+, paired with helm-controller
-// v0.17's EXPECTED_RELEASE_REVISION): helm-controller writes into each job the release revision it saw
-// when it made the job, and a pod that finds another newest revision does nothing and exits 0 (since
-// klipper-helm v0.9.16, k3s-io/klipper-helm#126: "retrying will not help"). Another pod already acted on
-// this job's spec (helm-controller replacing a job it had resumed, a pod retried after its helm run went
-// through), or the release moved since: running helm again would add a revision (a second upgrade of the
-// same spec) or undo a newer one. Unset (older helm-controller) checks nothing.
+// v0.17's EXPECTED_RELEASE_REVISION, k3s-io/klipper-helm#120): helm-controller writes into each job the
+// newest release revision it saw when it made the job, and a pod that finds another newest revision does
+// not run helm and exits 0 (k3s-io/klipper-helm#126: "retrying will not help"). Another pod already
+// acted on this job's spec (helm-controller replacing a job it had resumed, a retried pod, a re-run after
+// a restart), or the release moved since: running helm again would add a revision (a second upgrade of
+// the same spec) or undo a newer one. Unset (older helm-controller) checks nothing.
+//
+// A newest revision that is failed or pending is left to the failure policy below, as before: klipper-helm
+// v0.9.15/16 skipped those too, so a failed upgrade's retry exited 0 and its job completed
+// (k3s-io/helm-controller#327, since fixed upstream); the stand-in keeps the abort answer Ferry relies on.
 func revisionMoved(env map[string]string, last *release.Release) (string, bool) {
 	want, ok := env["EXPECTED_RELEASE_REVISION"]
 	if !ok || want == "" {
@@ -339,6 +343,9 @@ func revisionMoved(env map[string]string, last *release.Release) (string, bool) 
 	cur := 0
 	if last != nil {
 		cur = last.Version
+		if last.Info != nil && (last.Info.Status == release.StatusFailed || last.Info.Status.IsPending()) {
+			return "", false
+		}
 	}
 	if want == strconv.Itoa(cur) {
 		return "", false

@@ -214,14 +214,14 @@ func TestRevisionGuard(t *testing.T) {
 	if got := revisions(t, cfg); len(got) != 2 {
 		t.Fatalf("a stale job changed the release: %v", got)
 	}
-	// The guard checks the newest revision whatever its status (k3s-io/helm-controller#327): a failed
-	// upgrade (revision 3) is not retried by the job's next pod, made at revision 2.
+	// A failed newest revision is left to failurePolicy: the failed upgrade's next pod (made at revision
+	// 2, finding revision 3 failed) aborts, so the job fails, as before the guard.
 	cfg.KubeClient = &kubefake.FailingKubeClient{PrintingKubeClient: kubefake.PrintingKubeClient{Out: io.Discard}, UpdateError: errors.New("rejected")}
 	if err := run("2", "3.0.0"); err == nil {
 		t.Fatal("failing upgrade reported success")
 	}
-	if err := run("2", "3.0.0"); err != nil {
-		t.Fatalf("next pod after a failed upgrade: %v (klipper-helm exits 0)", err)
+	if err := run("2", "3.0.0"); !errors.Is(err, ErrAborted) {
+		t.Fatalf("next pod after a failed upgrade: %v, want %v (failurePolicy abort)", err, ErrAborted)
 	}
 	if got := revisions(t, cfg); len(got) != 3 || got[3] != release.StatusFailed {
 		t.Fatalf("revisions after a failed upgrade and its retry: %v", got)
