@@ -476,7 +476,44 @@ func helmTrace(ctx context.Context, hosts []lab.Host, app string) string {
 		run(hosts[0], c)
 	}
 	for _, h := range hosts { // a helm job pod may run on any node
-		run(h, `journalctl -u k3s -u k3s-agent --no-pager -o short-iso 2>/dev/null | grep -E 'helm-(install|delete)-|already run|klipper' | tail -n 80`)
+		run(h, `journalctl -u k3s -u k3s-agent --no-pager -o short-iso 2>/dev/null | grep -E 'helm-(install|delete)-|already run|klipper|Started k3s|leaderelection lost|Main process exited' | tail -n 80`)
 	}
 	return sb.String()
+}
+
+// chartGeneration is the app's HelmChart metadata.generation: the API server moves it by one for each
+// write that changes the spec (metadata and status writes leave it), so it counts spec writes.
+func chartGeneration(t *testing.T, ctx context.Context, h lab.Host, app string) int {
+	t.Helper()
+	out, errOut, err := onHost(ctx, h, "PATH=$PATH:/usr/local/bin:/opt/bin k3s kubectl get helmchart -n ferry-system "+app+" -o jsonpath='{.metadata.generation}'")
+	if err != nil {
+		t.Fatalf("reading HelmChart %s: %v: %s", app, err, errOut)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("HelmChart %s generation %q", app, out)
+	}
+	return n
+}
+
+// checkOneRevision fails the test unless, from before to after one applied change, the app gained
+// exactly one helm revision (deployed, every older one superseded) and its HelmChart exactly one spec
+// write. On failure it logs what the server knows of the helm runs.
+func checkOneRevision(t *testing.T, ctx context.Context, hosts []lab.Host, step string, before, after []release, genBefore, genAfter int) {
+	t.Helper()
+	ok := len(after) == len(before)+1 && genAfter == genBefore+1
+	for i, r := range after {
+		want := "superseded"
+		if i == len(after)-1 {
+			want = "deployed"
+		}
+		if r.Status != want {
+			ok = false
+		}
+	}
+	t.Logf("MEASURE %s: helm revisions %v -> %v, HelmChart generation %d -> %d", step, before, after, genBefore, genAfter)
+	if !ok {
+		t.Errorf("%s: want exactly one new helm revision (deployed, the others superseded) and one HelmChart spec write; revisions %+v -> %+v, generation %d -> %d\n%s",
+			step, before, after, genBefore, genAfter, helmTrace(ctx, hosts, "shop"))
+	}
 }
