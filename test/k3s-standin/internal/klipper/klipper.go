@@ -72,10 +72,10 @@ func IsHelmJobPod(pod *corev1.Pod) bool {
 //
 // With Dir set, each pod's run is also kept on disk, so "once per pod" survives the stand-in's own
 // restart the way a container survives a k3s restart (containerd keeps it; the kubelet never starts an
-// exited container again): a pod whose work finished before the restart gets that result back. Before
-// this, a restart (the stand-in exits when an embedded controller loses its leader lease, as k3s does,
-// which a heavily loaded machine can cause) re-ran every helm pod still shown Running, and each re-run of
-// an upgrade pod whose helm run had gone through added a helm revision.
+// exited container again): a pod whose work finished before the restart gets that result back. Without
+// it, a restart (the stand-in exits when an embedded controller loses its leader lease, as k3s does,
+// which a heavily loaded machine can cause) re-runs every helm pod still shown Running, and a re-run of
+// an upgrade pod whose helm run had gone through is a second upgrade: one more helm revision.
 type Runner struct {
 	Node   kubernetes.Interface // the node's own client: reads the pod's volumes, requests its token
 	Server string               // API URL as this node reaches it; replaces %{KUBERNETES_API}%
@@ -334,7 +334,8 @@ func (r *Runner) run(ctx context.Context, pod *corev1.Pod, logf func(string, ...
 //
 // A newest revision that is failed or pending is left to the failure policy below, as before: klipper-helm
 // v0.9.15/16 skipped those too, so a failed upgrade's retry exited 0 and its job completed
-// (k3s-io/helm-controller#327, since fixed upstream); the stand-in keeps the abort answer Ferry relies on.
+// (k3s-io/helm-controller#327, closed with a newer klipper-helm); the stand-in keeps the failure
+// policy's answer (abort: the pod fails), which Ferry's health reads either way from the failed release.
 func revisionMoved(env map[string]string, last *release.Release) (string, bool) {
 	want, ok := env["EXPECTED_RELEASE_REVISION"]
 	if !ok || want == "" {
