@@ -7,3 +7,13 @@ BENCH_LAB_ID := 12
 
 bench-upgrade: standin-amd64 ferryctl
 	$(call e2e-lab-scenario,$(BENCH_LAB_ID),FERRY_LAB=1 FERRY_BENCH_UPGRADE=1,30m,TestBenchUpgradeOnLab)
+
+# Upgrade after upgrade on the site lab (test/e2e TestUpgradeRevisionsOnLab, lab ID 14): deploy, then
+# FERRY_E2E_REVISIONS_COUNT (default 8) value-only upgrades, each asserted to add exactly one helm
+# revision and one HelmChart spec write (helm trace logged otherwise). Meant to be run on a loaded
+# machine to look for double applies; not in INTEGRATION_TARGETS (~3-4 min). Always tears down.
+REVISIONS_LAB_ID := 14
+.PHONY: stress-upgrade
+
+stress-upgrade: standin-amd64 ferryctl
+	$(call e2e-lab-scenario,$(REVISIONS_LAB_ID),FERRY_LAB=1 FERRY_E2E_REVISIONS=1 $(if $(FERRY_E2E_REVISIONS_COUNT),FERRY_E2E_REVISIONS_COUNT=$(FERRY_E2E_REVISIONS_COUNT)),30m,TestUpgradeRevisionsOnLab)

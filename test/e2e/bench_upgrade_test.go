@@ -150,7 +150,7 @@ func TestBenchUpgradeOnLab(t *testing.T) {
 		_, _, _ = onHost(ctx, h, "rm -f /var/tmp/baseline.ferry")
 	}
 
-	relsBefore := releases(t, ctx, inv.Hosts[0], "shop")
+	relsBefore, genBefore := releases(t, ctx, inv.Hosts[0], "shop"), chartGeneration(t, ctx, inv.Hosts[0], "shop")
 	rx0 := rxBytes(t, ctx, inv.Hosts)
 	start := time.Now()
 	out, seen := ferryctl.timed("upgrade v2", "upgrade", "--bundle", b2, "--key", pub)
@@ -160,7 +160,10 @@ func TestBenchUpgradeOnLab(t *testing.T) {
 		t.Fatalf("upgrade output:\n%s", out)
 	}
 	sent, lacked := sentPerNode(t, out), lackedPerNode(out)
-	fmt.Printf("BENCH helm releases: before the upgrade %+v, after %+v\n", relsBefore, releases(t, ctx, inv.Hosts[0], "shop"))
+	relsAfter := releases(t, ctx, inv.Hosts[0], "shop")
+	fmt.Printf("BENCH helm releases: before the upgrade %+v, after %+v\n", relsBefore, relsAfter)
+	// Nothing applied twice: one HelmChart spec write, one helm revision (the trace says why otherwise).
+	checkOneRevision(t, ctx, inv.Hosts, "upgrade v2", relsBefore, relsAfter, genBefore, chartGeneration(t, ctx, inv.Hosts[0], "shop"))
 	var totSent, totLacked, totWire int64
 	fmt.Printf("BENCH upgrade: app %.1f MiB (v1) / %.1f MiB = %d bytes (v2) in %d images; v2 changes one %d MiB layer; full v2 bundle %.1f MiB = %d bytes (k3s stand-in included)\n",
 		mib(appBytes1), mib(appBytes2), appBytes2, len(benchApp), benchChanged>>20, mib(bundle2), bundle2)

@@ -42,6 +42,10 @@ type labSite struct {
 	began    time.Time
 }
 
+// EnvLabID, when set, replaces a scenario's own lab ID (make passes it on to its `lab down` too): to
+// run a scenario while another run holds its usual lab.
+const EnvLabID = "FERRY_E2E_LAB_ID"
+
 // bringUp skips the scenario unless gate (an env var; "" for none) is "1", then boots lab id as a server
 // + an agent (torn down by the lab's own test clean-up, and by target's `lab down`), and writes the
 // vendor key pair and the TEST k3s assets. target is the make target that sets everything up.
@@ -51,6 +55,13 @@ func bringUp(t *testing.T, id int, target, gate, what string) *labSite {
 		t.Skip(what + ": run it through make " + target + " (sets " + gate + "=1)")
 	}
 	standin, ferryctl := lab.NeedEnv(t, "FERRY_STANDIN_BIN", target), lab.NeedEnv(t, "FERRYCTL_BIN", target)
+	if v := os.Getenv(EnvLabID); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 99 {
+			t.Fatalf("%s=%q: want a lab ID 0..99", EnvLabID, v)
+		}
+		id = n
+	}
 	s := &labSite{began: time.Now(), ferryctl: ferryctl}
 	_, s.inv = lab.TestSite(t, id, []lab.HostSpec{{Arch: lab.AMD64, Containers: true}, {Arch: lab.AMD64, Containers: true}})
 	t.Logf("MEASURE lab up (2 hosts): %s", time.Since(s.began).Round(time.Second))
@@ -339,4 +350,71 @@ func releases(t *testing.T, ctx context.Context, h lab.Host, app string) []relea
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Revision < out[j].Revision })
 	return out
+}
+
+// helmTrace is what the server knows of the app's helm runs, for a failure message or a measurement's
+// log: each release revision (status, config hash, description, when), the HelmChart's generation and
+// Ferry's annotations, the helm jobs and pods, the events of Ferry's namespace in time order (the job
+// controller's pod creations, suspends and resumes; helm-controller's ApplyJob, SuspendJob, ResumeJob)
+// and the stand-in's log lines of each helm job pod's work.
+func helmTrace(ctx context.Context, hosts []lab.Host, app string) string {
+	k := "PATH=$PATH:/usr/local/bin:/opt/bin k3s kubectl "
+	cmds := []string{
+		k + fmt.Sprintf(`get secrets -n %s -l owner=helm,name=%s --sort-by=.metadata.creationTimestamp -o jsonpath='{range .items[*]}{.metadata.labels.version} {.metadata.labels.status} {.metadata.labels.helmcharts\.helm\.cattle\.io/configHash} {.metadata.creationTimestamp}{"\n"}{end}'`, app, app),
+		k + fmt.Sprintf(`get helmchart -n ferry-system %s -o jsonpath='generation={.metadata.generation} annotations={.metadata.annotations} status={.status}{"\n"}'`, app),
+		k + `get jobs,pods -n ferry-system -o wide --show-labels`,
+		k + `get events -n ferry-system --sort-by=.metadata.creationTimestamp -o custom-columns=TIME:.metadata.creationTimestamp,LAST:.lastTimestamp,COUNT:.count,OBJ:.involvedObject.name,REASON:.reason,MSG:.message`,
+	}
+	var sb strings.Builder
+	run := func(h lab.Host, c string) {
+		out, errOut, err := onHost(ctx, h, c)
+		fmt.Fprintf(&sb, "$ [%s] %s\n%s", h.Name, strings.TrimPrefix(c, "PATH=$PATH:/usr/local/bin:/opt/bin "), out)
+		if err != nil {
+			fmt.Fprintf(&sb, "(%v: %s)\n", err, strings.TrimSpace(errOut))
+		}
+	}
+	for _, c := range cmds {
+		run(hosts[0], c)
+	}
+	for _, h := range hosts { // a helm job pod may run on any node
+		run(h, `journalctl -u k3s -u k3s-agent --no-pager -o short-iso 2>/dev/null | grep -E 'helm-(install|delete)-|already run|klipper|Started k3s|leaderelection lost|Main process exited' | tail -n 80`)
+	}
+	return sb.String()
+}
+
+// chartGeneration is the app's HelmChart metadata.generation: the API server moves it by one for each
+// write that changes the spec (metadata and status writes leave it), so it counts spec writes.
+func chartGeneration(t *testing.T, ctx context.Context, h lab.Host, app string) int {
+	t.Helper()
+	out, errOut, err := onHost(ctx, h, "PATH=$PATH:/usr/local/bin:/opt/bin k3s kubectl get helmchart -n ferry-system "+app+" -o jsonpath='{.metadata.generation}'")
+	if err != nil {
+		t.Fatalf("reading HelmChart %s: %v: %s", app, err, errOut)
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil {
+		t.Fatalf("HelmChart %s generation %q", app, out)
+	}
+	return n
+}
+
+// checkOneRevision fails the test unless, from before to after one applied change, the app gained
+// exactly one helm revision (deployed, every older one superseded) and its HelmChart exactly one spec
+// write. On failure it logs what the server knows of the helm runs.
+func checkOneRevision(t *testing.T, ctx context.Context, hosts []lab.Host, step string, before, after []release, genBefore, genAfter int) {
+	t.Helper()
+	ok := len(after) == len(before)+1 && genAfter == genBefore+1
+	for i, r := range after {
+		want := "superseded"
+		if i == len(after)-1 {
+			want = "deployed"
+		}
+		if r.Status != want {
+			ok = false
+		}
+	}
+	t.Logf("MEASURE %s: helm revisions %v -> %v, HelmChart generation %d -> %d", step, before, after, genBefore, genAfter)
+	if !ok {
+		t.Errorf("%s: want exactly one new helm revision (deployed, the others superseded) and one HelmChart spec write; revisions %+v -> %+v, generation %d -> %d\n%s",
+			step, before, after, genBefore, genAfter, helmTrace(ctx, hosts, "shop"))
+	}
 }

@@ -68,7 +68,19 @@ func TestSiteLifecycleOnLab(t *testing.T) {
 	ferryctl, accept := s.cli(t, ctx, "e2e")
 	run, pub := ferryctl.run, s.pub // each step reads as the engineer's command line
 	ferryctl.install(v1b, pub, accept)
+	server := s.inv.Hosts[0]
 	run("deploy v1", "deploy", "--bundle", v1b, "--key", pub)
+	// Nothing is applied twice: each change is one HelmChart spec write and one helm revision.
+	revs, gen := releases(t, ctx, server, "shop"), chartGeneration(t, ctx, server, "shop")
+	if len(revs) != 1 || revs[0].Status != "deployed" || gen != 1 {
+		t.Fatalf("after deploy: helm revisions %+v, HelmChart generation %d; want one deployed revision, generation 1\n%s", revs, gen, helmTrace(ctx, s.inv.Hosts, "shop"))
+	}
+	oneRevision := func(step string) {
+		t.Helper()
+		after, genAfter := releases(t, ctx, server, "shop"), chartGeneration(t, ctx, server, "shop")
+		checkOneRevision(t, ctx, s.inv.Hosts, step, revs, after, gen, genAfter)
+		revs, gen = after, genAfter
+	}
 	if out := run("status after deploy", "status"); !strings.Contains(out, "version: 1.0.0") || !strings.Contains(out, "health:  Healthy") {
 		t.Fatalf("status after deploy:\n%s", out)
 	} else {
@@ -100,11 +112,13 @@ func TestSiteLifecycleOnLab(t *testing.T) {
 		t.Fatalf("upgrade reported bytes for %d nodes, want %d:\n%s", len(sent), len(s.inv.Hosts), out)
 	}
 	checkSent(t, "upgrade v2", sent, 3, newBlobBytes(t, img2, fresh))
+	oneRevision("upgrade v2")
 
 	out = run("rollback to v1", "rollback", "--to", "1.0.0")
 	if !strings.Contains(out, "shop is at 1.0.0") {
 		t.Fatalf("rollback output:\n%s", out)
 	}
+	oneRevision("rollback to v1")
 	out = run("history", "history")
 	want := []*regexp.Regexp{
 		regexp.MustCompile(`(?m)^1 .*deploy\s+1\.0\.0\s+succeeded`),
@@ -126,6 +140,7 @@ func TestSiteLifecycleOnLab(t *testing.T) {
 		t.Fatalf("second upgrade output:\n%s", out)
 	}
 	checkSent(t, "upgrade v2 again", sentPerNode(t, out), 0, 0)
+	oneRevision("upgrade v2 again")
 	for _, h := range s.inv.Hosts {
 		if want := fmt.Sprintf("pruned on %s: [%s:1.0.0]", h.Name, imageRef); !strings.Contains(out, want) {
 			t.Errorf("second upgrade output lacks %q:\n%s", want, out)

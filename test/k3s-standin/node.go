@@ -92,7 +92,7 @@ func startNode(ctx context.Context, log *slog.Logger, c *config.Config, p paths,
 	kl := &kubelet.Kubelet{
 		Client: cs, NodeName: s.name, Labels: labels, Taints: taints, InternalIP: s.ip,
 		Version: version, Runtime: runtimeVersion, Images: cd, Log: log.With("component", "kubelet"),
-		Klipper: &klipper.Runner{Node: cs, Server: s.server, CA: s.ca,
+		Klipper: &klipper.Runner{Node: cs, Server: s.server, CA: s.ca, Dir: p.helmRuns(),
 			Log: func(f string, a ...any) { log.Info(fmt.Sprintf(f, a...), "component", "klipper-helm") }},
 	}
 	kl.Init()

@@ -41,9 +41,13 @@ func newPaths(c *config.Config) paths {
 	return paths{data: d}
 }
 
-func (p paths) server() string        { return filepath.Join(p.data, "server") }
-func (p paths) agent() string         { return filepath.Join(p.data, "agent") }
-func (p paths) images() string        { return filepath.Join(p.agent(), "images") }
+func (p paths) server() string { return filepath.Join(p.data, "server") }
+func (p paths) agent() string  { return filepath.Join(p.data, "agent") }
+func (p paths) images() string { return filepath.Join(p.agent(), "images") }
+
+// helmRuns keeps the helm job pods' runs across restarts (what containerd's state is to real k3s: an
+// exited container is not started again after k3s restarts).
+func (p paths) helmRuns() string      { return filepath.Join(p.agent(), "standin-helm-runs") }
 func (p paths) tls() string           { return filepath.Join(p.server(), "tls") }
 func (p paths) tokenFile() string     { return filepath.Join(p.server(), "token") }
 func (p paths) nodeTokenFile() string { return filepath.Join(p.server(), "node-token") }

@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -67,6 +69,13 @@ func IsHelmJobPod(pod *corev1.Pod) bool {
 // before the kubelet's fix this guard absorbed 1-5 repeated asks per e2e run). Re-running
 // an install pod there upgraded the release while the helm-delete pod was uninstalling it, which could
 // leave a release Secret behind after the HelmChart was gone.
+//
+// With Dir set, each pod's run is also kept on disk, so "once per pod" survives the stand-in's own
+// restart the way a container survives a k3s restart (containerd keeps it; the kubelet never starts an
+// exited container again): a pod whose work finished before the restart gets that result back. Without
+// it, a restart (the stand-in exits when an embedded controller loses its leader lease, as k3s does,
+// which a heavily loaded machine can cause) re-runs every helm pod still shown Running, and a re-run of
+// an upgrade pod whose helm run had gone through is a second upgrade: one more helm revision.
 type Runner struct {
 	Node   kubernetes.Interface // the node's own client: reads the pod's volumes, requests its token
 	Server string               // API URL as this node reaches it; replaces %{KUBERNETES_API}%
@@ -74,6 +83,9 @@ type Runner struct {
 	Log    func(format string, args ...any)
 	// Work does the pod's helm work; nil means the real one (tests count calls through it).
 	Work func(ctx context.Context, pod *corev1.Pod, logf func(string, ...any)) error
+	// Dir keeps one file per pod run (<pod UID>.json): written "started" before the work, then with the
+	// result. Empty: runs are remembered in memory only.
+	Dir string
 
 	mu   sync.Mutex
 	runs map[types.UID]*podRun
@@ -121,6 +133,18 @@ func (r *Runner) Run(ctx context.Context, pod *corev1.Pod) (string, error) {
 	}
 	pr := &podRun{done: make(chan struct{})}
 	r.runs[pod.UID] = pr
+	kept, found := r.load(pod.UID)
+	if found && kept.Done {
+		// Run before the stand-in restarted: its result stands, as an exited container's would.
+		pr.out, pr.err, pr.ended = kept.Out, kept.err(), time.Now()
+		close(pr.done)
+		r.mu.Unlock()
+		if r.Log != nil {
+			r.Log("%s/%s: already run in this pod before a restart; reporting its result again", pod.Namespace, pod.Name)
+		}
+		return pr.out, pr.err
+	}
+	r.prune()
 	r.mu.Unlock()
 
 	var out bytes.Buffer
@@ -129,6 +153,15 @@ func (r *Runner) Run(ctx context.Context, pod *corev1.Pod) (string, error) {
 		if r.Log != nil {
 			r.Log("%s/%s: "+format, append([]any{pod.Namespace, pod.Name}, args...)...)
 		}
+	}
+	if found {
+		// The stand-in stopped in the middle of this run (its helm work died with it, as a container
+		// killed with its node): run it again, as the kubelet restarts a killed container (restartPolicy
+		// OnFailure); klipper-helm's own checks decide what the second run may do.
+		logf("The helm run of this pod was interrupted by a restart of the node; running it again")
+	}
+	if err := r.save(pod.UID, runRecord{}); err != nil && r.Log != nil {
+		r.Log("%s/%s: keeping the run on disk: %v", pod.Namespace, pod.Name, err)
 	}
 	work := r.Work
 	if work == nil {
@@ -139,8 +172,85 @@ func (r *Runner) Run(ctx context.Context, pod *corev1.Pod) (string, error) {
 		logf("Error: %v", err)
 	}
 	pr.out, pr.err, pr.ended = out.String(), err, time.Now()
+	if ctx.Err() == nil {
+		// A run cut short by the stand-in stopping stays "started": the next start runs it again.
+		rec := runRecord{Done: true, Out: pr.out}
+		if err != nil {
+			rec.Err = err.Error()
+		}
+		if serr := r.save(pod.UID, rec); serr != nil && r.Log != nil {
+			r.Log("%s/%s: keeping the run's result on disk: %v", pod.Namespace, pod.Name, serr)
+		}
+	}
 	close(pr.done)
 	return pr.out, pr.err
+}
+
+// runRecord is one pod's run as kept in Dir.
+type runRecord struct {
+	Done bool   `json:"done"`
+	Out  string `json:"out,omitempty"`
+	Err  string `json:"err,omitempty"` // the run's error ("" for success)
+}
+
+func (k runRecord) err() error {
+	if k.Err == "" {
+		return nil
+	}
+	return errors.New(k.Err)
+}
+
+func (r *Runner) runFile(uid types.UID) string { return filepath.Join(r.Dir, string(uid)+".json") }
+
+// load reads a pod's kept run (found false without Dir or file; an unreadable file counts as started:
+// the run is done again rather than its result made up).
+func (r *Runner) load(uid types.UID) (rec runRecord, found bool) {
+	if r.Dir == "" {
+		return runRecord{}, false
+	}
+	b, err := os.ReadFile(r.runFile(uid))
+	if err != nil {
+		return runRecord{}, false
+	}
+	if json.Unmarshal(b, &rec) != nil {
+		return runRecord{}, true
+	}
+	return rec, true
+}
+
+// save writes a pod's run record (temp file + rename: a restart sees the old record or the new one).
+func (r *Runner) save(uid types.UID, rec runRecord) error {
+	if r.Dir == "" {
+		return nil
+	}
+	if err := os.MkdirAll(r.Dir, 0o700); err != nil {
+		return err
+	}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	tmp := r.runFile(uid) + ".tmp"
+	if err := os.WriteFile(tmp, b, 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, r.runFile(uid))
+}
+
+// prune removes kept runs older than keepRuns (their pods are long gone).
+func (r *Runner) prune() {
+	if r.Dir == "" {
+		return
+	}
+	ents, err := os.ReadDir(r.Dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && time.Since(fi.ModTime()) > keepRuns {
+			_ = os.Remove(filepath.Join(r.Dir, e.Name()))
+		}
+	}
 }
 
 type job struct {
@@ -186,9 +296,8 @@ func (r *Runner) run(ctx context.Context, pod *corev1.Pod, logf func(string, ...
 		return fmt.Errorf("initializing helm: %w", err)
 	}
 	name := j.env["NAME"]
-	last, status := lastRelease(cfg, name)
-
 	if len(j.args) > 0 && j.args[0] == "delete" {
+		last, _ := lastRelease(cfg, name)
 		if last == nil {
 			logf("Release %s not found, nothing to delete", name)
 			return nil
@@ -211,6 +320,49 @@ func (r *Runner) run(ctx context.Context, pod *corev1.Pod, logf func(string, ...
 	vals, err := r.values(ctx, pod, flags)
 	if err != nil {
 		return err
+	}
+	return installOrUpgrade(ctx, cfg, j, flags, ch, vals, timeout, logf)
+}
+
+// revisionMoved is klipper-helm's revision guard (klipper-helm v0.9.15+, paired with helm-controller
+// v0.17's EXPECTED_RELEASE_REVISION, k3s-io/klipper-helm#120): helm-controller writes into each job the
+// newest release revision it saw when it made the job, and a pod that finds another newest revision does
+// not run helm and exits 0 (k3s-io/klipper-helm#126: "retrying will not help"). Another pod already
+// acted on this job's spec (helm-controller replacing a job it had resumed, a retried pod, a re-run after
+// a restart), or the release moved since: running helm again would add a revision (a second upgrade of
+// the same spec) or undo a newer one. Unset (older helm-controller) checks nothing.
+//
+// A newest revision that is failed or pending is left to the failure policy below, as before: klipper-helm
+// v0.9.15/16 skipped those too, so a failed upgrade's retry exited 0 and its job completed
+// (k3s-io/helm-controller#327, closed with a newer klipper-helm); the stand-in keeps the failure
+// policy's answer (abort: the pod fails), which Ferry's health reads either way from the failed release.
+func revisionMoved(env map[string]string, last *release.Release) (string, bool) {
+	want, ok := env["EXPECTED_RELEASE_REVISION"]
+	if !ok || want == "" {
+		return "", false
+	}
+	cur := 0
+	if last != nil {
+		cur = last.Version
+		if last.Info != nil && (last.Info.Status == release.StatusFailed || last.Info.Status.IsPending()) {
+			return "", false
+		}
+	}
+	if want == strconv.Itoa(cur) {
+		return "", false
+	}
+	return fmt.Sprintf("Current release revision %d does not match expected revision %s; not running helm again (another pod of this job acted, or the release moved)", cur, want), true
+}
+
+// installOrUpgrade is the install/upgrade half of klipper-helm's entry script on the release as helm
+// stores it now: the revision guard, interrupted (pending-*) revisions marked failed, failurePolicy on a
+// failed release, then install or upgrade with the config-hash label.
+func installOrUpgrade(ctx context.Context, cfg *action.Configuration, j job, flags installFlags, ch *chart.Chart, vals map[string]any, timeout time.Duration, logf func(string, ...any)) error {
+	name := j.env["NAME"]
+	last, status := lastRelease(cfg, name)
+	if msg, moved := revisionMoved(j.env, last); moved {
+		logf("%s", msg)
+		return nil
 	}
 	labels := map[string]string{}
 	if h := j.env["CONFIG_HASH"]; h != "" {
@@ -237,7 +389,7 @@ func (r *Runner) run(ctx context.Context, pod *corev1.Pod, logf func(string, ...
 			if _, err := u.Run(name); err != nil {
 				return fmt.Errorf("uninstalling failed release: %w", err)
 			}
-			last, status = nil, release.StatusUnknown
+			last = nil
 		default:
 			logf("Release failed; failure policy %s: upgrading in place", policy)
 		}
@@ -251,7 +403,7 @@ func (r *Runner) run(ctx context.Context, pod *corev1.Pod, logf func(string, ...
 		in.TakeOwnership = flags.takeOwnership
 		in.Timeout = timeout
 		in.Labels = labels
-		_, err = in.RunWithContext(ctx, ch, vals)
+		_, err := in.RunWithContext(ctx, ch, vals)
 		return err
 	}
 	logf("Already installed %s, upgrading", name)
@@ -260,7 +412,7 @@ func (r *Runner) run(ctx context.Context, pod *corev1.Pod, logf func(string, ...
 	up.TakeOwnership = flags.takeOwnership
 	up.Timeout = timeout
 	up.Labels = labels
-	_, err = up.RunWithContext(ctx, name, ch, vals)
+	_, err := up.RunWithContext(ctx, name, ch, vals)
 	return err
 }
 
