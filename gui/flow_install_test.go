@@ -125,6 +125,8 @@ func TestInstallFlow(t *testing.T) {
 	// Done: address, kubeconfig, record saved without secrets.
 	mustContain(t, w, "https://node1.plant7.example/", "is installed and healthy")
 	golden(t, w, "install/08-done.xml")
+	// The golden draws the site folder as $SITES; the screen itself names the real one.
+	mustContain(t, w, "The site record is saved in "+w.Store.Dir("plant-7")+".")
 	rec, err := w.Store.Load("plant-7")
 	if err != nil {
 		t.Fatal(err)

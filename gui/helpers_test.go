@@ -19,13 +19,15 @@ import (
 // fixedNow makes records, history and goldens deterministic.
 var fixedNow = time.Date(2026, 3, 1, 9, 30, 0, 0, time.UTC)
 
-// goldenStore is a fixed path (it appears on the Done screen), emptied before and after each test.
+// goldenStore gives each test its own site folder, so concurrent runs of this package (two worktrees, CI
+// beside a developer) cannot delete each other's records. The folder's path appears on the Done screen;
+// golden shows it as sitesPlaceholder.
 func goldenStore(t *testing.T) siterecord.Store {
-	root := filepath.Join(os.TempDir(), "ferry-gui-test-sites")
-	os.RemoveAll(root)
-	t.Cleanup(func() { os.RemoveAll(root) })
-	return siterecord.Store{Root: root}
+	return siterecord.Store{Root: t.TempDir()}
 }
+
+// sitesPlaceholder stands for the test's site folder in goldens.
+const sitesPlaceholder = "$SITES"
 
 func newTestWizard(t *testing.T) (*Wizard, *fakeengine.Fake) {
 	t.Helper()
@@ -168,9 +170,26 @@ func golden(t *testing.T, w *Wizard, name string) {
 	// A window grows when a transient state needs more room and never shrinks back; pin it. The test
 	// canvas lays out only on resize (a real window lays out every frame), so a list that grew from empty
 	// would still show no rows: resize through another size to lay everything out, as a frame would.
-	w.Win.Resize(fyne.NewSize(999, 699))
-	w.Win.Resize(fyne.NewSize(1000, 700))
-	test.AssertRendersToMarkup(t, name, w.Win.Canvas())
+	relayout := func() {
+		w.Win.Resize(fyne.NewSize(999, 699))
+		w.Win.Resize(fyne.NewSize(1000, 700))
+	}
+	relayout()
+	// Each test has its own site folder (goldenStore) and the Done screen names it: draw it as
+	// sitesPlaceholder, in the widget rather than in the markup, so that the measured text and the layout
+	// do not depend on the temp dir either. Walking the widgets creates renderers, which changes what a
+	// log list shows; so walk only after the layout above, and lay out again only if a label changed.
+	restore, masked := maskText(w, w.Store.Root, sitesPlaceholder)
+	defer restore()
+	if masked > 0 {
+		relayout()
+	}
+	if !test.AssertRendersToMarkup(t, name, w.Win.Canvas()) {
+		return
+	}
+	if m := test.RenderToMarkup(w.Win.Canvas()); strings.Contains(m, w.Store.Root) {
+		t.Errorf("golden %s: the site folder %s is drawn by a widget maskText does not handle", name, w.Store.Root)
+	}
 	// FERRY_CAPTURE=dir also saves each screen as a PNG (test theme), for a human to look at.
 	if dir := os.Getenv("FERRY_CAPTURE"); dir != "" {
 		p := filepath.Join(dir, strings.TrimSuffix(name, ".xml")+".png")
@@ -180,6 +199,31 @@ func golden(t *testing.T, w *Wizard, name string) {
 			f.Close()
 		}
 	}
+}
+
+// maskText replaces old with repl in every label on screen; restore puts the texts back, masked counts
+// the labels changed. Labels are the only widgets that show the site folder today; golden fails if
+// another one starts to.
+func maskText(w *Wizard, old, repl string) (restore func(), masked int) {
+	if old == "" {
+		return func() {}, 0
+	}
+	type saved struct {
+		l    *widget.Label
+		text string
+	}
+	var undo []saved
+	for _, o := range objects(w) {
+		if l, ok := o.(*widget.Label); ok && strings.Contains(l.Text, old) {
+			undo = append(undo, saved{l, l.Text})
+			l.SetText(strings.ReplaceAll(l.Text, old, repl))
+		}
+	}
+	return func() {
+		for _, u := range undo {
+			u.l.SetText(u.text)
+		}
+	}, len(undo)
 }
 
 // visibleObjects lists what is drawn in the window, dialogs first, leaving out whatever is hidden itself

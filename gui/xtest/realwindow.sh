@@ -17,14 +17,16 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# A free display number: the first without a lock file.
-disp=
-for n in $(seq 91 140); do
-  if [ ! -e "/tmp/.X$n-lock" ] && [ ! -e "/tmp/.X11-unix/X$n" ]; then disp=$n; break; fi
-done
-[ -n "$disp" ] || { echo "test-gui: no free X display" >&2; exit 1; }
-Xvfb ":$disp" -screen 0 1280x800x24 -nolisten tcp >"$art/xvfb.log" 2>&1 &
+# A free display, chosen by Xvfb itself: with -displayfd it binds the first free number and writes it
+# back, so two runs at once cannot both pick the same display between a check and the start.
+Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3>"$art/xvfb.display" >"$art/xvfb.log" 2>&1 &
 pids+=($!)
+disp=
+for _ in $(seq 1 100); do
+  [ "$(wc -l <"$art/xvfb.display")" -ge 1 ] && { disp=$(head -1 "$art/xvfb.display"); break; }
+  sleep 0.1
+done
+[ -n "$disp" ] || { echo "test-gui: Xvfb did not start (see $art/xvfb.log)" >&2; exit 1; }
 export DISPLAY=":$disp"
 for _ in $(seq 1 50); do xdpyinfo >/dev/null 2>&1 && break; sleep 0.1; done 2>/dev/null || true
 
