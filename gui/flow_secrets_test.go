@@ -1,10 +1,6 @@
 package gui
 
 import (
-	"bytes"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -74,21 +70,7 @@ func TestReopenedSiteAsksForSecrets(t *testing.T) {
 	if err := w.Store.Save(w.Site.Record()); err != nil {
 		t.Fatal(err)
 	}
-	err := filepath.WalkDir(w.Store.Root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		data, _ := os.ReadFile(p)
-		for _, s := range secrets {
-			if bytes.Contains(data, []byte(s)) {
-				t.Errorf("%s holds a secret", p)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	noFileHolds(t, w.Store.Root, secrets...)
 	// Reopened again: the record still says what to ask for.
 	w.ShowStart()
 	tap(t, w, "plant-8 — shop 1.0.0")
