@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -186,26 +187,53 @@ func (s rbSite) watchDeletes(kind string) (stop func() []string) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	var buf bytes.Buffer
+	var buf syncBuffer
 	sess.Stdout, sess.Stderr = &buf, &buf
-	cmd := "export PATH=$PATH:/usr/local/bin:/opt/bin; exec k3s kubectl get " + kind + " -A --watch --output-watch-events --request-timeout=0"
+	// kubectl ends a watch silently (exit 0, nothing printed) when the server closes it, as the API
+	// server does for a custom resource's watches whenever its CRD is updated: watch again at once. A
+	// deletion in the second between two watches would be missed here, which is why the test also
+	// compares the objects' UIDs after every step.
+	cmd := "export PATH=$PATH:/usr/local/bin:/opt/bin; while :; do k3s kubectl get " + kind +
+		" -A --watch --output-watch-events --request-timeout=0; echo \"watch ended: $?\"; sleep 1; done"
 	if err := sess.Start(cmd); err != nil {
 		s.t.Fatal(err)
 	}
 	return func() []string {
 		sess.Close()
 		c.Close()
+		out := buf.String()
 		var del []string
-		for _, l := range strings.Split(buf.String(), "\n") {
+		for _, l := range strings.Split(out, "\n") {
 			if strings.HasPrefix(l, "DELETED") {
 				del = append(del, l)
 			}
 		}
-		if !strings.Contains(buf.String(), "ADDED") {
-			s.t.Errorf("the %s watch saw nothing (not even the initial list):\n%s", kind, buf.String())
+		if !strings.Contains(out, "ADDED") {
+			s.t.Errorf("the %s watch saw nothing (not even the initial list):\n%s", kind, out)
+		}
+		if n := strings.Count(out, "watch ended"); n > 0 {
+			s.t.Logf("the %s watch was closed by the server and re-opened %d time(s)", kind, n)
 		}
 		return del
 	}
+}
+
+// syncBuffer is a bytes.Buffer the SSH session's copier writes into while the test may read it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // Deploy v1, upgrade v2, then three broken upgrades that must each roll back BY THEMSELVES to v2 (app
@@ -285,6 +313,8 @@ spec:
       nodeSelectorTerms:
         - matchExpressions: [{key: kubernetes.io/hostname, operator: In, values: [%[3]s]}]
 EOF`, pvName, pvDir, server))
+	must("deploy v1", "deploy", "--bundle", v1s.bundle, "--key", pub)
+	// Watched from the first deploy on, so the watches' initial lists hold the claim and the HelmChart.
 	stopPVC, stopHC := site.watchDeletes("persistentvolumeclaims"), site.watchDeletes("helmcharts.helm.cattle.io")
 	watching := true
 	defer func() {
@@ -293,8 +323,6 @@ EOF`, pvName, pvDir, server))
 			stopHC()
 		}
 	}()
-
-	must("deploy v1", "deploy", "--bundle", v1s.bundle, "--key", pub)
 	// What must never change from here on: the claim (same object, bound to the same volume), the
 	// data in the volume, the HelmChart (deleting it uninstalls the app).
 	pvc := site.kubectl("-n shop get pvc " + pvcName + " -o jsonpath={.metadata.uid}/{.status.phase}/{.spec.volumeName}")
