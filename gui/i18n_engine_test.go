@@ -37,14 +37,7 @@ func fakeSteps(t *testing.T) []engine.Phase {
 // title fails here, and its Chinese gets looked at too), Chinese that is a translation. So does every
 // step of the fake engine, which the demo shows.
 func TestEveryEngineStepIsTranslated(t *testing.T) {
-	en, err := translationKeys(LangEN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zh, err := translationKeys(LangZH)
-	if err != nil {
-		t.Fatal(err)
-	}
+	en, zh := bothTranslations(t)
 	lists := realengine.PhaseLists()
 	if len(lists) < 3 {
 		t.Fatalf("the real engine lists %d operations", len(lists))
@@ -79,14 +72,7 @@ func TestEveryEngineStepIsTranslated(t *testing.T) {
 
 // The two files carry the same keys: a key only in one shows English (or nothing) in the other.
 func TestTranslationFilesHaveTheSameKeys(t *testing.T) {
-	en, err := translationKeys(LangEN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zh, err := translationKeys(LangZH)
-	if err != nil {
-		t.Fatal(err)
-	}
+	en, zh := bothTranslations(t)
 	var onlyEN, onlyZH []string
 	for k := range en {
 		if _, ok := zh[k]; !ok {
@@ -123,10 +109,7 @@ func TestStepTitleFallsBackToTheEngine(t *testing.T) {
 		t.Errorf("a step without id shows %q", got)
 	}
 	// Every engine step resolves to its own entry (ids nest: "phase.upgrade" beside "phase.upgrade.check").
-	zh, err := translationKeys(LangZH)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, zh := bothTranslations(t)
 	steps := fakeSteps(t)
 	for _, l := range realengine.PhaseLists() {
 		steps = append(steps, l...)
@@ -208,10 +191,7 @@ func TestChineseInstallShowsRealEngineSteps(t *testing.T) {
 	if err := w.ChangeLanguage(LangZH); err != nil {
 		t.Fatal(err)
 	}
-	zh, err := translationKeys(LangZH)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, zh := bothTranslations(t)
 	installReady(w)
 	w.StartInstall()
 	w.Wait()

@@ -90,14 +90,7 @@ func TestEveryKeyIsTranslatedInBothLanguages(t *testing.T) {
 	if len(used) < 50 {
 		t.Fatalf("found only %d keys: the source scan is broken", len(used))
 	}
-	en, err := translationKeys(LangEN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zh, err := translationKeys(LangZH)
-	if err != nil {
-		t.Fatal(err)
-	}
+	en, zh := bothTranslations(t)
 	for key, fallback := range used {
 		if en[key] != fallback {
 			t.Errorf("en.json[%q] = %q, want the code's English %q", key, en[key], fallback)
@@ -139,4 +132,18 @@ func TestEveryKeyIsTranslatedInBothLanguages(t *testing.T) {
 			t.Errorf("zh-Hans.json lacks engine key %q", key)
 		}
 	}
+}
+
+// bothTranslations loads the English and Chinese translation files' keys, failing the test if either
+// cannot be read.
+func bothTranslations(t *testing.T) (en, zh map[string]string) {
+	t.Helper()
+	var err error
+	if en, err = translationKeys(LangEN); err != nil {
+		t.Fatal(err)
+	}
+	if zh, err = translationKeys(LangZH); err != nil {
+		t.Fatal(err)
+	}
+	return en, zh
 }
